@@ -1,0 +1,77 @@
+"""Measure the hot path (parse + thread + classify + decide) against bare email.message_from_bytes.
+
+Usage: .venv/bin/python bench/pipeline.py [--corpus DIR] [--repeat N]
+Prints messages/s for both over the same bytes in the same run, and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import tempfile
+import time
+from email import policy
+from pathlib import Path
+
+from daemon.cli import make_pipeline, open_runtime
+from daemon.config import PROJECT_ROOT, Config
+from daemon.mailsource import iter_source
+from daemon.message import MalformedMessage, parse
+from daemon.threads import thread_message_ids
+
+DEFAULT_CORPUS = PROJECT_ROOT.parent / "shared" / "corpus"
+SKIP = {"MANIFEST.tsv", "SOURCES.md"}
+
+
+def load(corpus: Path) -> list[bytes]:
+    files = [p for p in sorted(corpus.rglob("*")) if p.is_file() and p.name not in SKIP and "LICENSES" not in p.parts]
+    data = [p.read_bytes() for p in files]
+    data.extend(item.data for item in iter_source(PROJECT_ROOT / "examples" / "inbox.mbox"))
+    return data
+
+
+def bench_stdlib(messages: list[bytes]) -> float:
+    start = time.perf_counter()
+    for raw in messages:
+        email.message_from_bytes(raw, policy=policy.default)
+    return time.perf_counter() - start
+
+
+def bench_daemon(messages: list[bytes]) -> tuple[float, int, int]:
+    with tempfile.TemporaryDirectory() as state:
+        runtime = open_runtime(Config(state_dir=Path(state)))
+        pipeline = make_pipeline(runtime, dry_run=True)
+        addresses = runtime.config.addresses
+        quarantined = decided = 0
+        start = time.perf_counter()
+        for raw in messages:
+            try:
+                message = parse(raw)
+            except MalformedMessage:
+                quarantined += 1
+                continue
+            evaluation = pipeline.evaluate(message)
+            pipeline.index.add(evaluation.thread_id, thread_message_ids(message), message.subject,
+                               message.participants, addresses)
+            decided += 1
+        return time.perf_counter() - start, decided, quarantined
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    messages = load(args.corpus) * args.repeat
+    megabytes = sum(map(len, messages)) / 1e6
+    print(f"messages: {len(messages)} ({megabytes:.1f} MB) from {args.corpus} + examples/inbox.mbox")
+    stdlib = bench_stdlib(messages)
+    ours, decided, quarantined = bench_daemon(messages)
+    print(f"email.message_from_bytes:        {len(messages) / stdlib:8.0f} msg/s  ({stdlib:.2f} s)")
+    print(f"parse+thread+classify+decide:    {len(messages) / ours:8.0f} msg/s  ({ours:.2f} s; "
+          f"{decided} decided, {quarantined} quarantined)")
+    print(f"ratio (daemon time / stdlib time): {ours / stdlib:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Carry out recorded actions from the outbox table, each at most once, with retries and a retry cap."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from daemon.config import Config
+from daemon.errors import ActionError, DaemonError
+from daemon.leads import Lead, LeadStore, NewLead
+from daemon.mailsend import Sender, build_forward
+from daemon.notes import NoteRenderer
+from daemon.store import DONE, FAILED, PENDING, ActionRow, Evidence, StoredMessage, Thread, naive_utc, utcnow
+
+log = logging.getLogger("daemon.actions")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: str
+    kind: str
+    status: str
+    detail: str
+
+
+@dataclass
+class Executor:
+    sessions: sessionmaker[Session]
+    leads: LeadStore
+    sender: Sender
+    renderer: NoteRenderer
+    config: Config
+    clock: Callable[[], datetime] = utcnow
+    changed_leads: dict[str, Lead] = field(default_factory=dict)
+    created_keys: dict[str, str] = field(default_factory=dict)  # create_lead key -> lead id
+
+    def run_pending(self) -> list[Outcome]:
+        """Execute every due pending action in the order it was recorded."""
+        with self.sessions() as session:
+            ids = list(session.scalars(
+                select(ActionRow.id).where(ActionRow.status == PENDING, ActionRow.next_attempt_at <= self.clock())
+                .order_by(ActionRow.id)))
+        return [self._execute(action_id) for action_id in ids]
+
+    def _execute(self, action_id: int) -> Outcome:
+        with self.sessions() as session:
+            row = session.get(ActionRow, action_id)
+            assert row is not None
+            kind, key, payload, attempts = row.kind, row.key, dict(row.payload), row.attempts
+        handler = getattr(self, f"_do_{kind}", None)
+        try:
+            if handler is None:
+                raise ActionError(f"unknown action kind {kind!r}", retryable=False)
+            result = handler(key, payload)
+        except (ActionError, DaemonError) as exc:
+            retryable = getattr(exc, "retryable", False)
+            return self._failed(action_id, key, kind, attempts + 1, str(exc), retryable)
+        except Exception as exc:  # an unexpected bug must not stop the queue; retry capped
+            log.exception("action failed unexpectedly key=%s", key)
+            return self._failed(action_id, key, kind, attempts + 1, f"{type(exc).__name__}: {exc}", True)
+        with self.sessions.begin() as session:
+            session.execute(update(ActionRow).where(ActionRow.id == action_id).values(
+                status=DONE, attempts=attempts + 1, result=result, last_error=None, updated_at=self.clock()))
+        detail = ", ".join(f"{k}={v}" for k, v in result.items())
+        log.info("action done kind=%s key=%s %s", kind, key, detail)
+        return Outcome(key, kind, DONE, detail)
+
+    def _failed(self, action_id: int, key: str, kind: str, attempts: int, error: str,
+                retryable: bool) -> Outcome:
+        give_up = not retryable or attempts >= self.config.max_attempts
+        status = FAILED if give_up else PENDING
+        delay = timedelta(seconds=min(3600, 30 * 2 ** (attempts - 1)))
+        with self.sessions.begin() as session:
+            session.execute(update(ActionRow).where(ActionRow.id == action_id).values(
+                status=status, attempts=attempts, last_error=error, updated_at=self.clock(),
+                next_attempt_at=self.clock() + delay))
+        level = logging.ERROR if give_up else logging.WARNING
+        log.log(level, "action %s kind=%s key=%s attempts=%d error=%s", status, kind, key, attempts, error)
+        return Outcome(key, kind, status, error)
+
+    def _lead_id(self, reference: str) -> str:
+        """A lead made by an earlier action is referred to as new:<its key> until that action is done."""
+        if not reference.startswith("new:"):
+            return reference
+        with self.sessions() as session:
+            create = session.scalar(select(ActionRow).where(ActionRow.key == reference[4:]))
+        if create is None:
+            raise ActionError(f"no action {reference[4:]} creates this lead", retryable=False)
+        if create.status != DONE:
+            raise ActionError(f"waiting for {reference[4:]} ({create.status})", retryable=create.status == PENDING)
+        return str(create.result["lead_id"])
+
+    def _do_create_lead(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+        lead = self.leads.create(NewLead(
+            name=payload["name"], contact_emails=tuple(payload["contact_emails"]),
+            domain=payload.get("domain"), status=payload["status"]), key=key)
+        self.changed_leads[lead.id] = lead
+        self.created_keys[key] = lead.id
+        with self.sessions.begin() as session:
+            for table in (Thread, StoredMessage):
+                session.execute(update(table).where(table.lead_id == f"new:{key}").values(lead_id=lead.id))
+        return {"lead_id": lead.id, "name": lead.name}
+
+    def _do_set_status(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+        lead_id = self._lead_id(payload["lead"])
+        reason = f"rule {payload['rule']}" + (f" on message <{payload['message_id']}>" if payload["message_id"] else "")
+        lead = self.leads.set_status(lead_id, payload["to"], reason=reason, key=key)
+        day = (payload.get("date") or self.clock().isoformat())[:10]
+        self.leads.append_note(lead_id, f"{day} partnerships-daemon: {payload['from']} -> {payload['to']} ({reason})",
+                               key=key)
+        self.changed_leads[lead.id] = lead
+        return {"lead_id": lead_id, "status": lead.status}
+
+    def _do_record_evidence(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+        lead_id = self._lead_id(payload["lead"])
+        date = naive_utc(datetime.fromisoformat(payload["date"])) if payload.get("date") else None
+        with self.sessions.begin() as session:
+            session.execute(insert(Evidence).values(
+                lead_id=lead_id, kind=payload["kind"], message_id=payload["message_id"], date=date,
+                month=payload.get("month"), month_stated=bool(payload.get("month_stated")),
+                tier=payload.get("tier"), price=payload.get("price"),
+            ).on_conflict_do_nothing(index_elements=["kind", "message_id"]))
+        return {"lead_id": lead_id, "kind": payload["kind"]}
+
+    def _do_forward(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+        with self.sessions() as session:
+            original = session.scalar(select(StoredMessage).where(
+                StoredMessage.message_id == payload["message_id"]))
+        if original is None or original.raw is None:
+            raise ActionError(f"original <{payload['message_id']}> is not stored", retryable=False)
+        variables = dict(payload["vars"])
+        note = self.renderer.render(payload["template"], variables)
+        with self.sessions() as session:
+            created = session.scalar(select(ActionRow.created_at).where(ActionRow.key == key))
+        outgoing = build_forward(key=key, subject=payload["subject"], note=note, original=original.raw,
+                                 original_id=payload["message_id"], addresses=self.config.addresses,
+                                 date=(created or self.clock()).replace(tzinfo=UTC))
+        where = self.sender.send(outgoing)
+        return {"sent_to": where}

@@ -1,0 +1,248 @@
+"""Load and validate the daemon's TOML settings, falling back to the embedded defaults."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from daemon.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SOURCE_KINDS = ("mbox", "maildir", "emldir")
+SEND_KINDS = ("outbox",)
+LEAD_BACKENDS = ("sqlite",)
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    fee: Decimal
+
+
+@dataclass(frozen=True)
+class Addresses:
+    team_domains: tuple[str, ...] = ("2i2c.org",)
+    partnerships: str = "partnerships@2i2c.org"
+    operations: str = "operations@codeforsociety.org"
+    # Our forwards carry Message-IDs in this domain so that we can recognise them when they come back.
+    daemon_id_domain: str = "partnerships-daemon.invalid"
+
+    def is_team(self, address: str) -> bool:
+        return domain_of(address) in self.team_domains or address == self.partnerships
+
+    def is_operations(self, address: str) -> bool:
+        return address == self.operations or domain_of(address) == domain_of(self.operations)
+
+    def is_internal(self, address: str) -> bool:
+        return self.is_team(address) or self.is_operations(address)
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    kind: str = "mbox"
+    path: Path = PROJECT_ROOT / "examples" / "inbox.mbox"
+
+
+@dataclass(frozen=True)
+class Config:
+    state_dir: Path = PROJECT_ROOT / "state"
+    rules_dir: Path = PROJECT_ROOT / "rules"
+    templates_dir: Path = PROJECT_ROOT / "templates"
+    addresses: Addresses = field(default_factory=Addresses)
+    source: SourceConfig = field(default_factory=SourceConfig)
+    lead_backend: str = "sqlite"
+    leads_seed_csv: Path | None = PROJECT_ROOT / "examples" / "leads.csv"
+    send_kind: str = "outbox"
+    # Intents that send email act automatically only at or above this confidence.
+    min_confidence: float = 0.8
+    max_message_bytes: int = 25 * 1024 * 1024
+    max_attempts: int = 8
+    currency: str = "USD"
+    tiers: tuple[Tier, ...] = (
+        Tier("small", Decimal("1500.00")),
+        Tier("medium", Decimal("3000.00")),
+        Tier("large", Decimal("6000.00")),
+    )
+    log_format: str = "kv"
+    source_file: Path | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "partnerships.sqlite3"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.state_dir / "outbox"
+
+    def tier(self, name: str) -> Tier | None:
+        return next((tier for tier in self.tiers if tier.name == name.lower()), None)
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def load_config(path: Path | None = None, *, state_dir: Path | None = None) -> Config:
+    """Read `path` (or $PARTNERSHIPS_CONFIG); with neither, the embedded defaults apply."""
+    if path is None and os.environ.get("PARTNERSHIPS_CONFIG"):
+        path = Path(os.environ["PARTNERSHIPS_CONFIG"])
+    if state_dir is None and os.environ.get("PARTNERSHIPS_STATE"):
+        state_dir = Path(os.environ["PARTNERSHIPS_STATE"])
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: invalid TOML: {exc}") from None
+    config = _build(data, base=path.parent if path else Path.cwd(), source_file=path)
+    if state_dir is not None:
+        config = _replace(config, state_dir=state_dir.resolve())
+    return config
+
+
+def _replace(config: Config, **changes: Any) -> Config:
+    from dataclasses import replace
+
+    return replace(config, **changes)
+
+
+class _Section:
+    """A TOML table being consumed; leftover keys are reported as unknown, naming the section."""
+
+    def __init__(self, name: str, data: Any) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(f"[{name}] must be a table")
+        self.name = name
+        self.data = dict(data)
+
+    def take(self, key: str, kind: type, default: Any) -> Any:
+        if key not in self.data:
+            return default
+        value = self.data.pop(key)
+        if kind is float and isinstance(value, int):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(f"[{self.name}] {key}: expected {kind.__name__}, got {value!r}")
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.take(key, str, default)
+        if value not in choices:
+            raise ConfigError(f"[{self.name}] {key}: {value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def finish(self) -> None:
+        if self.data:
+            raise ConfigError(f"[{self.name}] unknown key(s): {', '.join(sorted(self.data))}")
+
+
+def _path(base: Path, value: str | None) -> Path | None:
+    if value is None or value == "":
+        return None
+    candidate = Path(value).expanduser()
+    return candidate if candidate.is_absolute() else (base / candidate).resolve()
+
+
+def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Config:
+    defaults = Config()
+    top = _Section("top level", data)
+    daemon = _Section("daemon", top.data.pop("daemon", {}))
+    addresses = _Section("addresses", top.data.pop("addresses", {}))
+    source = _Section("source", top.data.pop("source", {}))
+    leads = _Section("leads", top.data.pop("leads", {}))
+    rules = _Section("rules", top.data.pop("rules", {}))
+    send = _Section("send", top.data.pop("send", {}))
+    tiers_data = top.data.pop("tiers", None)
+    invoice = _Section("invoice", top.data.pop("invoice", {}))
+    top.finish()
+
+    state_dir = _path(base, daemon.take("state_dir", str, None)) or defaults.state_dir
+    rules_dir = _path(base, daemon.take("rules_dir", str, None)) or defaults.rules_dir
+    templates_dir = _path(base, daemon.take("templates_dir", str, None)) or defaults.templates_dir
+    log_format = daemon.choice("log_format", ("kv", "json"), defaults.log_format)
+    max_bytes = daemon.take("max_message_bytes", int, defaults.max_message_bytes)
+    max_attempts = daemon.take("max_attempts", int, defaults.max_attempts)
+    daemon.finish()
+
+    team_domains = addresses.take("team_domains", list, list(defaults.addresses.team_domains))
+    if not team_domains or not all(isinstance(d, str) and d for d in team_domains):
+        raise ConfigError("[addresses] team_domains: expected a non-empty list of domains")
+    built_addresses = Addresses(
+        team_domains=tuple(d.lower().lstrip("@") for d in team_domains),
+        partnerships=_address(addresses, "partnerships", defaults.addresses.partnerships),
+        operations=_address(addresses, "operations", defaults.addresses.operations),
+        daemon_id_domain=addresses.take("daemon_id_domain", str, defaults.addresses.daemon_id_domain),
+    )
+    addresses.finish()
+
+    source_kind = source.choice("kind", SOURCE_KINDS, defaults.source.kind)
+    source_path = _path(base, source.take("path", str, None)) or defaults.source.path
+    source.finish()
+
+    lead_backend = leads.choice("backend", LEAD_BACKENDS, defaults.lead_backend)
+    seed = leads.take("seed_csv", str, None)
+    seed_csv = _path(base, seed) if seed is not None else defaults.leads_seed_csv
+    leads.finish()
+
+    min_confidence = rules.take("min_confidence", float, defaults.min_confidence)
+    if not 0.0 <= min_confidence <= 1.0:
+        raise ConfigError(f"[rules] min_confidence: {min_confidence} is not between 0 and 1")
+    rules.finish()
+
+    send_kind = send.choice("kind", SEND_KINDS, defaults.send_kind)
+    send.finish()
+
+    currency = invoice.take("currency", str, defaults.currency)
+    invoice.finish()
+
+    return Config(
+        state_dir=state_dir,
+        rules_dir=rules_dir,
+        templates_dir=templates_dir,
+        addresses=built_addresses,
+        source=SourceConfig(kind=source_kind, path=source_path),
+        lead_backend=lead_backend,
+        leads_seed_csv=seed_csv,
+        send_kind=send_kind,
+        min_confidence=min_confidence,
+        max_message_bytes=max_bytes,
+        max_attempts=max_attempts,
+        currency=currency,
+        tiers=_tiers(tiers_data) if tiers_data is not None else defaults.tiers,
+        log_format=log_format,
+        source_file=source_file,
+    )
+
+
+def _address(section: _Section, key: str, default: str) -> str:
+    value = section.take(key, str, default).strip().lower()
+    if value.count("@") != 1 or value.startswith("@") or value.endswith("@"):
+        raise ConfigError(f"[{section.name}] {key}: {value!r} is not an e-mail address")
+    return value
+
+
+def _tiers(data: Any) -> tuple[Tier, ...]:
+    if not isinstance(data, dict) or not data:
+        raise ConfigError("[tiers] must hold at least one [tiers.NAME] table with a fee")
+    tiers = []
+    for name, table in data.items():
+        section = _Section(f"tiers.{name}", table)
+        raw_fee = section.data.pop("fee", None)
+        section.finish()
+        # Floats would round money; accept only exact forms.
+        if isinstance(raw_fee, bool) or not isinstance(raw_fee, str | int):
+            raise ConfigError(f"[tiers.{name}] fee: expected a decimal string such as \"1500.00\", got {raw_fee!r}")
+        try:
+            fee = Decimal(str(raw_fee))
+        except InvalidOperation:
+            raise ConfigError(f"[tiers.{name}] fee: {raw_fee!r} is not a decimal amount") from None
+        if not fee.is_finite() or fee < 0:
+            raise ConfigError(f"[tiers.{name}] fee: {raw_fee!r} must be a non-negative amount")
+        tiers.append(Tier(name.lower(), fee))
+    return tuple(tiers)

@@ -1,0 +1,336 @@
+"""One message through the daemon: parse, thread, match, classify, decide, record (one transaction), act."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from daemon.actions import Executor, Outcome
+from daemon.automated import detect_automated
+from daemon.config import Config
+from daemon.decide import Action, Decision, Situation, creates_lead, decide, due_activations
+from daemon.extract import extract_facts
+from daemon.leads import Lead, LeadStore
+from daemon.mailsource import RawItem
+from daemon.message import MalformedMessage, Message, parse
+from daemon.rules import Classification as Classified
+from daemon.rules import Context, RuleSet
+from daemon.store import (
+    ActionRow,
+    Classification,
+    Quarantined,
+    ReviewItem,
+    StoredMessage,
+    SyncCursor,
+    Thread,
+    naive_utc,
+    utcnow,
+)
+from daemon.threads import (
+    ThreadIndex,
+    direction_of,
+    external_participants,
+    match_lead,
+    sender_role,
+    thread_message_ids,
+)
+
+log = logging.getLogger("daemon.pipeline")
+
+
+@dataclass
+class Summary:
+    """What a run did, for the CLI's report."""
+
+    read: int = 0
+    duplicates: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    intents: Counter[str] = field(default_factory=Counter)
+    quarantined: list[str] = field(default_factory=list)
+    reviews: list[str] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    planned: list[Action] = field(default_factory=list)  # dry run: what would have been done
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The pure part's verdict on one message."""
+
+    message: Message
+    thread_id: str
+    thread_method: str
+    lead: Lead | None
+    classification: Classified
+    decision: Decision
+    direction: str
+    sender_role: str
+    automated: str | None
+
+
+class Pipeline:
+    def __init__(self, config: Config, sessions: sessionmaker[Session], leads: LeadStore, rules: RuleSet,
+                 executor: Executor | None, *, dry_run: bool = False) -> None:
+        self.config = config
+        self.sessions = sessions
+        self.lead_store = leads
+        self.rules = rules
+        self.executor = executor
+        self.dry_run = dry_run
+        self.summary = Summary()
+        self.tier_names = tuple(t.name for t in config.tiers)
+        self.index = ThreadIndex()
+        self.thread_leads: dict[str, str] = {}
+        self.known_ids: set[str] = set()
+        self.known_hashes: set[str] = set()
+        self.leads: dict[str, Lead] = {}
+        self.refresh_leads()
+        self._load_state()
+
+    def refresh_leads(self) -> None:
+        """Read the leads once (per sync cycle); matching then runs in memory."""
+        self.leads = {lead.id: lead for lead in self.lead_store.all()}
+
+    def _load_state(self) -> None:
+        addresses = self.config.addresses
+        with self.sessions() as session:
+            for thread in session.scalars(select(Thread)):
+                if thread.lead_id:
+                    self.thread_leads[thread.id] = thread.lead_id
+            rows = session.execute(select(StoredMessage.message_id, StoredMessage.thread_id, StoredMessage.subject,
+                                          StoredMessage.thread_ids, StoredMessage.participants,
+                                          StoredMessage.sha256))
+            for message_id, thread_id, subject, ids, participants, sha in rows:
+                self.known_ids.add(message_id)
+                if sha:
+                    self.known_hashes.add(sha)
+                self.index.add(thread_id, ids or [message_id], subject, participants or [], addresses)
+            self.known_hashes.update(session.scalars(select(Quarantined.sha256)))
+
+    # -- the pure part -------------------------------------------------------------------------------
+
+    def evaluate(self, message: Message) -> Evaluation:
+        """Thread, match, classify and decide: no database, no network."""
+        addresses = self.config.addresses
+        automated = detect_automated(message, own_id_domain=addresses.daemon_id_domain)
+        assignment = self.index.assign(message, addresses)
+        externals = external_participants(message, addresses)
+        lead = self._lead_for(assignment.thread_id, externals)
+        role = sender_role(message.from_addr, lead, addresses)
+        direction = direction_of(message.from_addr, addresses)
+        facts = extract_facts(message.new_text, message.subject,
+                              message.date.date() if message.date else None, self.tier_names)
+        if creates_lead(message, lead, externals, role, automated, addresses) and message.from_addr in externals:
+            # The person who opens a new lead's thread becomes its first contact.
+            role = "lead_contact"
+        classification = self.rules.classify(message, Context(direction=direction, sender_role=role), facts)
+        decision = decide(Situation(message=message, classification=classification, lead=lead,
+                                    externals=externals, sender_role=role, thread_id=assignment.thread_id,
+                                    min_confidence=self.config.min_confidence, addresses=addresses,
+                                    automated=automated))
+        return Evaluation(message, assignment.thread_id, assignment.method, lead, classification, decision,
+                          direction, role, automated)
+
+    def _lead_for(self, thread_id: str, externals: tuple[str, ...]) -> Lead | None:
+        reference = self.thread_leads.get(thread_id)
+        if reference is not None:
+            lead = self.leads.get(reference)
+            if lead is not None:
+                return lead
+        return match_lead(externals, list(self.leads.values()))
+
+    # -- the edges ------------------------------------------------------------------------------------
+
+    def process(self, item: RawItem) -> Evaluation | None:
+        self.summary.read += 1
+        digest = hashlib.sha256(item.data).hexdigest()
+        if digest in self.known_hashes:
+            self.summary.duplicates += 1
+            return None
+        try:
+            message = parse(item.data, max_size=self.config.max_message_bytes)
+        except MalformedMessage as exc:
+            self._quarantine(item, digest, exc.reason)
+            return None
+        if message.message_id in self.known_ids:
+            self.summary.duplicates += 1
+            log.info("duplicate message_id=%s source=%s uid=%s", message.message_id, item.source, item.uid)
+            self._advance_cursor_only(item)
+            return None
+        evaluation = self.evaluate(message)
+        self._log(evaluation)
+        self._count(evaluation)
+        if self.dry_run:
+            self._simulate(evaluation)
+        else:
+            self._record(item, digest, evaluation)
+        self._remember(evaluation, digest)
+        self.execute()
+        return evaluation
+
+    def process_all(self, items: Iterable[RawItem]) -> Summary:
+        for item in items:
+            self.process(item)
+        self.activate_due(date.today())
+        return self.summary
+
+    def execute(self) -> None:
+        if self.dry_run or self.executor is None:
+            return
+        outcomes = self.executor.run_pending()
+        if outcomes:
+            self.summary.outcomes.extend(outcomes)
+            self.leads.update(self.executor.changed_leads)
+            for key, lead_id in self.executor.created_keys.items():
+                for thread_id, reference in list(self.thread_leads.items()):
+                    if reference == f"new:{key}":
+                        self.thread_leads[thread_id] = lead_id
+
+    def activate_due(self, today: date) -> None:
+        """Needs Admin -> Active Service once a lead's recorded service start date has come."""
+        actions = due_activations(list(self.leads.values()), today)
+        if not actions:
+            return
+        if self.dry_run:
+            self.summary.planned.extend(actions)
+            return
+        with self.sessions.begin() as session:
+            self._insert_actions(session, actions, message_id=None)
+        self.execute()
+
+    def _log(self, evaluation: Evaluation) -> None:
+        classification, decision = evaluation.classification, evaluation.decision
+        lead = evaluation.lead.name if evaluation.lead else decision.lead_name or "-"
+        log.info(
+            "decision message_id=%s thread=%s lead=%r intent=%s rule=%s confidence=%.2f sender_role=%s "
+            "actions=%s%s",
+            evaluation.message.message_id, evaluation.thread_id, lead,
+            "skipped" if evaluation.automated else classification.intent, classification.rule or "-",
+            classification.confidence, evaluation.sender_role, decision.summary,
+            f" note={decision.note!r}" if decision.note else "",
+        )
+        if decision.review:
+            log.warning("review message_id=%s lead=%r reason=%r", evaluation.message.message_id, lead,
+                        decision.review.reason)
+
+    def _count(self, evaluation: Evaluation) -> None:
+        if evaluation.automated:
+            self.summary.skipped[evaluation.automated] += 1
+        else:
+            self.summary.intents[evaluation.classification.intent] += 1
+        if evaluation.decision.review:
+            self.summary.reviews.append(f"<{evaluation.message.message_id}>: {evaluation.decision.review.reason}")
+
+    def _remember(self, evaluation: Evaluation, digest: str) -> None:
+        message = evaluation.message
+        self.known_ids.add(message.message_id)
+        self.known_hashes.add(digest)
+        self.index.add(evaluation.thread_id, thread_message_ids(message), message.subject, message.participants,
+                       self.config.addresses)
+        reference = self._lead_reference(evaluation)
+        if reference and evaluation.thread_id not in self.thread_leads:
+            self.thread_leads[evaluation.thread_id] = reference
+
+    def _lead_reference(self, evaluation: Evaluation) -> str | None:
+        if evaluation.lead is not None:
+            return evaluation.lead.id
+        create = next((a for a in evaluation.decision.actions if a.kind == "create_lead"), None)
+        return f"new:{create.key}" if create else None
+
+    def _simulate(self, evaluation: Evaluation) -> None:
+        """Dry run: apply the decision to the in-memory leads only, so later messages see its effect."""
+        decision = evaluation.decision
+        self.summary.planned.extend(decision.actions)
+        for action in decision.actions:
+            if action.kind == "create_lead":
+                reference = f"new:{action.key}"
+                self.leads[reference] = Lead(id=reference, name=action.payload["name"],
+                                             status=action.payload["status"],
+                                             contact_emails=tuple(action.payload["contact_emails"]),
+                                             domain=action.payload["domain"])
+            elif action.kind == "set_status":
+                lead = self.leads.get(action.payload["lead"])
+                if lead is not None:
+                    self.leads[lead.id] = replace(lead, status=action.payload["to"])
+
+    def _record(self, item: RawItem, digest: str, evaluation: Evaluation) -> None:
+        """Message, classification, actions, review item and cursor: one transaction, all or nothing."""
+        message, decision, classification = evaluation.message, evaluation.decision, evaluation.classification
+        reference = self.thread_leads.get(evaluation.thread_id) or self._lead_reference(evaluation)
+        with self.sessions.begin() as session:
+            inserted = session.execute(insert(StoredMessage).values(
+                message_id=message.message_id, thread_id=evaluation.thread_id, source=item.source,
+                source_uid=item.uid, sha256=digest, subject=message.subject, from_addr=message.from_addr,
+                date=naive_utc(message.date), direction=evaluation.direction,
+                sender_role=evaluation.sender_role, lead_id=reference, skipped_reason=evaluation.automated,
+                thread_ids=list(thread_message_ids(message)), participants=sorted(message.participants),
+                raw=item.data if decision.needs_raw else None, received_at=utcnow(),
+            ).on_conflict_do_nothing(index_elements=["message_id"]))
+            if inserted.rowcount == 0:  # another writer recorded it first
+                return
+            message_pk = session.scalar(select(StoredMessage.id).where(StoredMessage.message_id == message.message_id))
+            session.execute(insert(Thread).values(
+                id=evaluation.thread_id, subject_key=message.subject[:200], lead_id=reference, created_at=utcnow(),
+            ).on_conflict_do_nothing(index_elements=["id"]))
+            if reference:
+                thread = session.get(Thread, evaluation.thread_id)
+                if thread is not None and thread.lead_id is None:
+                    thread.lead_id = reference
+            session.add(Classification(
+                message_pk=message_pk, intent="skipped" if evaluation.automated else classification.intent,
+                rule=classification.rule, rule_file=classification.rule_file,
+                confidence=classification.confidence, matched=list(classification.matched),
+                facts=classification.facts.as_json(),
+                explanation=evaluation.automated or decision.note or classification.explanation,
+            ))
+            self._insert_actions(session, decision.actions, message_id=message.message_id)
+            if decision.review:
+                session.execute(insert(ReviewItem).values(
+                    key=decision.review.key, message_id=message.message_id, thread_id=evaluation.thread_id,
+                    lead_id=reference, intent=classification.intent, reason=decision.review.reason,
+                    proposed=[a.as_json() for a in decision.review.proposed], created_at=utcnow(),
+                ).on_conflict_do_nothing(index_elements=["key"]))
+            self._advance_cursor(session, item)
+
+    @staticmethod
+    def _insert_actions(session: Session, actions: Iterable[Action], *, message_id: str | None) -> None:
+        now = utcnow()
+        for action in actions:
+            session.execute(insert(ActionRow).values(
+                key=action.key, kind=action.kind, message_id=message_id or action.payload.get("message_id"),
+                payload=action.payload, created_at=now, updated_at=now, next_attempt_at=now,
+            ).on_conflict_do_nothing(index_elements=["key"]))
+
+    @staticmethod
+    def _advance_cursor(session: Session, item: RawItem) -> None:
+        cursor = session.get(SyncCursor, item.source)
+        if cursor is None:
+            session.add(SyncCursor(source=item.source, last_uid=item.uid, updated_at=utcnow()))
+        else:
+            cursor.last_uid = max(cursor.last_uid, item.uid)
+            cursor.updated_at = utcnow()
+
+    def _advance_cursor_only(self, item: RawItem) -> None:
+        if not self.dry_run:
+            with self.sessions.begin() as session:
+                self._advance_cursor(session, item)
+
+    def _quarantine(self, item: RawItem, digest: str, reason: str) -> None:
+        log.warning("quarantined source=%s uid=%s origin=%s reason=%r", item.source, item.uid, item.origin, reason)
+        self.summary.quarantined.append(f"{item.origin or item.source}: {reason}")
+        self.known_hashes.add(digest)
+        if self.dry_run:
+            return
+        with self.sessions.begin() as session:
+            session.execute(insert(Quarantined).values(
+                sha256=digest, source=item.source, source_uid=item.uid, reason=reason, size=len(item.data),
+                created_at=utcnow(),
+            ).on_conflict_do_nothing(index_elements=["sha256"]))
+            self._advance_cursor(session, item)

@@ -1,0 +1,216 @@
+"""State database: SQLAlchemy models and engine set-up for the embedded SQLite store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+PENDING, DONE, FAILED = "pending", "done", "failed"
+OPEN, APPROVED, REJECTED = "open", "approved", "rejected"
+
+
+def utcnow() -> datetime:
+    """Naive UTC: SQLite keeps no zone, so every stored time is UTC by convention."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def naive_utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class SyncCursor(Base):
+    """How far one source folder has been processed; advanced in the same transaction as its messages."""
+
+    __tablename__ = "sync_cursors"
+    source: Mapped[str] = mapped_column(String, primary_key=True)
+    uidvalidity: Mapped[int | None] = mapped_column(Integer)
+    last_uid: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+
+
+class Thread(Base):
+    __tablename__ = "threads"
+    id: Mapped[str] = mapped_column(String, primary_key=True)  # root Message-ID
+    subject_key: Mapped[str] = mapped_column(String, default="")
+    lead_id: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+
+
+class StoredMessage(Base):
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String, unique=True)
+    thread_id: Mapped[str] = mapped_column(String, index=True)
+    source: Mapped[str] = mapped_column(String)
+    source_uid: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String, index=True)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    from_addr: Mapped[str | None] = mapped_column(String)
+    date: Mapped[datetime | None] = mapped_column(DateTime())
+    direction: Mapped[str] = mapped_column(String, default="inbound")
+    sender_role: Mapped[str] = mapped_column(String, default="unknown")
+    lead_id: Mapped[str | None] = mapped_column(String)
+    skipped_reason: Mapped[str | None] = mapped_column(String)
+    # Kept so the thread index can be rebuilt at start-up without re-reading the mailbox.
+    thread_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    participants: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # The original bytes, kept only when an action (forward, review) may need to attach them.
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+
+
+class Classification(Base):
+    __tablename__ = "classifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
+    intent: Mapped[str] = mapped_column(String)
+    rule: Mapped[str | None] = mapped_column(String)
+    rule_file: Mapped[str | None] = mapped_column(String)
+    confidence: Mapped[float] = mapped_column(Float)
+    matched: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    explanation: Mapped[str] = mapped_column(Text, default="")
+
+
+class ActionRow(Base):
+    """The outbox: every side effect, keyed so that it is carried out at most once."""
+
+    __tablename__ = "actions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String, unique=True)
+    kind: Mapped[str] = mapped_column(String)
+    message_id: Mapped[str | None] = mapped_column(String, index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String, default=PENDING, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+
+
+class ReviewItem(Base):
+    __tablename__ = "review_items"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String, unique=True)
+    message_id: Mapped[str] = mapped_column(String, index=True)
+    thread_id: Mapped[str | None] = mapped_column(String)
+    lead_id: Mapped[str | None] = mapped_column(String)
+    intent: Mapped[str] = mapped_column(String)
+    reason: Mapped[str] = mapped_column(Text)
+    proposed: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String, default=OPEN, index=True)
+    decided_by: Mapped[str | None] = mapped_column(String)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime())
+    created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+
+
+class Quarantined(Base):
+    __tablename__ = "quarantine"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String, unique=True)
+    source: Mapped[str] = mapped_column(String)
+    source_uid: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+
+
+class Evidence(Base):
+    """What invoicing needs per lead: confirmations (tier, price), affirmations (month), contracts."""
+
+    __tablename__ = "evidence"
+    __table_args__ = (UniqueConstraint("kind", "message_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[str] = mapped_column(String, index=True)
+    kind: Mapped[str] = mapped_column(String)
+    message_id: Mapped[str] = mapped_column(String)
+    date: Mapped[datetime | None] = mapped_column(DateTime())
+    month: Mapped[str | None] = mapped_column(String)
+    month_stated: Mapped[bool] = mapped_column(Boolean, default=True)
+    tier: Mapped[str | None] = mapped_column(String)
+    price: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+
+
+class LeadRow(Base):
+    """Leads of the embedded `sqlite` backend, with the columns of the team's leads table."""
+
+    __tablename__ = "leads"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String)
+    status: Mapped[str] = mapped_column(String)
+    contact_emails: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    domain: Mapped[str | None] = mapped_column(String, index=True)
+    service_tier: Mapped[str | None] = mapped_column(String)
+    monthly_fee: Mapped[str | None] = mapped_column(String)
+    cloud_billing_managed: Mapped[bool] = mapped_column(Boolean, default=False)
+    service_start: Mapped[str | None] = mapped_column(String)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    # The idempotency key of the action that created it, so a retried create finds its own lead.
+    created_by: Mapped[str | None] = mapped_column(String, unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+
+
+class LeadStatusChange(Base):
+    __tablename__ = "lead_status_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    old_status: Mapped[str | None] = mapped_column(String)
+    new_status: Mapped[str] = mapped_column(String)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    action_key: Mapped[str | None] = mapped_column(String, unique=True)
+    at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+
+
+def make_engine(db_path: Path) -> Engine:
+    """SQLite in WAL mode with BEGIN IMMEDIATE, so writers serialise instead of failing mid-transaction."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(f"sqlite:///{db_path}", connect_args={"timeout": 15})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's begin event control transactions instead of the sqlite3 module.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    Base.metadata.create_all(engine)
+    return engine
+
+
+def make_sessions(db_path: Path) -> sessionmaker[Session]:
+    return sessionmaker(make_engine(db_path), expire_on_commit=False)

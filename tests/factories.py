@@ -1,0 +1,59 @@
+"""Builders for test messages: Message values for the pure core and raw bytes for the parser and pipeline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from daemon.message import Attachment, Message
+
+
+def make_message(**overrides: object) -> Message:
+    values: dict[str, object] = {
+        "message_id": "m1@westbrook.edu",
+        "subject": "Hub service",
+        "from_addr": "maria.chen@westbrook.edu",
+        "from_name": "Maria Chen",
+        "to": ("sam@2i2c.org",),
+        "cc": ("partnerships@2i2c.org",),
+        "reply_to": (),
+        "date": datetime(2026, 10, 6, 15, 0, tzinfo=UTC),
+        "in_reply_to": (),
+        "references": (),
+        "headers": (),
+        "content_type": "text/plain",
+        "new_text": "Hello",
+        "full_text": "Hello",
+        "attachments": (),
+    }
+    values.update(overrides)
+    if "full_text" not in overrides:
+        values["full_text"] = values["new_text"]
+    return Message(**values)  # type: ignore[arg-type]
+
+
+def pdf(name: str = "signed-agreement.pdf") -> Attachment:
+    return Attachment(filename=name, content_type="application/pdf", size=900)
+
+
+def raw_email(*, sender: str = "Maria Chen <maria.chen@westbrook.edu>", to: str = "sam@2i2c.org",
+              cc: str = "partnerships@2i2c.org", subject: str = "Hub service", body: str = "Hello",
+              message_id: str = "m1@westbrook.edu", in_reply_to: str | None = None,
+              date: datetime = datetime(2026, 10, 6, 15, 0, tzinfo=UTC),
+              headers: dict[str, str] | None = None) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    if cc:
+        message["Cc"] = cc
+    message["Subject"] = subject
+    message["Date"] = format_datetime(date)
+    message["Message-ID"] = f"<{message_id}>"
+    if in_reply_to:
+        message["In-Reply-To"] = f"<{in_reply_to}>"
+        message["References"] = f"<{in_reply_to}>"
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(body)
+    return message.as_bytes()

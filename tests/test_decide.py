@@ -1,0 +1,120 @@
+"""Deciding actions from a classification and a lead: status transitions, forwards, reviews."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from factories import make_message
+
+from daemon.config import Addresses
+from daemon.decide import Situation, decide, due_activations
+from daemon.extract import Facts
+from daemon.leads import Lead
+from daemon.rules import Classification
+
+ADDRESSES = Addresses()
+
+
+def classified(intent: str, confidence: float = 0.95, **facts: object) -> Classification:
+    return Classification(intent, f"{intent}-rule", f"{intent}.toml", confidence, ("phrase",), Facts(**facts),
+                          "because")
+
+
+def lead(status: str) -> Lead:
+    return Lead(id="7", name="Westbrook", status=status, contact_emails=("maria.chen@westbrook.edu",),
+                domain="westbrook.edu")
+
+
+def situation(intent: str, status: str | None, *, role: str = "lead_contact", confidence: float = 0.95,
+              automated: str | None = None, message=None, **facts: object) -> Situation:
+    message = message or make_message()
+    return Situation(message=message, classification=classified(intent, confidence, **facts),
+                     lead=lead(status) if status else None, externals=("maria.chen@westbrook.edu",),
+                     sender_role=role, thread_id="t1", min_confidence=0.8, addresses=ADDRESSES,
+                     automated=automated)
+
+
+def kinds(decision) -> list[str]:
+    return [action.kind for action in decision.actions]
+
+
+def test_confirmation_moves_to_needs_admin_and_forwards() -> None:
+    decision = decide(situation("service_confirmation", "Active Lead", tier="medium", price=3000))
+    assert kinds(decision) == ["set_status", "record_evidence", "forward"]
+    status, _, forward = decision.actions
+    assert (status.payload["from"], status.payload["to"]) == ("Active Lead", "Needs Admin")
+    assert forward.key == "forward:m1@westbrook.edu:service_confirmation"
+    assert forward.payload["vars"]["tier"] == "medium" and forward.payload["vars"]["price"] == "3000"
+    assert decision.review is None
+
+
+@pytest.mark.parametrize(("intent", "before", "after"), [
+    ("waiting", "Active Lead", "Waiting"),
+    ("decline", "Waiting", "Inactive Lead"),
+    ("service_ended", "Active Service", "Inactive Service"),
+])
+def test_status_signals(intent: str, before: str, after: str) -> None:
+    decision = decide(situation(intent, before))
+    assert kinds(decision) == ["set_status"]
+    assert decision.actions[0].payload["to"] == after
+
+
+def test_illegal_move_becomes_review() -> None:
+    decision = decide(situation("decline", "Active Service"))
+    assert decision.actions == ()
+    assert decision.review is not None
+    assert "Active Service -> Inactive Lead is not an allowed move" in decision.review.reason
+
+
+def test_low_confidence_forwarding_intent_becomes_review_with_proposed_actions() -> None:
+    decision = decide(situation("service_confirmation", "Active Lead", confidence=0.5))
+    assert decision.actions == ()
+    assert [a.kind for a in decision.review.proposed] == ["set_status", "record_evidence", "forward"]
+    assert "confidence 0.50 is below 0.80" in decision.review.reason
+
+
+def test_confirmation_from_non_contact_goes_to_review() -> None:
+    decision = decide(situation("service_confirmation", "Active Lead", role="unknown"))
+    assert decision.actions == () and "not a known contact" in decision.review.reason
+
+
+def test_affirmation_without_month_takes_month_before_reply() -> None:
+    decision = decide(situation("delivery_affirmation", "Active Service"))
+    evidence, forward = decision.actions
+    assert (evidence.payload["month"], evidence.payload["month_stated"]) == ("2026-09", False)
+    assert forward.payload["vars"]["month"] == "2026-09"
+    assert kinds(decision) == ["record_evidence", "forward"]
+
+
+def test_new_external_thread_creates_active_lead_then_applies_intent() -> None:
+    decision = decide(situation("service_confirmation", None, tier="small", price=1500))
+    assert kinds(decision) == ["create_lead", "set_status", "record_evidence", "forward"]
+    create = decision.actions[0]
+    assert create.key == "create_lead:westbrook.edu"
+    assert create.payload["status"] == "Active Lead"
+    assert decision.actions[1].payload["lead"] == "new:create_lead:westbrook.edu"
+
+
+def test_no_lead_without_partnerships_involved() -> None:
+    message = make_message(cc=())
+    decision = decide(situation("first_contact", None, message=message))
+    assert decision.actions == () and decision.review is None
+
+
+def test_automated_and_operations_mail_do_nothing() -> None:
+    assert decide(situation("service_confirmation", "Active Lead", automated="auto-submitted")).actions == ()
+    assert decide(situation("delivery_affirmation", "Active Service", role="operations")).actions == ()
+
+
+def test_same_status_is_not_a_move() -> None:
+    decision = decide(situation("waiting", "Waiting"))
+    assert decision.actions == () and decision.review is None
+
+
+def test_activation_on_service_start_date() -> None:
+    leads = [Lead(id="1", name="A", status="Needs Admin", service_start=date(2026, 11, 1)),
+             Lead(id="2", name="B", status="Needs Admin", service_start=date(2026, 12, 1)),
+             Lead(id="3", name="C", status="Active Lead", service_start=date(2026, 1, 1))]
+    actions = due_activations(leads, date(2026, 11, 23))
+    assert [(a.payload["lead"], a.payload["to"]) for a in actions] == [("1", "Active Service")]

@@ -1,0 +1,173 @@
+"""End to end: `partnerships run --once` over examples/inbox.mbox gives exactly what examples/EXPECTED.md says."""
+
+from __future__ import annotations
+
+import contextlib
+import email
+import io
+from email import policy
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from daemon.cli import main
+from daemon.config import PROJECT_ROOT, Config, load_config
+from daemon.leads import SqliteLeadStore
+from daemon.store import ActionRow, Evidence, ReviewItem, make_sessions
+
+EXPECTED_STATUSES = {
+    "Pinecrest Community College": "Active Lead",
+    "Institute for Alpine Ecology": "Active Lead",
+    "Sonoran Desert Research Consortium": "Waiting",
+    "Brightwater Public Health Institute": "Inactive Lead",
+    "Eastlake University Statistics": "Active Lead",
+    "Northbay Marine Laboratory": "Active Lead",
+    "Cascade Institute for Climate Research": "Needs Admin",
+    "Riverbend University Hydrology Lab": "Active Service",
+    "Open Ocean Data Alliance": "Active Service",
+    "Prairie State University Physics Education": "Needs Admin",
+    "Bayside Genomics Consortium": "Inactive Service",
+    "Summit State University Neuroscience": "Active Service",
+    "Redwood Coast Community College": "Active Lead",
+    "Lakeside University Limnology Lab": "Active Lead",
+    "Harborview Institute of Oceanography": "Active Lead",
+    "Ironwood Institute for Computational Linguistics": "Active Service",
+    "Granite Peak Observatory": "Waiting",
+    "Old Mill Digital History Project": "Inactive Lead",
+    "Coastal Plains University Geography": "Inactive Service",
+    # created from the mailbox; named by their domain until the team renames them
+    "westbrook.edu": "Needs Admin",
+    "glenmoor.ac.uk": "Active Lead",
+    "meadowlark.edu": "Active Lead",
+}
+
+# original Message-ID -> (subject, phrases the note must contain)
+EXPECTED_FORWARDS = {
+    "t01m5.2fb1@westbrook.edu": (
+        "[partnerships] Service confirmation: westbrook.edu - Re: Managed JupyterHub for our geoscience courses",
+        ["NEW SERVICE for westbrook.edu", "administrative", "Service tier:   Medium",
+         "Price:          USD 3000 per month", "Active Lead -> Needs Admin"]),
+    "t09m2.a34a@cascadeclimate.org": (
+        "[partnerships] Service confirmation: Cascade Institute for Climate Research - "
+        "RE: Hub service proposal for the Cascade Institute",
+        ["NEW SERVICE for Cascade Institute for Climate Research", "Service tier:   Large",
+         "Price:          USD 6000 per month"]),
+    "t13m2.ac86@prairiestate.edu": (
+        "[partnerships] Contract: Prairie State University Physics Education - "
+        "Re: 2i2c services agreement for signature",
+        ["sent a contract", "2i2c-services-agreement-signed.pdf", "Lead status:    Needs Admin\n"]),
+    "t11m2.cddb@riverbend.edu": (
+        "[partnerships] Delivery affirmation: Riverbend University Hydrology Lab - "
+        "Re: Certification of services for October 2026",
+        ["services for 2026-10 were delivered", "Month affirmed: 2026-10\n"]),
+    "t12m2.3e37@oceandata-alliance.org": (
+        "[partnerships] Delivery affirmation: Open Ocean Data Alliance - "
+        "Re: 2i2c hub service: monthly certification",
+        ["Month affirmed: 2026-10 (the email names no month: taken as the month before the reply's date)"]),
+    "t23m2.e05d@ironwood-institute.org": (
+        "[partnerships] Delivery affirmation: Ironwood Institute for Computational Linguistics - "
+        "Re: Certification of services for October 2026",
+        ["Month affirmed: 2026-10\n", "{{ 7*7 }}", "{% for x in y %}"]),
+}
+
+EXPECTED_REVIEWS = {
+    "t17m2.8d79@summitstate.edu": "Active Service -> Inactive Lead is not an allowed move",
+    "t18m2.ab62@redwoodcoast.edu": "confidence 0.50 is below 0.80",
+    "t21m2.fe23@harborview-ocean.org": "sender grants@harborview-ocean.org is not a known contact",
+}
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    state = tmp_path_factory.mktemp("state")
+    return state, _run(state)
+
+
+def _run(state: Path) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["run", "--once", "--state", str(state)]) == 0
+    return out.getvalue()
+
+
+def test_lead_statuses(replayed: tuple[Path, str]) -> None:
+    state, _ = replayed
+    leads = SqliteLeadStore(make_sessions(state / "partnerships.sqlite3")).all()
+    assert {lead.name: lead.status for lead in leads} == EXPECTED_STATUSES
+    westbrook = next(lead for lead in leads if lead.name == "westbrook.edu")
+    assert westbrook.contact_emails == ("emarsh@westbrook.edu",) and westbrook.domain == "westbrook.edu"
+    assert "Active Lead -> Needs Admin (rule confirm-tier-at-price on message <t01m5.2fb1@westbrook.edu>)" in (
+        westbrook.notes)
+
+
+def test_forwards(replayed: tuple[Path, str]) -> None:
+    state, _ = replayed
+    files = sorted((state / "outbox").glob("*.eml"))
+    forwards = {}
+    for path in files:
+        message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        note, attached = message.get_payload()
+        original = attached.get_payload()[0]
+        forwards[original["Message-ID"].strip("<>")] = (message, note.get_content().replace("\r\n", "\n"), original)
+    assert set(forwards) == set(EXPECTED_FORWARDS)
+    for original_id, (subject, phrases) in EXPECTED_FORWARDS.items():
+        message, note, original = forwards[original_id]
+        assert message["To"] == "operations@codeforsociety.org"
+        assert message["Cc"] == "partnerships@2i2c.org"
+        assert message["Subject"] == subject
+        assert message["Auto-Submitted"] == "auto-generated"
+        assert message["Message-ID"].endswith("@partnerships-daemon.invalid>")
+        assert attached_content_type(message) == "message/rfc822"
+        for phrase in phrases:
+            assert phrase in note, (original_id, phrase, note)
+    contract = forwards["t13m2.ac86@prairiestate.edu"][2]
+    assert [part.get_filename() for part in contract.iter_attachments()] == ["2i2c-services-agreement-signed.pdf"]
+
+
+def attached_content_type(message: email.message.EmailMessage) -> str:
+    return message.get_payload()[1].get_content_type()
+
+
+def test_review_items_and_evidence(replayed: tuple[Path, str]) -> None:
+    state, _ = replayed
+    sessions = make_sessions(state / "partnerships.sqlite3")
+    with sessions() as session:
+        reviews = {item.message_id: item for item in session.scalars(select(ReviewItem))}
+        evidence = {(e.kind, e.message_id, e.month, e.month_stated) for e in session.scalars(select(Evidence))}
+        failed = list(session.scalars(select(ActionRow).where(ActionRow.status != "done")))
+    assert set(reviews) == set(EXPECTED_REVIEWS)
+    for message_id, reason in EXPECTED_REVIEWS.items():
+        assert reason in reviews[message_id].reason
+    assert [a["kind"] for a in reviews["t21m2.fe23@harborview-ocean.org"].proposed] == [
+        "set_status", "record_evidence", "forward"]
+    assert evidence == {
+        ("confirmation", "t01m5.2fb1@westbrook.edu", None, False),
+        ("confirmation", "t09m2.a34a@cascadeclimate.org", None, False),
+        ("contract", "t13m2.ac86@prairiestate.edu", None, False),
+        ("affirmation", "t11m2.cddb@riverbend.edu", "2026-10", True),
+        ("affirmation", "t12m2.3e37@oceandata-alliance.org", "2026-10", False),
+        ("affirmation", "t23m2.e05d@ironwood-institute.org", "2026-10", True),
+    }
+    assert failed == []
+
+
+def test_summary_printed(replayed: tuple[Path, str]) -> None:
+    _, output = replayed
+    assert "messages read: 63 (already seen: 0)" in output
+    assert "forwards written: 6" in output
+    assert "status changes: 5" in output and "leads created: 3" in output
+    assert "review items: 3" in output and "quarantined: 0" in output
+
+
+def test_rerun_writes_nothing_new(replayed: tuple[Path, str]) -> None:
+    state, _ = replayed
+    before = {p.name: p.read_bytes() for p in (state / "outbox").iterdir()}
+    output = _run(state)
+    assert "messages read: 63 (already seen: 63)" in output
+    assert "forwards written: 0" in output and "status changes: 0" in output
+    assert {p.name: p.read_bytes() for p in (state / "outbox").iterdir()} == before
+
+
+def test_example_config_matches_embedded_defaults() -> None:
+    assert load_config(PROJECT_ROOT / "examples" / "partnerships.toml").tiers == Config().tiers

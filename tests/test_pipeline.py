@@ -1,0 +1,141 @@
+"""The pipeline over a real SQLite state dir and outbox: recording, executing, dedup, dry runs, quarantine."""
+
+from __future__ import annotations
+
+import mailbox
+from pathlib import Path
+
+import pytest
+from factories import raw_email
+from sqlalchemy import func, select
+
+from daemon.cli import make_pipeline, open_runtime
+from daemon.config import Config
+from daemon.mailsource import RawItem, iter_source
+from daemon.store import ActionRow, Quarantined, ReviewItem, StoredMessage, SyncCursor
+
+FIRST = raw_email(message_id="q1@lakeside.edu", sender="Ada Park <ada@lakeside.edu>", to="partnerships@2i2c.org",
+                  cc="", subject="Managed hub for our lab?",
+                  body="Hi, we're interested in a managed JupyterHub for our lab. Could you tell us more?\n")
+CONFIRM = raw_email(message_id="q2@lakeside.edu", sender="Ada Park <ada@lakeside.edu>", to="sam@2i2c.org",
+                    in_reply_to="q1@lakeside.edu", subject="Re: Managed hub for our lab?",
+                    body="Thanks Sam! We would like to go ahead with the Small tier at $1,500 per month.\n\n"
+                         "On Tue, Oct 6, 2026 at 9:12 AM Sam Rivera <sam@2i2c.org> wrote:\n"
+                         "> Could you confirm the tier?\n")
+UNRELATED = raw_email(message_id="u1@elsewhere.org", sender="bob@elsewhere.org", to="alice@elsewhere.org", cc="",
+                      subject="Lunch", body="We would like to go ahead with the Small tier at $1,500 per month.")
+
+
+def config_for(tmp_path: Path) -> Config:
+    return Config(state_dir=tmp_path / "state", leads_seed_csv=None)
+
+
+def write_mbox(path: Path, messages: list[bytes]) -> Path:
+    box = mailbox.mbox(str(path))
+    for data in messages:
+        box.add(data)
+    box.flush()
+    box.close()
+    return path
+
+
+def run(config: Config, mbox: Path, *, dry_run: bool = False):
+    runtime = open_runtime(config)
+    pipeline = make_pipeline(runtime, dry_run=dry_run)
+    summary = pipeline.process_all(iter_source(mbox))
+    return runtime, summary
+
+
+def count(runtime, table) -> int:
+    with runtime.sessions() as session:
+        return session.scalar(select(func.count()).select_from(table))
+
+
+def test_new_lead_then_confirmation_forwards_once(tmp_path: Path) -> None:
+    config = config_for(tmp_path)
+    mbox = write_mbox(tmp_path / "in.mbox", [FIRST, CONFIRM, UNRELATED])
+    runtime, summary = run(config, mbox)
+    leads = runtime.leads.all()
+    assert [(lead.name, lead.status, lead.contact_emails) for lead in leads] == [
+        ("lakeside.edu", "Needs Admin", ("ada@lakeside.edu",))]
+    assert "Active Lead -> Needs Admin" in leads[0].notes
+    forwards = sorted(config.outbox_dir.iterdir())
+    assert len(forwards) == 1
+    body = forwards[0].read_bytes()
+    assert b"NEW SERVICE for lakeside.edu" in body and b"Message-ID: <q2@lakeside.edu>" in body
+    # the unrelated message reads like a confirmation too, but involves neither a lead nor partnerships@
+    assert summary.intents == {"first_contact": 1, "service_confirmation": 2}
+    with runtime.sessions() as session:
+        assert session.scalar(select(SyncCursor.last_uid)) == 3
+        stored = session.scalar(select(StoredMessage).where(StoredMessage.message_id == "q2@lakeside.edu"))
+        assert stored.raw == CONFIRM and stored.lead_id == leads[0].id
+        # no forward, no raw kept for the unrelated message
+        assert session.scalar(select(StoredMessage.raw).where(StoredMessage.message_id == "u1@elsewhere.org")) is None
+
+    runtime2, again = run(config, mbox)
+    assert again.duplicates == 3 and not again.outcomes
+    assert len(list(config.outbox_dir.iterdir())) == 1
+    assert count(runtime2, ActionRow) == 4  # create, status, evidence, forward
+
+
+def test_dry_run_changes_nothing_but_reports(tmp_path: Path) -> None:
+    config = config_for(tmp_path)
+    mbox = write_mbox(tmp_path / "in.mbox", [FIRST, CONFIRM])
+    runtime, summary = run(config, mbox, dry_run=True)
+    assert [a.kind for a in summary.planned] == ["create_lead", "set_status", "record_evidence", "forward"]
+    assert runtime.leads.all() == [] and not config.outbox_dir.exists()
+    assert count(runtime, StoredMessage) == 0 and count(runtime, ActionRow) == 0
+
+
+def test_pending_actions_survive_a_crash_between_record_and_execute(tmp_path: Path) -> None:
+    config = config_for(tmp_path)
+    runtime = open_runtime(config)
+    pipeline = make_pipeline(runtime, dry_run=False)
+    pipeline.executor = None  # simulates dying right after the recording transaction
+    pipeline.process(RawItem("mbox:x", 1, FIRST))
+    pipeline.process(RawItem("mbox:x", 2, CONFIRM))
+    assert count(runtime, ActionRow) == 4 and runtime.leads.all() == []
+    restarted = open_runtime(config)
+    outcomes = restarted.executor.run_pending()
+    assert [o.status for o in outcomes] == ["done"] * 4
+    assert restarted.leads.all()[0].status == "Needs Admin"
+    assert len(list(config.outbox_dir.iterdir())) == 1
+
+
+def test_unparseable_input_is_quarantined_not_raised(tmp_path: Path) -> None:
+    config = config_for(tmp_path)
+    runtime = open_runtime(config)
+    pipeline = make_pipeline(runtime, dry_run=False)
+    assert pipeline.process(RawItem("mbox:x", 1, b"")) is None
+    assert pipeline.process(RawItem("mbox:x", 1, b"")) is None  # same bytes again: one record
+    assert count(runtime, Quarantined) == 1
+    assert pipeline.summary.quarantined and "empty" in pipeline.summary.quarantined[0].lower()
+
+
+def test_low_confidence_confirmation_waits_in_review(tmp_path: Path) -> None:
+    config = config_for(tmp_path)
+    casual = raw_email(message_id="q3@lakeside.edu", sender="Ada Park <ada@lakeside.edu>",
+                       in_reply_to="q1@lakeside.edu", subject="Re: Small tier offer", body="Sounds good, let's do it!")
+    mbox = write_mbox(tmp_path / "in.mbox", [FIRST, casual])
+    runtime, _ = run(config, mbox)
+    assert runtime.leads.all()[0].status == "Active Lead"
+    with runtime.sessions() as session:
+        item = session.scalar(select(ReviewItem))
+    assert "confidence 0.50" in item.reason
+    assert [a["kind"] for a in item.proposed] == ["set_status", "record_evidence", "forward"]
+    assert not config.outbox_dir.exists()
+
+
+@pytest.mark.parametrize("kind", ["maildir", "emldir"])
+def test_other_source_kinds(tmp_path: Path, kind: str) -> None:
+    if kind == "maildir":
+        box = mailbox.Maildir(str(tmp_path / "md"))
+        for data in (FIRST, CONFIRM):
+            box.add(data)
+        path = tmp_path / "md"
+    else:
+        path = tmp_path / "emls"
+        path.mkdir()
+        (path / "1.eml").write_bytes(FIRST)
+        (path / "2.eml").write_bytes(CONFIRM)
+    assert [item.data for item in iter_source(path)] in ([FIRST, CONFIRM], [CONFIRM, FIRST])

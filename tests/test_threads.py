@@ -1,0 +1,94 @@
+"""Threading (references, then subject + participants) and matching threads to leads."""
+
+from __future__ import annotations
+
+from factories import make_message
+
+from daemon.config import Addresses
+from daemon.leads import Lead
+from daemon.threads import (
+    ThreadIndex,
+    external_participants,
+    match_lead,
+    normalize_subject,
+    sender_role,
+    thread_message_ids,
+)
+
+ADDRESSES = Addresses()
+
+
+def remember(index: ThreadIndex, message) -> str:
+    thread = index.assign(message, ADDRESSES).thread_id
+    index.add(thread, thread_message_ids(message), message.subject, message.participants, ADDRESSES)
+    return thread
+
+
+def test_reply_joins_parent_by_in_reply_to() -> None:
+    index = ThreadIndex()
+    root = remember(index, make_message(message_id="a@x"))
+    reply = make_message(message_id="b@x", in_reply_to=("a@x",), references=("a@x",), subject="Re: Other")
+    assert index.assign(reply, ADDRESSES).thread_id == root
+    assert index.assign(reply, ADDRESSES).method == "references"
+
+
+def test_reply_to_unseen_parent_starts_thread_that_siblings_join() -> None:
+    index = ThreadIndex()
+    first = remember(index, make_message(message_id="c@x", in_reply_to=("b@x",), references=("a@x", "b@x")))
+    assert first == "a@x"
+    sibling = make_message(message_id="d@x", in_reply_to=("a@x",), references=("a@x",), subject="x")
+    assert index.assign(sibling, ADDRESSES).thread_id == "a@x"
+
+
+def test_missing_references_fall_back_to_subject_and_participants() -> None:
+    index = ThreadIndex()
+    root = remember(index, make_message(message_id="a@x", subject="Hub service for the Lakeside lab"))
+    reply = make_message(message_id="z@x", subject="RE: Re: Hub service for the Lakeside lab",
+                         from_addr="sam@2i2c.org", to=("maria.chen@westbrook.edu",))
+    assignment = index.assign(reply, ADDRESSES)
+    assert (assignment.thread_id, assignment.method) == (root, "subject")
+
+
+def test_same_subject_with_other_people_is_a_new_thread() -> None:
+    index = ThreadIndex()
+    remember(index, make_message(message_id="a@x", subject="Question"))
+    stranger = make_message(message_id="q@y", subject="Re: Question", from_addr="bob@elsewhere.org",
+                            to=("partnerships@2i2c.org",), cc=())
+    assignment = index.assign(stranger, ADDRESSES)
+    assert assignment.is_new and assignment.thread_id == "q@y"
+
+
+def test_normalize_subject_strips_stacked_prefixes() -> None:
+    assert normalize_subject("RE: Fwd: AW:  Hub   service ") == "hub service"
+    assert normalize_subject("Re[2]: Hub") == "hub"
+
+
+LEADS = [
+    Lead(id="1", name="Westbrook", status="Active Lead", contact_emails=("maria.chen@westbrook.edu",),
+         domain="westbrook.edu"),
+    Lead(id="2", name="Gmail community", status="Active Lead", contact_emails=("lab.pi@gmail.com",),
+         domain="gmail.com"),
+    Lead(id="3", name="Podc", status="Active Service", contact_emails=("ana@podc.org",), domain="podc.org"),
+]
+
+
+def test_lead_by_contact_then_domain() -> None:
+    assert match_lead(("ana@podc.org",), LEADS).id == "3"
+    assert match_lead(("someone.else@westbrook.edu",), LEADS).id == "1"
+    # a contact address beats an earlier domain match
+    assert match_lead(("x@westbrook.edu", "ana@podc.org"), LEADS).id == "3"
+
+
+def test_public_mail_domains_match_by_address_only() -> None:
+    assert match_lead(("stranger@gmail.com",), LEADS) is None
+    assert match_lead(("lab.pi@gmail.com",), LEADS).id == "2"
+
+
+def test_team_and_operations_are_never_lead_contacts() -> None:
+    message = make_message(from_addr="sam@2i2c.org", to=("operations@codeforsociety.org", "ana@podc.org"),
+                           cc=("partnerships@2i2c.org", "priya@2i2c.org"))
+    assert external_participants(message, ADDRESSES) == ("ana@podc.org",)
+    assert sender_role("sam@2i2c.org", LEADS[2], ADDRESSES) == "team"
+    assert sender_role("operations@codeforsociety.org", LEADS[2], ADDRESSES) == "operations"
+    assert sender_role("ana@podc.org", LEADS[2], ADDRESSES) == "lead_contact"
+    assert sender_role("bob@podc.org", LEADS[2], ADDRESSES) == "unknown"
