@@ -260,10 +260,14 @@ class _StopFlag:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="partnerships", description=__doc__)
+    # SUPPRESS: an option given before a nested subcommand must not be reset by the nested parser's default.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, help="TOML config file (env PARTNERSHIPS_CONFIG)")
-    common.add_argument("--state", type=Path, help="state directory (env PARTNERSHIPS_STATE; default ./state)")
-    common.add_argument("-v", "--verbose", action="store_true", help="log every decision to stderr")
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS,
+                        help="TOML config file (env PARTNERSHIPS_CONFIG)")
+    common.add_argument("--state", type=Path, default=argparse.SUPPRESS,
+                        help="state directory (env PARTNERSHIPS_STATE; default ./state)")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log every decision to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", parents=[common], help="watch the mailbox and act")
     run.add_argument("--once", action="store_true", help="one pass, then exit")
@@ -276,9 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("files", nargs="+")
     review = sub.add_parser("review", parents=[common], help="the human review queue")
     review_sub = review.add_subparsers(dest="review_command")
-    review_sub.add_parser("list")
+    review_sub.add_parser("list", parents=[common])
     for verb in ("approve", "reject"):
-        review_sub.add_parser(verb).add_argument("id", type=int)
+        review_sub.add_parser(verb, parents=[common]).add_argument("id", type=int)
     sub.add_parser("status", parents=[common], help="sync cursors, queues, failures")
     sub.add_parser("check", parents=[common], help="validate config, rules and templates")
     return parser
@@ -291,8 +295,8 @@ COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "rev
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        config = load_config(args.config, state_dir=args.state)
-        logsetup.configure(config.log_format, verbose=args.verbose)
+        config = load_config(getattr(args, "config", None), state_dir=getattr(args, "state", None))
+        logsetup.configure(config.log_format, verbose=getattr(args, "verbose", False))
         return COMMANDS[args.command](args, config)
     except DaemonError as exc:
         print(f"partnerships: {exc}", file=sys.stderr)

@@ -20,7 +20,6 @@ from inscriptis import get_text as _html_to_text
 from mailparser_reply.constants import (
     GENERIC_MAIL_SEPARATOR,
     MAIL_LANGUAGES,
-    NOLIST_SIGNATURE_REGEX,
     OUTLOOK_MAIL_SEPARATOR,
     QUOTED_MATCH_INCLUDE,
 )
@@ -179,32 +178,34 @@ def _build_header_regex() -> re.Pattern[str]:
 
 
 def _build_signature_regex() -> re.Pattern[str]:
-    """The library's signature regex, except that a sign-off must fill its line.
+    r"""The library's signature regex, except that a sign-off must fill its line.
 
     The library cuts at any line that merely starts with "Thanks," / "Best," / "regards," and so
     drops "Thanks, I will sign the contract today." and everything after it; here the sign-off
-    may only be followed by punctuation and a name of at most three words.
+    may only be followed by punctuation and a name of at most three words.  Like the library's
+    keep_hyphen_lists mode, "- item" lines are not signatures (the default would swallow
+    bulleted lists).  The library's leading `\s*` (whitespace before the signature, stripped
+    afterwards anyway) and `(.|\s)*` tail are dropped or replaced: they halve the search time.
     """
     languages = [MAIL_LANGUAGES[lang] for lang in _REPLY_LANGUAGES]
     sent_from = "|".join(language["sent_from"] for language in languages if language.get("sent_from"))
     signoffs = "|".join(p for language in languages for p in language.get("signatures", []))
+    quote = QUOTED_MATCH_INCLUDE
     name = r"[\w.'’&-]+"
     return re.compile(
-        rf"(({NOLIST_SIGNATURE_REGEX}|{OUTLOOK_MAIL_SEPARATOR}|"
-        rf"\s*^{QUOTED_MATCH_INCLUDE}(?:{sent_from}) ?(?:(?:[\w.<>:// ]+)|(?:\w+ ){{1,3}})$|"
-        rf"(?<!\A)^{QUOTED_MATCH_INCLUDE}(?:{signoffs})(?!\w)[,.!:;-]*"
-        rf"(?:[ \t]*{name}(?:[ \t]+{name}){{0,2}})?[ \t]*$)(.|\s)*)",
+        rf"((^{quote}[-_]{{2}}\n.*|{OUTLOOK_MAIL_SEPARATOR}|"
+        rf"^{quote}(?:{sent_from}) ?(?:(?:[\w.<>:// ]+)|(?:\w+ ){{1,3}})$|"
+        rf"(?<!\A)^{quote}(?:{signoffs})(?!\w)[,.!:;-]*"
+        rf"(?:[ \t]*{name}(?:[ \t]+{name}){{0,2}})?[ \t]*$)[\s\S]*)",
         flags=re.MULTILINE | re.IGNORECASE,
     )
 
 
 _REPLY_LANGUAGES = ["de", "en"]  # contains "en" so the library does not mutate it per call
-# keep_hyphen_lists: the library's default treats any "- item" line as a signature and drops
-# everything after it, which would swallow bulleted lists in sales mail.
-_REPLY_TEMPLATE = _ReplyMessage(text="", languages=list(_REPLY_LANGUAGES), keep_hyphen_lists=True)
+# The library compiles its regexes per message; build them once and hand them to every instance.
 _REPLY_HEADER_RE = _build_header_regex()
 _REPLY_SIGNATURE_RE = _build_signature_regex()
-_REPLY_DISCLAIMER_RE = _REPLY_TEMPLATE.DISCLAIMERS_REGEX
+_REPLY_DISCLAIMER_RE = _ReplyMessage(text="", languages=list(_REPLY_LANGUAGES)).DISCLAIMERS_REGEX
 
 # Markers the library does not split on: forwarded history, Lotus Notes forwards, and
 # "<anyone> wrote:" attributions that are not in its "On ... wrote:" form.
@@ -668,7 +669,6 @@ def _library_reply(text: str) -> str:
     parsed = _ReplyMessage(
         text=text,
         languages=list(_REPLY_LANGUAGES),
-        keep_hyphen_lists=True,
         _header_regex=_REPLY_HEADER_RE,
         _signature_regex=_REPLY_SIGNATURE_RE,
         _disclaimers_regex=_REPLY_DISCLAIMER_RE,
