@@ -76,7 +76,7 @@ class Executor:
                 retryable: bool) -> Outcome:
         give_up = not retryable or attempts >= self.config.max_attempts
         status = FAILED if give_up else PENDING
-        delay = timedelta(seconds=min(3600, 30 * 2 ** (attempts - 1)))
+        delay = timedelta(seconds=min(3600.0, self.config.retry_base_seconds * 2 ** (attempts - 1)))
         with self.sessions.begin() as session:
             session.execute(update(ActionRow).where(ActionRow.id == action_id).values(
                 status=status, attempts=attempts, last_error=error, updated_at=self.clock(),

@@ -103,6 +103,7 @@ _FORWARD_PREFIX = re.compile(r"^(?:fw|fwd|wg|tr|enc|rv|i)\s*(?:\[\d+\])?\s*:\s*"
 _FORWARD_COMMENT_LIMIT = 200
 # Amazon SES event JSON, bare or escaped inside an SNS envelope.
 _SES_NOTIFICATION = re.compile(r'\\?"notificationType\\?"\s*:\s*\\?"(Bounce|Complaint|Delivery)\\?"')
+_AMAZON_SENDER = re.compile(r"@(?:[\w.-]+\.)?(?:amazonses|amazonaws)\.com$")
 _FEEDBACK_SUBJECT = re.compile(r"^(?:complaint about message from|abuse report\b)", re.IGNORECASE)
 _NO_REPLY_LOCAL_PART = re.compile(r"^(?:no-?reply|do-?not-?reply|donotreply)\b")
 # RFC 2369 and older list-manager headers.
@@ -170,9 +171,11 @@ def detect_automated(
     if not is_reply:
         if _OOO_SUBJECT_START.match(bare_subject) or _OOO_SUBJECT_END.search(bare_subject):
             return "out-of-office: subject"
-        if _READ_RECEIPT_SUBJECT.match(bare_subject) and _READ_RECEIPT_BODY.search(_head(msg)):
+        # Receipts quote the original's To:/Subject:/Sent: lines, which new_text cuts away.
+        receipt_text = msg.full_text[:_BODY_SCAN_LIMIT]
+        if _READ_RECEIPT_SUBJECT.match(bare_subject) and _READ_RECEIPT_BODY.search(receipt_text):
             return "read receipt"
-        if _RETURN_RECEIPT_SUBJECT.match(bare_subject) and _RETURN_RECEIPT_BODY.search(_head(msg)):
+        if _RETURN_RECEIPT_SUBJECT.match(bare_subject) and _RETURN_RECEIPT_BODY.search(receipt_text):
             return "read receipt"
     if (not is_reply or _ABSENCE_HINT.search(subject)) and _OOO_BODY.search(_head(msg)):
         return "out-of-office: body"
@@ -223,7 +226,9 @@ def _report_reason(msg: Message) -> str | None:
 def _body_report_reason(msg: Message, bare_subject: str, is_reply: bool) -> str | None:
     """Reports that only the body reveals: SES notifications, provider NDRs, forwarded DSNs."""
     head = msg.full_text[:_BODY_SCAN_LIMIT]
-    ses = _SES_NOTIFICATION.search(head)
+    sender = msg.from_addr or ""
+    no_reply_sender = bool(_NO_REPLY_LOCAL_PART.match(sender))
+    ses = _SES_NOTIFICATION.search(head) if no_reply_sender or _AMAZON_SENDER.search(sender) else None
     if ses:
         kind = ses.group(1)
         if kind == "Complaint":
@@ -233,7 +238,7 @@ def _body_report_reason(msg: Message, bare_subject: str, is_reply: bool) -> str 
         return "feedback report"
     if not is_reply and _NDR_BODY.search(head):
         returned = any(a.content_type == "message/rfc822" for a in msg.attachments)
-        if returned or _NO_REPLY_LOCAL_PART.match(msg.from_addr or ""):
+        if returned or no_reply_sender:
             return "bounce: non-delivery text"
     forwarded = _FORWARD_PREFIX.match(bare_subject)
     if (

@@ -24,7 +24,7 @@ from daemon.config import Config, load_config
 from daemon.errors import DaemonError
 from daemon.extract import extract_facts
 from daemon.leads import SqliteLeadStore
-from daemon.mailsend import OutboxDirSender
+from daemon.mailsend import OutboxDirSender, Sender, SmtpSender
 from daemon.mailsource import iter_source
 from daemon.message import MalformedMessage, parse
 from daemon.notes import NoteRenderer
@@ -45,6 +45,7 @@ from daemon.store import (
     utcnow,
 )
 from daemon.threads import direction_of
+from daemon.watch import watch
 
 log = logging.getLogger("daemon.cli")
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
@@ -68,9 +69,15 @@ def open_runtime(config: Config) -> Runtime:
             log.info("seeded leads count=%d from=%s", seeded, config.leads_seed_csv)
     renderer = NoteRenderer(config.templates_dir, globals_={"currency": config.currency})
     renderer.check()
-    executor = Executor(sessions=sessions, leads=leads, sender=OutboxDirSender(config.outbox_dir),
-                        renderer=renderer, config=config)
+    executor = Executor(sessions=sessions, leads=leads, sender=make_sender(config), renderer=renderer, config=config)
     return Runtime(config, sessions, leads, executor)
+
+
+def make_sender(config: Config) -> Sender:
+    if config.send_kind == "smtp" and config.smtp is not None:
+        password = config.smtp.server.password.resolve() if config.smtp.server.password else None
+        return SmtpSender(config.smtp, password)
+    return OutboxDirSender(config.outbox_dir)
 
 
 def make_pipeline(runtime: Runtime, *, dry_run: bool) -> Pipeline:
@@ -85,6 +92,12 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     runtime = open_runtime(config)
     source = config.source
     stop = _StopFlag()
+    if source.kind == "imap" and source.imap is not None:
+        password = source.imap.server.password.resolve() if source.imap.server.password else ""
+        pipeline = make_pipeline(runtime, dry_run=args.dry_run)
+        watch(source.imap, password, pipeline, stop, once=args.once)
+        print_summary(pipeline.summary, runtime, dry_run=args.dry_run)
+        return EXIT_OK
     while True:
         pipeline = make_pipeline(runtime, dry_run=args.dry_run)
         summary = pipeline.process_all(iter_source(source.path, source.kind))
@@ -253,8 +266,10 @@ class _StopFlag:
     def __init__(self) -> None:
         self.requested = False
         signal.signal(signal.SIGTERM, self._request)
+        signal.signal(signal.SIGINT, self._request)
 
     def _request(self, signum: int, frame: FrameType | None) -> None:
+        log.warning("stop requested signal=%s: finishing the current message", signal.Signals(signum).name)
         self.requested = True
 
 

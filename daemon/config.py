@@ -12,8 +12,10 @@ from typing import Any
 from daemon.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SOURCE_KINDS = ("mbox", "maildir", "emldir")
-SEND_KINDS = ("outbox",)
+SOURCE_KINDS = ("mbox", "maildir", "emldir", "imap")
+SEND_KINDS = ("outbox", "smtp")
+TLS_MODES = ("ssl", "starttls", "none")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 LEAD_BACKENDS = ("sqlite",)
 
 
@@ -42,9 +44,60 @@ class Addresses:
 
 
 @dataclass(frozen=True)
+class SecretRef:
+    """Where a secret lives (a file, e.g. a systemd credential, or an environment variable), never its value."""
+
+    key: str  # the config key, for error messages
+    file: Path | None = None
+    env: str | None = None
+
+    def resolve(self) -> str:
+        if self.file is not None:
+            try:
+                return self.file.read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ConfigError(f"{self.key}_file: cannot read {self.file}: {exc.strerror}") from None
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if not value:
+                raise ConfigError(f"{self.key}: environment variable {self.env} is not set")
+            return value
+        raise ConfigError(f"{self.key}: no {self.key}_file or {self.key}_env configured")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """An IMAP or SMTP server and how to log in to it."""
+
+    host: str
+    port: int
+    tls: str
+    username: str | None = None
+    password: SecretRef | None = None
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    server: ServerConfig
+    folders: tuple[str, ...] = ("INBOX",)
+    batch_size: int = 200
+    # RFC 2177: clients must re-issue IDLE at least every 29 minutes.
+    idle_renew_seconds: float = 600.0
+    poll_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    server: ServerConfig
+    envelope_from: str
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     kind: str = "mbox"
     path: Path = PROJECT_ROOT / "examples" / "inbox.mbox"
+    imap: ImapConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -57,10 +110,12 @@ class Config:
     lead_backend: str = "sqlite"
     leads_seed_csv: Path | None = PROJECT_ROOT / "examples" / "leads.csv"
     send_kind: str = "outbox"
+    smtp: SmtpConfig | None = None
     # Intents that send email act automatically only at or above this confidence.
     min_confidence: float = 0.8
     max_message_bytes: int = 25 * 1024 * 1024
     max_attempts: int = 8
+    retry_base_seconds: float = 30.0  # first retry delay; doubles per attempt, capped at an hour
     currency: str = "USD"
     tiers: tuple[Tier, ...] = (
         Tier("small", Decimal("1500.00")),
@@ -168,6 +223,7 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
     log_format = daemon.choice("log_format", ("kv", "json"), defaults.log_format)
     max_bytes = daemon.take("max_message_bytes", int, defaults.max_message_bytes)
     max_attempts = daemon.take("max_attempts", int, defaults.max_attempts)
+    retry_base = daemon.take("retry_base_seconds", float, defaults.retry_base_seconds)
     daemon.finish()
 
     team_domains = addresses.take("team_domains", list, list(defaults.addresses.team_domains))
@@ -183,6 +239,7 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
 
     source_kind = source.choice("kind", SOURCE_KINDS, defaults.source.kind)
     source_path = _path(base, source.take("path", str, None)) or defaults.source.path
+    imap = _imap(source, base) if source_kind == "imap" else None
     source.finish()
 
     lead_backend = leads.choice("backend", LEAD_BACKENDS, defaults.lead_backend)
@@ -196,6 +253,11 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
     rules.finish()
 
     send_kind = send.choice("kind", SEND_KINDS, defaults.send_kind)
+    smtp = None
+    if send_kind == "smtp":
+        server = _server(send, base, kind="smtp", default_port={"ssl": 465, "starttls": 587, "none": 25})
+        envelope_from = _address(send, "envelope_from", built_addresses.partnerships)
+        smtp = SmtpConfig(server=server, envelope_from=envelope_from)
     send.finish()
 
     currency = invoice.take("currency", str, defaults.currency)
@@ -206,13 +268,15 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
         rules_dir=rules_dir,
         templates_dir=templates_dir,
         addresses=built_addresses,
-        source=SourceConfig(kind=source_kind, path=source_path),
+        source=SourceConfig(kind=source_kind, path=source_path, imap=imap),
         lead_backend=lead_backend,
         leads_seed_csv=seed_csv,
         send_kind=send_kind,
+        smtp=smtp,
         min_confidence=min_confidence,
         max_message_bytes=max_bytes,
         max_attempts=max_attempts,
+        retry_base_seconds=retry_base,
         currency=currency,
         tiers=_tiers(tiers_data) if tiers_data is not None else defaults.tiers,
         log_format=log_format,
@@ -246,3 +310,55 @@ def _tiers(data: Any) -> tuple[Tier, ...]:
             raise ConfigError(f"[tiers.{name}] fee: {raw_fee!r} must be a non-negative amount")
         tiers.append(Tier(name.lower(), fee))
     return tuple(tiers)
+
+
+def _server(section: _Section, base: Path, *, kind: str, default_port: dict[str, int]) -> ServerConfig:
+    host = section.take("host", str, None)
+    if not host:
+        raise ConfigError(f"[{section.name}] host: required for kind = {kind}")
+    tls = section.choice("tls", TLS_MODES, "ssl")
+    if tls == "none" and host not in LOOPBACK_HOSTS:
+        # Passwords and mail would cross the network in clear text.
+        raise ConfigError(f"[{section.name}] tls = \"none\" is only allowed for a loopback host, not {host!r}")
+    port = section.take("port", int, default_port[tls])
+    if not 0 < port < 65536:
+        raise ConfigError(f"[{section.name}] port: {port} is not a TCP port")
+    username = section.take("username", str, None)
+    password_file = section.take("password_file", str, None)
+    password_env = section.take("password_env", str, f"PARTNERSHIPS_{kind.upper()}_PASSWORD")
+    password = None
+    if username:
+        password = SecretRef(key=f"[{section.name}] password", file=_credential_path(base, password_file),
+                             env=None if password_file else password_env)
+    timeout = section.take("timeout", float, 60.0)
+    return ServerConfig(host=host, port=port, tls=tls, username=username, password=password, timeout=timeout)
+
+
+def _credential_path(base: Path, value: str | None) -> Path | None:
+    """A bare name is looked up in systemd's $CREDENTIALS_DIRECTORY (LoadCredential=) when that is set."""
+    if value is None:
+        return None
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if credentials and "/" not in value:
+        return Path(credentials) / value
+    return _path(base, value)
+
+
+def _imap(section: _Section, base: Path) -> ImapConfig:
+    server = _server(section, base, kind="imap", default_port={"ssl": 993, "starttls": 143, "none": 143})
+    if not server.username:
+        raise ConfigError("[source] username: required for kind = imap")
+    folders = section.take("folders", list, ["INBOX"])
+    if not folders or not all(isinstance(f, str) and f for f in folders):
+        raise ConfigError("[source] folders: expected a non-empty list of folder names")
+    batch_size = section.take("batch_size", int, 200)
+    if not 1 <= batch_size <= 1000:
+        raise ConfigError(f"[source] batch_size: {batch_size} is not between 1 and 1000")
+    renew = section.take("idle_renew_seconds", float, 600.0)
+    if not 1 <= renew <= 29 * 60:
+        raise ConfigError(f"[source] idle_renew_seconds: {renew} must be between 1 and 1740 (RFC 2177: 29 minutes)")
+    poll = section.take("poll_seconds", float, 60.0)
+    if poll <= 0:
+        raise ConfigError(f"[source] poll_seconds: {poll} must be positive")
+    return ImapConfig(server=server, folders=tuple(folders), batch_size=batch_size, idle_renew_seconds=renew,
+                      poll_seconds=poll)

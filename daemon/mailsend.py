@@ -1,10 +1,13 @@
-"""Build forwards (note + original attached whole) and hand them to a sender: the outbox directory for now."""
+"""Build forwards (note + original attached whole) and deliver them: into the outbox directory or over SMTP."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
+import smtplib
+import ssl
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
@@ -13,9 +16,10 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Protocol
 
-from daemon.config import Addresses
+from daemon.config import Addresses, SmtpConfig
 from daemon.errors import ActionError
 
+log = logging.getLogger("daemon.send")
 DAEMON_HEADER = "X-Partnerships-Daemon"
 KEY_HEADER = "X-Partnerships-Key"
 _LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
@@ -55,7 +59,10 @@ def build_forward(*, key: str, subject: str, note: str, original: bytes, origina
     head["MIME-Version"] = "1.0"
     head["Content-Type"] = f'multipart/mixed; boundary="{boundary}"'
     del note_part["MIME-Version"]
-    header_block = b"".join(policy.SMTP.fold_binary(name, value) for name, value in head.items())
+    # Python folds "Subject: [partnerships] ..." before its first word, which readers see as a leading space;
+    # RFC 5322 allows 998 characters, so fold only beyond that.
+    header_policy = policy.SMTP.clone(max_line_length=998)
+    header_block = b"".join(header_policy.fold_binary(name, value) for name, value in head.items())
     data = b"".join((
         header_block,
         b"\r\n",
@@ -104,3 +111,52 @@ class OutboxDirSender:
         except OSError as exc:
             raise ActionError(f"cannot write {path}: {exc.strerror}", retryable=True) from exc
         return str(path)
+
+
+class SmtpSender:
+    """Delivers through an SMTP server; 4xx and connection trouble are retryable, 5xx are not."""
+
+    def __init__(self, config: SmtpConfig, password: str | None) -> None:
+        self.config = config
+        self._password = password
+
+    def send(self, outgoing: Outgoing) -> str:
+        server = self.config.server
+        try:
+            with self._connect() as client:
+                client.ehlo()
+                if server.tls == "starttls":
+                    client.starttls(context=ssl.create_default_context())
+                    client.ehlo()
+                if server.username:
+                    client.login(server.username, self._password or "")
+                refused = client.sendmail(self.config.envelope_from, list(outgoing.recipients), outgoing.data)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise _refusal(exc.recipients) from exc
+        except smtplib.SMTPResponseException as exc:
+            reply = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+            raise ActionError(f"SMTP {server.host}:{server.port} answered {reply}",
+                              retryable=400 <= exc.smtp_code < 500) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise ActionError(f"SMTP {server.host}:{server.port}: {type(exc).__name__}: {exc}", retryable=True) from exc
+        if refused:
+            # Accepted for some recipients: retrying would duplicate it for the others.
+            log.warning("smtp partially refused key=%s refused=%s", outgoing.key, refused)
+        return f"smtp://{server.host}:{server.port}"
+
+    def _connect(self) -> smtplib.SMTP:
+        server = self.config.server
+        if server.tls == "ssl":
+            return smtplib.SMTP_SSL(server.host, server.port, timeout=server.timeout,
+                                    context=ssl.create_default_context())
+        return smtplib.SMTP(server.host, server.port, timeout=server.timeout)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _refusal(recipients: dict[str, tuple[int, bytes]]) -> ActionError:
+    codes = [code for code, _ in recipients.values()]
+    detail = "; ".join(f"{address}: {code} {_text(text)}" for address, (code, text) in recipients.items())
+    return ActionError(f"SMTP refused every recipient: {detail}", retryable=all(400 <= c < 500 for c in codes))

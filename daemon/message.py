@@ -289,8 +289,8 @@ def _parse(raw: bytes, max_size: int) -> Message:
     from_pairs = _addresses(raw_by_name.get("from", ())[:1])
     from_name, from_addr = from_pairs[0] if from_pairs else ("", "")
 
-    subject_values = raw_by_name.get("subject")
-    subject = _WHITESPACE.sub(" ", _decode_words(subject_values[0])).strip() if subject_values else ""
+    subject = next((value for name, value in headers if name == "subject"), "")
+    subject = _WHITESPACE.sub(" ", subject).strip()
 
     plain, html, attachments, defects = _walk(msg)
     if plain:

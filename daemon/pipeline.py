@@ -153,6 +153,7 @@ class Pipeline:
         digest = hashlib.sha256(item.data).hexdigest()
         if digest in self.known_hashes:
             self.summary.duplicates += 1
+            self._advance_cursor_only(item)
             return None
         try:
             message = parse(item.data, max_size=self.config.max_message_bytes)
@@ -308,14 +309,25 @@ class Pipeline:
                 payload=action.payload, created_at=now, updated_at=now, next_attempt_at=now,
             ).on_conflict_do_nothing(index_elements=["key"]))
 
+    def cursor(self, source: str) -> tuple[int | None, int]:
+        """(UIDVALIDITY, highest UID processed) for `source`; (None, 0) before the first message."""
+        with self.sessions() as session:
+            cursor = session.get(SyncCursor, source)
+            return (cursor.uidvalidity, cursor.last_uid) if cursor else (None, 0)
+
     @staticmethod
     def _advance_cursor(session: Session, item: RawItem) -> None:
         cursor = session.get(SyncCursor, item.source)
         if cursor is None:
-            session.add(SyncCursor(source=item.source, last_uid=item.uid, updated_at=utcnow()))
+            session.add(SyncCursor(source=item.source, uidvalidity=item.uidvalidity, last_uid=item.uid,
+                                   updated_at=utcnow()))
+            return
+        if cursor.uidvalidity != item.uidvalidity:
+            # A new UIDVALIDITY makes the old UIDs meaningless: the resync starts the count again.
+            cursor.uidvalidity, cursor.last_uid = item.uidvalidity, item.uid
         else:
             cursor.last_uid = max(cursor.last_uid, item.uid)
-            cursor.updated_at = utcnow()
+        cursor.updated_at = utcnow()
 
     def _advance_cursor_only(self, item: RawItem) -> None:
         if not self.dry_run:

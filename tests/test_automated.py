@@ -106,6 +106,24 @@ def test_read_receipt_report() -> None:
     assert detect_automated(msg) == "read receipt"
 
 
+def test_plain_text_outlook_read_receipt() -> None:
+    body = (
+        "Your message\n\n  To: Bob\n  Subject: Offer\n  Sent: Monday, March 4, 2024 9:12 AM\n\n"
+        "was read on Monday, March 4, 2024 9:30 AM.\n"
+    )
+    assert detect_automated(message("Subject: Read: Offer", body)) == "read receipt"
+    assert detect_automated(message("Subject: Read: the attached offer", "Please read it today.\n")) is None
+
+
+def test_amazon_ses_bounce_notification() -> None:
+    body = '{"notificationType":"Bounce","bounce":{"bounceType":"Permanent"}}\n'
+    msg = parse(
+        f"From: no-reply@sns.amazonaws.com\nTo: a@example.com\nSubject: AWS Notification Message\n\n{body}".encode()
+    )
+    assert detect_automated(msg) == "bounce: Amazon SES notification"
+    assert detect_automated(message("Subject: our SES setup", body)) is None  # a person quoting the JSON
+
+
 def test_feedback_report() -> None:
     msg = message(
         'Subject: abuse\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=feedback-report; boundary="b"',

@@ -564,7 +564,7 @@ def test_huge_obsolete_address_header_does_not_crash() -> None:
     assert "real@example.com" in msg.to
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=2000))
 def test_random_bytes_never_raise_anything_but_malformed(raw: bytes) -> None:
     try:
@@ -575,7 +575,7 @@ def test_random_bytes_never_raise_anything_but_malformed(raw: bytes) -> None:
         assert msg.message_id
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_mutated_messages_never_raise_anything_but_malformed(data: st.DataObject) -> None:
     base = bytearray(

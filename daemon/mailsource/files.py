@@ -1,23 +1,13 @@
-"""Where raw messages come from: mbox files, Maildirs and folders of .eml files (the IMAP watcher comes later)."""
+"""Messages from files: mbox files, Maildirs and folders of .eml files (replays and the embedded default)."""
 
 from __future__ import annotations
 
 import mailbox
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from daemon.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class RawItem:
-    """One message as the source delivered it, with a stable identity within that source."""
-
-    source: str  # e.g. "mbox:inbox.mbox"
-    uid: int  # position (1-based) or IMAP UID
-    data: bytes
-    origin: str = ""  # a human-readable locator (file path, key) for logs
+from daemon.mailsource.item import RawItem
 
 
 def detect_kind(path: Path) -> str:

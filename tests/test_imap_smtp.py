@@ -1,0 +1,228 @@
+"""The daemon against a real Dovecot (IMAP IDLE) and a real SMTP server (aiosmtpd): end to end."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from factories import raw_email
+from servers import DovecotServer, RecordingSMTPServer
+from sqlalchemy import select
+
+from daemon.cli import main, make_pipeline, open_runtime
+from daemon.config import Config, load_config
+from daemon.store import ActionRow, SyncCursor
+from daemon.watch import watch
+
+LEADS_CSV = (
+    "name,status,contact_emails,domain,service_tier,monthly_fee,cloud_billing_managed,service_start,notes\n"
+    "Lakeside Lab,Active Lead,ada@lakeside.edu,lakeside.edu,,,false,,\n"
+    "Pine Ridge,Active Lead,lee@pineridge.edu,pineridge.edu,,,false,,\n"
+)
+
+
+def confirmation(number: int, sender: str = "Ada Park <ada@lakeside.edu>") -> bytes:
+    return raw_email(message_id=f"confirm{number}@example.test", sender=sender,
+                     subject=f"Re: Hub service #{number}",
+                     body="We would like to go ahead with the Small tier at $1,500 per month.\n")
+
+
+@dataclass
+class Stop:
+    event: threading.Event
+
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set()
+
+
+@dataclass
+class Daemon:
+    config: Config
+    thread: threading.Thread
+    stop: threading.Event
+    errors: list[BaseException]
+
+    def halt(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=20)
+        assert not self.thread.is_alive(), "the watcher did not stop within 20 s"
+        assert not self.errors, self.errors
+
+
+def write_config(tmp_path: Path, dovecot: DovecotServer, smtp: RecordingSMTPServer, folders: list[str]) -> Path:
+    (tmp_path / "leads.csv").write_text(LEADS_CSV)
+    (tmp_path / "imap-password").write_text(dovecot.password + "\n")
+    path = tmp_path / "partnerships.toml"
+    path.write_text(f"""
+[daemon]
+state_dir = "state"
+retry_base_seconds = 0.2
+[source]
+kind = "imap"
+host = "{dovecot.host}"
+port = {dovecot.port}
+tls = "none"
+username = "{dovecot.user}"
+password_file = "imap-password"
+folders = {folders!r}
+poll_seconds = 1
+idle_renew_seconds = 30
+[leads]
+seed_csv = "leads.csv"
+[send]
+kind = "smtp"
+host = "127.0.0.1"
+port = {smtp.port}
+tls = "none"
+""".replace("'", '"'))
+    return path
+
+
+@pytest.fixture
+def start_daemon(tmp_path: Path, dovecot: DovecotServer, smtp_server: Callable[..., RecordingSMTPServer]
+                 ) -> Iterator[Callable[..., Daemon]]:
+    started: list[Daemon] = []
+
+    def start(*, folders: list[str] | None = None, mode: str = "accept") -> Daemon:
+        smtp = smtp_server(mode=mode)
+        config = load_config(write_config(tmp_path, dovecot, smtp, folders or ["INBOX"]))
+        runtime = open_runtime(config)
+        pipeline = make_pipeline(runtime, dry_run=False)
+        stop = threading.Event()
+        errors: list[BaseException] = []
+        password = config.source.imap.server.password.resolve()
+
+        def target() -> None:
+            try:
+                watch(config.source.imap, password, pipeline, Stop(stop), tick=pipeline.execute)
+            except BaseException as exc:  # surfaced by halt()
+                errors.append(exc)
+
+        thread = threading.Thread(target=target, daemon=True)
+        thread.start()
+        daemon = Daemon(config, thread, stop, errors)
+        daemon.smtp = smtp  # type: ignore[attr-defined]
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.stop.set()
+        daemon.thread.join(timeout=20)
+
+
+def lead_status(config: Config, name: str) -> str:
+    runtime = open_runtime(config)
+    return next(lead.status for lead in runtime.leads.all() if lead.name == name)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+def test_confirmation_appended_while_idling_is_forwarded(dovecot: DovecotServer, start_daemon) -> None:
+    dovecot.append("INBOX", raw_email(message_id="old@example.test", subject="Old news", body="Hello"))
+    daemon = start_daemon()
+    time.sleep(1.5)  # the daemon has synced and is idling
+    dovecot.append("INBOX", confirmation(1))
+    [received] = daemon.smtp.wait_for(1, timeout=20)
+    message = received.message
+    assert received.rcpt_tos == ["operations@codeforsociety.org", "partnerships@2i2c.org"]
+    assert message["To"] == "operations@codeforsociety.org" and message["Cc"] == "partnerships@2i2c.org"
+    assert message["Subject"] == "[partnerships] Service confirmation: Lakeside Lab - Re: Hub service #1"
+    note, attached = message.get_payload()
+    assert "NEW SERVICE for Lakeside Lab" in note.get_content()
+    assert attached.get_payload()[0]["Message-ID"] == "<confirm1@example.test>"
+    wait_until(lambda: lead_status(daemon.config, "Lakeside Lab") == "Needs Admin")
+    daemon.halt()
+    assert all(b"\\Seen" not in flags for flags in dovecot.flags("INBOX").values())
+    assert len(dovecot.flags("INBOX")) == 2  # nothing moved or deleted
+
+
+def test_reconnects_after_server_restart_and_catches_up(dovecot: DovecotServer, start_daemon) -> None:
+    daemon = start_daemon()
+    time.sleep(1.5)
+    dovecot.restart()  # drops the idling connection; the daemon is disconnected while it starts again
+    dovecot.append("INBOX", confirmation(2))
+    [received] = daemon.smtp.wait_for(1, timeout=40)
+    assert received.message["Subject"].endswith("Re: Hub service #2")
+    daemon.halt()
+
+
+def test_kicked_connection_reconnects(dovecot: DovecotServer, start_daemon) -> None:
+    daemon = start_daemon()
+    time.sleep(1.5)
+    dovecot.kick()
+    dovecot.append("INBOX", confirmation(3))
+    daemon.smtp.wait_for(1, timeout=40)
+    daemon.halt()
+
+
+def test_uidvalidity_change_repeats_nothing(dovecot: DovecotServer, start_daemon) -> None:
+    dovecot.create_folder("Sales")
+    dovecot.append("Sales", confirmation(4))
+    dovecot.append("Sales", confirmation(5, sender="Lee Wong <lee@pineridge.edu>"))
+    daemon = start_daemon(folders=["Sales"])
+    daemon.smtp.wait_for(2, timeout=20)
+    daemon.halt()
+    dovecot.recreate_folder_with_same_messages("Sales")
+    again = start_daemon(folders=["Sales"])
+    time.sleep(3)
+    again.halt()
+    assert len(again.smtp.messages) == 0 and len(daemon.smtp.messages) == 2
+    runtime = open_runtime(again.config)
+    with runtime.sessions() as session:
+        cursor = session.get(SyncCursor, "imap:Sales")
+    assert cursor.uidvalidity == dovecot.uidvalidity("Sales") and cursor.last_uid == 2
+
+
+def test_temporary_smtp_failure_is_retried(dovecot: DovecotServer, start_daemon) -> None:
+    daemon = start_daemon(mode="tempfail-then-accept")
+    dovecot.append("INBOX", confirmation(6))
+    [received] = daemon.smtp.wait_for(1, timeout=30)
+    assert received.message["Subject"].endswith("Re: Hub service #6")
+    assert daemon.smtp.attempts == 2
+    daemon.halt()
+    with open_runtime(daemon.config).sessions() as session:
+        forward = session.scalar(select(ActionRow).where(ActionRow.kind == "forward"))
+    assert (forward.status, forward.attempts) == ("done", 2)
+
+
+def test_permanent_smtp_failure_is_failed_and_shown_in_status(dovecot: DovecotServer, start_daemon,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    daemon = start_daemon(mode="reject")
+    dovecot.append("INBOX", confirmation(7))
+
+    def failed() -> bool:
+        with open_runtime(daemon.config).sessions() as session:
+            forward = session.scalar(select(ActionRow).where(ActionRow.kind == "forward"))
+            return forward is not None and forward.status == "failed"
+
+    wait_until(failed, timeout=30)
+    daemon.halt()
+    assert daemon.smtp.attempts == 1  # a 5xx is not retried
+    assert lead_status(daemon.config, "Lakeside Lab") == "Needs Admin"  # the rest of the decision stands
+    main(["status", "--state", str(daemon.config.state_dir)])
+    out = capsys.readouterr().out
+    assert "failed forward forward:confirm7@example.test:service_confirmation" in out
+    assert "550 5.7.1 Rejected" in out
+
+
+def test_run_once_over_imap_from_the_cli(dovecot: DovecotServer, smtp_server, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    smtp = smtp_server()
+    dovecot.append("INBOX", confirmation(8))
+    config = write_config(tmp_path, dovecot, smtp, ["INBOX"])
+    assert main(["run", "--once", "--config", str(config)]) == 0
+    assert "forwards written: 1" in capsys.readouterr().out
+    assert len(smtp.wait_for(1)) == 1
