@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from daemon.message import Message
 INTENTS = ("first_contact", "service_confirmation", "delivery_affirmation", "contract", "waiting",
            "decline", "service_ended")
 OTHER = "other"
+CLASSIFY_CHARS = 20_000
 DIRECTIONS = ("inbound", "outbound", "any")
 ROLES = ("lead_contact", "team", "operations", "unknown")
 FACT_NAMES = ("tier", "price", "month")
@@ -36,6 +37,30 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     return re.compile(r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)", re.IGNORECASE)
 
 
+class PatternSet:
+    """Alternatives compiled into one regex, so a miss (the common case) costs one search, not one per phrase."""
+
+    def __init__(self, patterns: Iterable[re.Pattern[str]]) -> None:
+        self.patterns = tuple(patterns)
+        self._combined = re.compile("|".join(f"(?:{p.pattern})" for p in self.patterns), re.IGNORECASE)
+
+    def __bool__(self) -> bool:
+        return bool(self.patterns)
+
+    def first(self, haystack: str) -> str | None:
+        if not self.patterns:
+            return None
+        found = self._combined.search(haystack)
+        return found.group(0) if found else None
+
+    def each(self, haystack: str) -> list[str]:
+        """Every alternative that matches, for the explanation; only called on a hit."""
+        return [m.group(0) for m in (p.search(haystack) for p in self.patterns) if m]
+
+
+NO_PATTERNS = PatternSet(())
+
+
 @dataclass(frozen=True)
 class Context:
     """What the rules may know besides the message itself."""
@@ -53,11 +78,11 @@ class Rule:
     confidence: float = 0.9
     direction: str = "any"
     sender_roles: tuple[str, ...] = ()
-    subject_any: tuple[re.Pattern[str], ...] = ()
-    text_any: tuple[re.Pattern[str], ...] = ()
+    subject_any: PatternSet = NO_PATTERNS
+    text_any: PatternSet = NO_PATTERNS
     text_all: tuple[re.Pattern[str], ...] = ()
-    unless_subject: tuple[re.Pattern[str], ...] = ()
-    unless_text: tuple[re.Pattern[str], ...] = ()
+    unless_subject: PatternSet = NO_PATTERNS
+    unless_text: PatternSet = NO_PATTERNS
     headers: tuple[tuple[str, re.Pattern[str]], ...] = ()
     unless_headers: tuple[tuple[str, re.Pattern[str]], ...] = ()
     attachment_types: tuple[str, ...] = ()
@@ -74,22 +99,21 @@ class Rule:
         matched: list[str] = []
         for label, patterns, haystack in (("subject", self.unless_subject, subject),
                                           ("text", self.unless_text, text)):
-            vetoed = _first(patterns, haystack)
+            vetoed = patterns.first(haystack)
             if vetoed:
                 return False, (), f"unless {label} matched {vetoed!r}"
         for name, pattern in self.unless_headers:
             if any(pattern.search(value) for value in message.header(name)):
                 return False, (), f"unless header {name} matched"
         if self.subject_any:
-            hit = _first(self.subject_any, subject)
+            hit = self.subject_any.first(subject)
             if not hit:
                 return False, (), "no subject phrase"
             matched.append(f"subject: {hit}")
         if self.text_any:
-            hits = [m for m in (p.search(text) for p in self.text_any) if m]
-            if not hits:
+            if self.text_any.first(text) is None:
                 return False, (), "no text phrase"
-            matched.extend(m.group(0) for m in hits)
+            matched.extend(self.text_any.each(text))
         for pattern in self.text_all:
             found = pattern.search(text)
             if not found:
@@ -113,14 +137,6 @@ class Rule:
         if self.attachment_types and attachment.content_type not in self.attachment_types:
             return False
         return not (self.attachment_name and not self.attachment_name.search(attachment.filename or ""))
-
-
-def _first(patterns: Iterable[re.Pattern[str]], haystack: str) -> str | None:
-    for pattern in patterns:
-        found = pattern.search(haystack)
-        if found:
-            return found.group(0)
-    return None
 
 
 @dataclass(frozen=True)
@@ -151,7 +167,9 @@ class RuleSet:
     files: tuple[str, ...] = field(default=())
 
     def classify(self, message: Message, context: Context, facts: Facts) -> Classification:
-        text = normalize_text(message.new_text)
+        # What a person writes about a tier or a month sits near the top; a megabyte of pasted logs must not
+        # cost a megabyte of regex scans per rule.
+        text = normalize_text(message.new_text[:CLASSIFY_CHARS])
         subject = normalize_text(message.subject)
         hits: list[RuleHit] = []
         misses: list[str] = []
@@ -278,11 +296,11 @@ def _build_rule(file: str, intent: str, raw: dict[str, Any], index: int) -> Rule
         confidence=float(confidence),
         direction=direction,
         sender_roles=roles,
-        subject_any=phrases("subject_any") + regexes("subject_regex"),
-        text_any=phrases("text_any") + regexes("text_regex"),
+        subject_any=PatternSet(phrases("subject_any") + regexes("subject_regex")),
+        text_any=PatternSet(phrases("text_any") + regexes("text_regex")),
         text_all=phrases("text_all"),
-        unless_subject=phrases("unless_subject"),
-        unless_text=phrases("unless_text") + regexes("unless_text_regex"),
+        unless_subject=PatternSet(phrases("unless_subject")),
+        unless_text=PatternSet(phrases("unless_text") + regexes("unless_text_regex")),
         headers=header_table("header"),
         unless_headers=header_table("unless_header"),
         attachment_types=tuple(t.lower() for t in raw.get("attachment_type", [])),
@@ -291,5 +309,3 @@ def _build_rule(file: str, intent: str, raw: dict[str, Any], index: int) -> Rule
     )
 
 
-def intents_of(rules: Sequence[Rule]) -> tuple[str, ...]:
-    return tuple(sorted({rule.intent for rule in rules}))

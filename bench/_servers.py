@@ -1,0 +1,47 @@
+"""Shared set-up for the IMAP benchmarks: real Dovecot and SMTP servers from tests/servers.py, and a daemon config."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from daemon.config import PROJECT_ROOT
+
+sys.path.insert(0, str(PROJECT_ROOT / "tests"))
+
+from factories import raw_email
+from servers import DovecotServer, RecordingSMTPServer
+
+LEAD_CSV = ("name,status,contact_emails,domain,service_tier,monthly_fee,cloud_billing_managed,service_start,notes\n"
+            "Bench Lab,Active Lead,ada@bench.edu,bench.edu,,,false,,\n")
+FILLER = ("We are still comparing options for next semester and will get back to you with numbers. " * 20 + "\n")
+
+
+def message(number: int, *, confirm: bool) -> bytes:
+    body = ("We would like to go ahead with the Small tier at $1,500 per month.\n" if confirm else FILLER)
+    return raw_email(message_id=f"bench{number}@bench.edu", sender="Ada Park <ada@bench.edu>",
+                     subject=f"Re: Hub service {number}", body=body)
+
+
+def write_config(directory: Path, dovecot: DovecotServer, smtp: RecordingSMTPServer | None) -> Path:
+    (directory / "leads.csv").write_text(LEAD_CSV)
+    (directory / "imap-password").write_text(dovecot.password)
+    send = (f'[send]\nkind = "smtp"\nhost = "127.0.0.1"\nport = {smtp.port}\ntls = "none"\n' if smtp else "")
+    path = directory / "bench.toml"
+    path.write_text(f"""
+[daemon]
+state_dir = "state"
+[source]
+kind = "imap"
+host = "{dovecot.host}"
+port = {dovecot.port}
+tls = "none"
+username = "{dovecot.user}"
+password_file = "imap-password"
+[leads]
+seed_csv = "leads.csv"
+{send}""")
+    return path
+
+
+__all__ = ["DovecotServer", "RecordingSMTPServer", "message", "write_config"]
