@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.config import Config
 from daemon.errors import ActionError, DaemonError
+from daemon.invoice_batch import batch_message, render_batch
 from daemon.leads import Lead, LeadStore, NewLead
 from daemon.mailsend import Sender, build_forward
 from daemon.notes import NoteRenderer
@@ -128,6 +129,16 @@ class Executor:
                 tier=payload.get("tier"), price=payload.get("price"),
             ).on_conflict_do_nothing(index_elements=["kind", "message_id"]))
         return {"lead_id": lead_id, "kind": payload["kind"]}
+
+    def _do_send_invoice(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+        # Built when sent, from the evidence on file then: a retry after a late affirmation sends the better batch.
+        rendered = render_batch(payload["month"], self.config, self.leads.all(), self.sessions, self.renderer)
+        with self.sessions() as session:
+            created = session.scalar(select(ActionRow.created_at).where(ActionRow.key == key))
+        outgoing = batch_message(rendered, self.config, key=key, date=(created or self.clock()).replace(tzinfo=UTC))
+        where = self.sender.send(outgoing)
+        return {"sent_to": where, "subject": rendered.subject, "lines": len(rendered.batch.lines),
+                "ready": rendered.batch.ready_count}
 
     def _do_forward(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
         with self.sessions() as session:

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
@@ -23,6 +24,8 @@ from daemon.automated import detect_automated
 from daemon.config import Config, load_config
 from daemon.errors import DaemonError
 from daemon.extract import extract_facts
+from daemon.invoice_batch import invoice_key, render_batch
+from daemon.invoicing import month_of, parse_month, previous_month
 from daemon.leads import SqliteLeadStore
 from daemon.mailsend import OutboxDirSender, Sender, SmtpSender
 from daemon.mailsource import iter_source
@@ -30,6 +33,7 @@ from daemon.message import MalformedMessage, parse
 from daemon.notes import NoteRenderer
 from daemon.pipeline import Pipeline, Summary
 from daemon.rules import Context, load_rules
+from daemon.scheduler import InvoiceScheduler, record_invoice
 from daemon.store import (
     APPROVED,
     DONE,
@@ -92,10 +96,19 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     runtime = open_runtime(config)
     source = config.source
     stop = _StopFlag()
+    invoices = None if args.dry_run else InvoiceScheduler(config, runtime.sessions, runtime.executor)
+    if invoices is not None:
+        invoices.start()
     if source.kind == "imap" and source.imap is not None:
         password = source.imap.server.password.resolve() if source.imap.server.password else ""
         pipeline = make_pipeline(runtime, dry_run=args.dry_run)
-        watch(source.imap, password, pipeline, stop, once=args.once)
+
+        def tick() -> None:
+            pipeline.execute()
+            if invoices is not None:
+                invoices.tick()
+
+        watch(source.imap, password, pipeline, stop, once=args.once, tick=tick)
         print_summary(pipeline.summary, runtime, dry_run=args.dry_run)
         return EXIT_OK
     while True:
@@ -108,6 +121,34 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
             if stop.requested:
                 return EXIT_OK
             time.sleep(1)
+            if invoices is not None:
+                invoices.tick()
+
+
+def cmd_invoice(args: argparse.Namespace, config: Config) -> int:
+    """Build (and with no --dry-run, send once) the batch of a month; default: the month before this one."""
+    runtime = open_runtime(config)
+    month = args.month or previous_month(month_of(datetime.now(config.invoice_schedule.zone).date()))
+    parse_month(month)
+    if args.dry_run:
+        rendered = render_batch(month, config, runtime.leads.all(), runtime.sessions, runtime.executor.renderer)
+        print(f"Subject: {rendered.subject}\nTo: {config.addresses.operations}\nCc: {config.addresses.partnerships}\n")
+        print(rendered.body)
+        print(f"--- {rendered.csv_name} ---")
+        print(rendered.csv_data.decode("utf-8"), end="")
+        return EXIT_OK
+    if not record_invoice(runtime.sessions, month):
+        with runtime.sessions() as session:
+            row = session.scalar(select(ActionRow).where(ActionRow.key == invoice_key(month)))
+        print(f"the batch for {month} was recorded before ({row.status}, {row.updated_at:%Y-%m-%d %H:%M} UTC); "
+              "it is sent once only")
+        return EXIT_OK if row.status != FAILED else EXIT_INPUT
+    outcome = next((o for o in runtime.executor.run_pending() if o.key == invoice_key(month)), None)
+    if outcome is None or outcome.status != DONE:
+        print(f"the batch for {month} is recorded but not sent yet: {outcome.detail if outcome else 'not due'}")
+        return EXIT_INPUT
+    print(f"sent the batch for {month}: {outcome.detail}")
+    return EXIT_OK
 
 
 def cmd_replay(args: argparse.Namespace, config: Config) -> int:
@@ -208,6 +249,10 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         print(f"review items open: {open_reviews}")
         quarantined = session.scalar(select(func.count()).select_from(Quarantined))
         print(f"quarantined messages: {quarantined}")
+        last_batch = session.scalar(select(ActionRow).where(ActionRow.kind == "send_invoice")
+                                    .order_by(ActionRow.key.desc()).limit(1))
+        print("last invoice batch: " + (f"{last_batch.key.removeprefix('invoice:')} {last_batch.status}"
+                                        if last_batch else "none"))
     return EXIT_OK
 
 
@@ -298,13 +343,16 @@ def build_parser() -> argparse.ArgumentParser:
     review_sub.add_parser("list", parents=[common])
     for verb in ("approve", "reject"):
         review_sub.add_parser(verb, parents=[common]).add_argument("id", type=int)
+    invoice = sub.add_parser("invoice", parents=[common], help="build and send a month's invoice batch")
+    invoice.add_argument("--month", help="YYYY-MM (default: the month before this one)")
+    invoice.add_argument("--dry-run", action="store_true", help="print the batch, send nothing")
     sub.add_parser("status", parents=[common], help="sync cursors, queues, failures")
     sub.add_parser("check", parents=[common], help="validate config, rules and templates")
     return parser
 
 
 COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "review": cmd_review,
-            "status": cmd_status, "check": cmd_check}
+            "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from daemon.errors import ConfigError
 
@@ -16,7 +20,59 @@ SOURCE_KINDS = ("mbox", "maildir", "emldir", "imap")
 SEND_KINDS = ("outbox", "smtp")
 TLS_MODES = ("ssl", "starttls", "none")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+SEND_ON = ("last-day", "first-business-day")
+_TIME_OF_DAY = re.compile(r"\d{2}:\d{2}(?::\d{2})?")
 LEAD_BACKENDS = ("sqlite",)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ConfigError(f"[invoice] timezone: {name!r} is not a known IANA time zone "
+                          "(e.g. America/Los_Angeles)") from None
+
+
+@dataclass(frozen=True)
+class InvoiceSchedule:
+    send_on: str = "last-day"
+    at: time = time(9, 0)
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        if self.send_on not in SEND_ON:
+            raise ConfigError(f"[invoice] send_on: {self.send_on!r} is not one of {', '.join(SEND_ON)}")
+        if not isinstance(self.at, time) or self.at.tzinfo is not None:
+            raise ConfigError(f"[invoice] at: {self.at!r} must be a local time of day; the zone goes in timezone")
+        _zone(self.timezone)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return _zone(self.timezone)
+
+
+def parse_invoice_schedule(table: Mapping[str, Any]) -> InvoiceSchedule:
+    """Read send_on, at ("HH:MM" or a TOML time) and timezone from the [invoice] table; other keys are ignored."""
+    defaults = InvoiceSchedule()
+    for key in ("send_on", "timezone"):
+        if key in table and not isinstance(table[key], str):
+            raise ConfigError(f"[invoice] {key}: expected a string, got {table[key]!r}")
+    return InvoiceSchedule(
+        send_on=table.get("send_on", defaults.send_on),
+        at=_time_of_day(table.get("at", defaults.at)),
+        timezone=table.get("timezone", defaults.timezone),
+    )
+
+
+def _time_of_day(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, str) and _TIME_OF_DAY.fullmatch(value.strip()):
+        try:
+            return time.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ConfigError(f"[invoice] at: {value!r} is not a time of day such as \"09:00\"")
 
 
 @dataclass(frozen=True)
@@ -122,6 +178,10 @@ class Config:
         Tier("medium", Decimal("3000.00")),
         Tier("large", Decimal("6000.00")),
     )
+    invoice_schedule: InvoiceSchedule = field(default_factory=lambda: InvoiceSchedule())
+    spend_dir: Path = PROJECT_ROOT / "examples" / "spend"
+    # Invoice catch-up never reaches back before this month (default: the month of the first `run`).
+    first_invoice_month: str | None = None
     log_format: str = "kv"
     source_file: Path | None = None
 
@@ -261,6 +321,12 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
     send.finish()
 
     currency = invoice.take("currency", str, defaults.currency)
+    spend_dir = _path(base, invoice.take("spend_dir", str, None)) or defaults.spend_dir
+    first_month = invoice.take("first_month", str, None)
+    if first_month is not None and not re.fullmatch(r"20\d\d-(0[1-9]|1[0-2])", first_month):
+        raise ConfigError(f"[invoice] first_month: {first_month!r} is not YYYY-MM")
+    schedule = parse_invoice_schedule({k: invoice.data.pop(k) for k in ("send_on", "at", "timezone")
+                                       if k in invoice.data})
     invoice.finish()
 
     return Config(
@@ -279,6 +345,9 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
         retry_base_seconds=retry_base,
         currency=currency,
         tiers=_tiers(tiers_data) if tiers_data is not None else defaults.tiers,
+        invoice_schedule=schedule,
+        spend_dir=spend_dir,
+        first_invoice_month=first_month,
         log_format=log_format,
         source_file=source_file,
     )

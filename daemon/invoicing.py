@@ -8,14 +8,13 @@ import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from daemon.config import Tier
-from daemon.errors import ConfigError, DaemonError
+from daemon.config import InvoiceSchedule, Tier
+from daemon.errors import DaemonError
 from daemon.leads import ACTIVE_SERVICE, Lead
 
 CENT = Decimal("0.01")
@@ -24,7 +23,6 @@ MISSING_AFFIRMATION = "missing affirmation"
 MISSING_CONFIRMATION = "missing confirmation"
 MISSING_BOTH = "missing confirmation and affirmation"
 LEGACY_CONFIRMATION = "confirmation predates the daemon (tier on file)"
-SEND_ON = ("last-day", "first-business-day")
 SPEND_COLUMNS = ("community", "amount", "currency")
 BATCH_CSV_COLUMNS = ("month", "community", "tier", "fee", "cloud_spend", "total", "currency", "readiness",
                      "confirmation_message_id", "affirmation_message_id", "contract")
@@ -35,7 +33,6 @@ _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 # Plain digits, or comma-grouped thousands in groups of exactly three: "1,23" or "1.234,50" stay errors.
 _AMOUNT = re.compile(r"-?(?:\d+|\d{1,3}(?:,\d{3})+)(?:\.\d+)?")
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
-_TIME_OF_DAY = re.compile(r"\d{2}:\d{2}(?::\d{2})?")
 # Spreadsheets execute cells starting with these; names can come from email, so the CSV defuses them.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -551,56 +548,6 @@ def batch_variables(batch: InvoiceBatch) -> dict[str, Any]:
 
 
 # --- When to send ------------------------------------------------------------------------------
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ConfigError(f"[invoice] timezone: {name!r} is not a known IANA time zone "
-                          "(e.g. America/Los_Angeles)") from None
-
-
-@dataclass(frozen=True)
-class InvoiceSchedule:
-    send_on: str = "last-day"
-    at: time = time(9, 0)
-    timezone: str = "UTC"
-
-    def __post_init__(self) -> None:
-        if self.send_on not in SEND_ON:
-            raise ConfigError(f"[invoice] send_on: {self.send_on!r} is not one of {', '.join(SEND_ON)}")
-        if not isinstance(self.at, time) or self.at.tzinfo is not None:
-            raise ConfigError(f"[invoice] at: {self.at!r} must be a local time of day; the zone goes in timezone")
-        _zone(self.timezone)
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return _zone(self.timezone)
-
-
-def parse_invoice_schedule(table: Mapping[str, Any]) -> InvoiceSchedule:
-    """Read send_on, at ("HH:MM" or a TOML time) and timezone from the [invoice] table; other keys are ignored."""
-    defaults = InvoiceSchedule()
-    for key in ("send_on", "timezone"):
-        if key in table and not isinstance(table[key], str):
-            raise ConfigError(f"[invoice] {key}: expected a string, got {table[key]!r}")
-    return InvoiceSchedule(
-        send_on=table.get("send_on", defaults.send_on),
-        at=_time_of_day(table.get("at", defaults.at)),
-        timezone=table.get("timezone", defaults.timezone),
-    )
-
-
-def _time_of_day(value: Any) -> time:
-    if isinstance(value, time):
-        return value
-    if isinstance(value, str) and _TIME_OF_DAY.fullmatch(value.strip()):
-        try:
-            return time.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise ConfigError(f"[invoice] at: {value!r} is not a time of day such as \"09:00\"")
 
 
 def _first_business_day(month: str) -> date:

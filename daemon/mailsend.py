@@ -40,7 +40,29 @@ class Outgoing:
 
 def build_forward(*, key: str, subject: str, note: str, original: bytes, original_id: str,
                   addresses: Addresses, date: datetime) -> Outgoing:
-    """The forward as bytes: a text/plain note and the original as an untouched message/rfc822 part."""
+    """The forward: a text/plain note and the original as an untouched message/rfc822 part."""
+    attached = _LINE_ENDINGS.sub(b"\r\n", original).rstrip(b"\r\n") + b"\r\n"
+    part = (b"Content-Type: message/rfc822\r\n"
+            b'Content-Disposition: attachment; filename="original.eml"\r\n\r\n' + attached)
+    return compose(key=key, kind="forward", subject=subject, note=note, attachment=part, addresses=addresses,
+                   date=date, references=original_id)
+
+
+def build_invoice_batch(*, key: str, subject: str, body: str, csv_name: str, csv_data: bytes,
+                        addresses: Addresses, date: datetime) -> Outgoing:
+    """The month's batch: the rendered text and the line items as a CSV attachment."""
+    part = EmailMessage(policy=policy.SMTP)
+    part.set_content(csv_data, maintype="text", subtype="csv", disposition="attachment", filename=csv_name,
+                     cte="base64")
+    del part["MIME-Version"]
+    return compose(key=key, kind="invoice", subject=subject, note=body, attachment=part.as_bytes(),
+                   addresses=addresses, date=date)
+
+
+def compose(*, key: str, kind: str, subject: str, note: str, attachment: bytes, addresses: Addresses,
+            date: datetime, references: str | None = None) -> Outgoing:
+    """A multipart/mixed message from operations' point of view: To operations, Cc partnerships@, marked
+    as ours (header and Message-ID) and as automatic, so it is never acted on when it comes back."""
     head = EmailMessage(policy=policy.SMTP)
     head["From"] = f"partnerships-daemon <{addresses.partnerships}>"
     head["To"] = addresses.operations
@@ -48,17 +70,17 @@ def build_forward(*, key: str, subject: str, note: str, original: bytes, origina
     head["Subject"] = subject
     head["Date"] = format_datetime(date)
     head["Message-ID"] = f"<{forward_message_id(key, addresses)}>"
-    head["References"] = f"<{original_id}>"
+    if references:
+        head["References"] = f"<{references}>"
     head["Auto-Submitted"] = "auto-generated"
-    head[DAEMON_HEADER] = "forward"
+    head[DAEMON_HEADER] = kind
     head[KEY_HEADER] = key
     note_part = EmailMessage(policy=policy.SMTP)
     note_part.set_content(note, charset="utf-8", cte="quoted-printable")
-    attached = _LINE_ENDINGS.sub(b"\r\n", original).rstrip(b"\r\n") + b"\r\n"
-    boundary = "=_partnerships_" + hashlib.sha256(key.encode() + attached).hexdigest()[:24]
+    del note_part["MIME-Version"]
+    boundary = "=_partnerships_" + hashlib.sha256(key.encode() + attachment).hexdigest()[:24]
     head["MIME-Version"] = "1.0"
     head["Content-Type"] = f'multipart/mixed; boundary="{boundary}"'
-    del note_part["MIME-Version"]
     # Python folds "Subject: [partnerships] ..." before its first word, which readers see as a leading space;
     # RFC 5322 allows 998 characters, so fold only beyond that.
     header_policy = policy.SMTP.clone(max_line_length=998)
@@ -70,10 +92,8 @@ def build_forward(*, key: str, subject: str, note: str, original: bytes, origina
         f"--{boundary}\r\n".encode(),
         note_part.as_bytes(),
         f"\r\n--{boundary}\r\n".encode(),
-        b"Content-Type: message/rfc822\r\n",
-        b'Content-Disposition: attachment; filename="original.eml"\r\n\r\n',
-        attached,
-        f"--{boundary}--\r\n".encode(),
+        attachment,
+        f"\r\n--{boundary}--\r\n".encode(),
     ))
     return Outgoing(key=key, sender=addresses.partnerships,
                     recipients=(addresses.operations, addresses.partnerships), data=data)

@@ -15,6 +15,7 @@ REQUIRED_TEMPLATES = (
     "forward_service_confirmation.txt.j2",
     "forward_delivery_affirmation.txt.j2",
     "forward_contract.txt.j2",
+    "invoice_batch.txt.j2",
 )
 
 

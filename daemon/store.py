@@ -189,6 +189,14 @@ class LeadStatusChange(Base):
     at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
 
 
+class Meta(Base):
+    """Small facts about this installation, e.g. the month of the first run (invoice catch-up starts there)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[str] = mapped_column(String)
+
+
 def make_engine(db_path: Path) -> Engine:
     """SQLite in WAL mode with BEGIN IMMEDIATE, so writers serialise instead of failing mid-transaction."""
     db_path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from daemon.config import Config, Tier
+from daemon.config import Config, InvoiceSchedule, Tier, parse_invoice_schedule
 from daemon.errors import ConfigError, DaemonError
 from daemon.invoicing import (
     BATCH_CSV_COLUMNS,
@@ -23,7 +23,6 @@ from daemon.invoicing import (
     InvoiceBatch,
     InvoiceError,
     InvoiceLine,
-    InvoiceSchedule,
     SpendError,
     SpendRow,
     batch_csv,
@@ -34,7 +33,6 @@ from daemon.invoicing import (
     evidence_from_rows,
     latest_passed_month,
     parse_amount,
-    parse_invoice_schedule,
     read_spend_csv,
     send_moment,
     spend_for_month,
