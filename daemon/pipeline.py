@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -173,12 +173,14 @@ class Pipeline:
         else:
             self._record(item, digest, evaluation)
         self._remember(evaluation, digest)
-        self.execute()
+        if evaluation.decision.actions:
+            self.execute()
         return evaluation
 
     def process_all(self, items: Iterable[RawItem]) -> Summary:
         for item in items:
             self.process(item)
+        self.execute()  # retries whose time has come
         self.activate_due(date.today())
         return self.summary
 
@@ -266,25 +268,22 @@ class Pipeline:
         message, decision, classification = evaluation.message, evaluation.decision, evaluation.classification
         reference = self.thread_leads.get(evaluation.thread_id) or self._lead_reference(evaluation)
         with self.sessions.begin() as session:
-            inserted = session.execute(insert(StoredMessage).values(
+            message_pk = session.scalar(insert(StoredMessage).values(
                 message_id=message.message_id, thread_id=evaluation.thread_id, source=item.source,
                 source_uid=item.uid, sha256=digest, subject=message.subject, from_addr=message.from_addr,
                 date=naive_utc(message.date), direction=evaluation.direction,
                 sender_role=evaluation.sender_role, lead_id=reference, skipped_reason=evaluation.automated,
                 thread_ids=list(thread_message_ids(message)), participants=sorted(message.participants),
                 raw=item.data if decision.needs_raw else None, received_at=utcnow(),
-            ).on_conflict_do_nothing(index_elements=["message_id"]))
-            if inserted.rowcount == 0:  # another writer recorded it first
+            ).on_conflict_do_nothing(index_elements=["message_id"]).returning(StoredMessage.id))
+            if message_pk is None:  # another writer recorded it first
                 return
-            message_pk = session.scalar(select(StoredMessage.id).where(StoredMessage.message_id == message.message_id))
-            session.execute(insert(Thread).values(
-                id=evaluation.thread_id, subject_key=message.subject[:200], lead_id=reference, created_at=utcnow(),
-            ).on_conflict_do_nothing(index_elements=["id"]))
-            if reference:
-                thread = session.get(Thread, evaluation.thread_id)
-                if thread is not None and thread.lead_id is None:
-                    thread.lead_id = reference
-            session.add(Classification(
+            thread = insert(Thread).values(id=evaluation.thread_id, subject_key=message.subject[:200],
+                                           lead_id=reference, created_at=utcnow())
+            # A thread that started without a lead (internal, or a lead not yet created) takes the first one known.
+            session.execute(thread.on_conflict_do_update(
+                index_elements=["id"], set_={"lead_id": func.coalesce(Thread.lead_id, thread.excluded.lead_id)}))
+            session.execute(insert(Classification).values(
                 message_pk=message_pk, intent="skipped" if evaluation.automated else classification.intent,
                 rule=classification.rule, rule_file=classification.rule_file,
                 confidence=classification.confidence, matched=list(classification.matched),
@@ -317,17 +316,17 @@ class Pipeline:
 
     @staticmethod
     def _advance_cursor(session: Session, item: RawItem) -> None:
-        cursor = session.get(SyncCursor, item.source)
-        if cursor is None:
-            session.add(SyncCursor(source=item.source, uidvalidity=item.uidvalidity, last_uid=item.uid,
-                                   updated_at=utcnow()))
-            return
-        if cursor.uidvalidity != item.uidvalidity:
-            # A new UIDVALIDITY makes the old UIDs meaningless: the resync starts the count again.
-            cursor.uidvalidity, cursor.last_uid = item.uidvalidity, item.uid
-        else:
-            cursor.last_uid = max(cursor.last_uid, item.uid)
-        cursor.updated_at = utcnow()
+        """One upsert: a new UIDVALIDITY makes the old UIDs meaningless, so the resync starts the count again."""
+        now = utcnow()
+        upsert = insert(SyncCursor).values(source=item.source, uidvalidity=item.uidvalidity, last_uid=item.uid,
+                                           updated_at=now)
+        same_validity = SyncCursor.uidvalidity.is_not_distinct_from(upsert.excluded.uidvalidity)
+        session.execute(upsert.on_conflict_do_update(index_elements=["source"], set_={
+            "last_uid": case((same_validity, func.max(SyncCursor.last_uid, upsert.excluded.last_uid)),
+                             else_=upsert.excluded.last_uid),
+            "uidvalidity": upsert.excluded.uidvalidity,
+            "updated_at": now,
+        }))
 
     def _advance_cursor_only(self, item: RawItem) -> None:
         if not self.dry_run:
