@@ -175,15 +175,16 @@ def test_uidvalidity_change_repeats_nothing(dovecot: DovecotServer, start_daemon
     daemon = start_daemon(folders=["Sales"])
     daemon.smtp.wait_for(2, timeout=20)
     daemon.halt()
-    dovecot.recreate_folder_with_same_messages("Sales")
+    new_validity = dovecot.recreate_folder_with_same_messages("Sales")
     again = start_daemon(folders=["Sales"])
-    time.sleep(3)
+
+    def cursor() -> SyncCursor:
+        with open_runtime(again.config).sessions() as session:
+            return session.get(SyncCursor, "imap:Sales")
+
+    wait_until(lambda: cursor().uidvalidity == new_validity and cursor().last_uid == 2)
     again.halt()
     assert len(again.smtp.messages) == 0 and len(daemon.smtp.messages) == 2
-    runtime = open_runtime(again.config)
-    with runtime.sessions() as session:
-        cursor = session.get(SyncCursor, "imap:Sales")
-    assert cursor.uidvalidity == dovecot.uidvalidity("Sales") and cursor.last_uid == 2
 
 
 def test_temporary_smtp_failure_is_retried(dovecot: DovecotServer, start_daemon) -> None:
