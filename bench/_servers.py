@@ -10,7 +10,7 @@ from daemon.config import PROJECT_ROOT
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))
 
 from factories import raw_email
-from servers import DovecotServer, RecordingSMTPServer
+from servers import DovecotServer, RecordingSMTPServer, write_daemon_config
 
 LEAD_CSV = ("name,status,contact_emails,domain,service_tier,monthly_fee,cloud_billing_managed,service_start,notes\n"
             "Bench Lab,Active Lead,ada@bench.edu,bench.edu,,,false,,\n")
@@ -24,24 +24,7 @@ def message(number: int, *, confirm: bool) -> bytes:
 
 
 def write_config(directory: Path, dovecot: DovecotServer, smtp: RecordingSMTPServer | None) -> Path:
-    (directory / "leads.csv").write_text(LEAD_CSV)
-    (directory / "imap-password").write_text(dovecot.password)
-    send = (f'[send]\nkind = "smtp"\nhost = "127.0.0.1"\nport = {smtp.port}\ntls = "none"\n' if smtp else "")
-    path = directory / "bench.toml"
-    path.write_text(f"""
-[daemon]
-state_dir = "state"
-[source]
-kind = "imap"
-host = "{dovecot.host}"
-port = {dovecot.port}
-tls = "none"
-username = "{dovecot.user}"
-password_file = "imap-password"
-[leads]
-seed_csv = "leads.csv"
-{send}""")
-    return path
+    return write_daemon_config(directory, dovecot, smtp, leads_csv=LEAD_CSV)
 
 
 __all__ = ["DovecotServer", "RecordingSMTPServer", "message", "write_config"]

@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -698,3 +698,32 @@ class RecordingSMTPServer:
         with self._lock:
             self._stats.auth_failures += 1
         return AuthResult(success=False, handled=False)
+
+
+def write_daemon_config(directory: Path, dovecot: DovecotServer, smtp: RecordingSMTPServer | None, *,
+                        leads_csv: str, folders: Sequence[str] = ("INBOX",), daemon_extra: str = "",
+                        source_extra: str = "") -> Path:
+    """A partnerships-daemon config watching `dovecot` (password in a file) and sending to `smtp` (or the
+    outbox directory when None), with its state, leads seed and password file inside `directory`."""
+    (directory / "leads.csv").write_text(leads_csv)
+    (directory / "imap-password").write_text(dovecot.password + "\n")
+    send = f'[send]\nkind = "smtp"\nhost = "127.0.0.1"\nport = {smtp.port}\ntls = "none"\n' if smtp else ""
+    folder_list = ", ".join(f'"{folder}"' for folder in folders)
+    path = directory / "partnerships.toml"
+    path.write_text(f"""
+[daemon]
+state_dir = "state"
+{daemon_extra}
+[source]
+kind = "imap"
+host = "{dovecot.host}"
+port = {dovecot.port}
+tls = "none"
+username = "{dovecot.user}"
+password_file = "imap-password"
+folders = [{folder_list}]
+{source_extra}
+[leads]
+seed_csv = "leads.csv"
+{send}""")
+    return path

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from factories import raw_email
-from servers import DovecotServer, RecordingSMTPServer
+from servers import DovecotServer, RecordingSMTPServer, write_daemon_config
 from sqlalchemy import select
 
 from daemon.cli import main, make_pipeline, open_runtime
@@ -55,32 +55,9 @@ class Daemon:
 
 
 def write_config(tmp_path: Path, dovecot: DovecotServer, smtp: RecordingSMTPServer, folders: list[str]) -> Path:
-    (tmp_path / "leads.csv").write_text(LEADS_CSV)
-    (tmp_path / "imap-password").write_text(dovecot.password + "\n")
-    path = tmp_path / "partnerships.toml"
-    path.write_text(f"""
-[daemon]
-state_dir = "state"
-retry_base_seconds = 0.2
-[source]
-kind = "imap"
-host = "{dovecot.host}"
-port = {dovecot.port}
-tls = "none"
-username = "{dovecot.user}"
-password_file = "imap-password"
-folders = {folders!r}
-poll_seconds = 1
-idle_renew_seconds = 30
-[leads]
-seed_csv = "leads.csv"
-[send]
-kind = "smtp"
-host = "127.0.0.1"
-port = {smtp.port}
-tls = "none"
-""".replace("'", '"'))
-    return path
+    return write_daemon_config(tmp_path, dovecot, smtp, leads_csv=LEADS_CSV, folders=folders,
+                               daemon_extra="retry_base_seconds = 0.2",
+                               source_extra="poll_seconds = 1\nidle_renew_seconds = 30")
 
 
 @pytest.fixture
