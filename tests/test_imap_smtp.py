@@ -204,3 +204,26 @@ def test_run_once_over_imap_from_the_cli(dovecot: DovecotServer, smtp_server, tm
     assert main(["run", "--once", "--config", str(config)]) == 0
     assert "forwards written: 1" in capsys.readouterr().out
     assert len(smtp.wait_for(1)) == 1
+
+
+def test_smtp_login_with_password_from_environment(dovecot: DovecotServer, smtp_server, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    smtp = smtp_server(auth_user="daemon", auth_password="s3cret")
+    dovecot.append("INBOX", confirmation(9))
+    config = write_config(tmp_path, dovecot, smtp, ["INBOX"])
+    config.write_text(config.read_text() + 'username = "daemon"\npassword_env = "TEST_SMTP_SECRET"\n')
+    monkeypatch.setenv("TEST_SMTP_SECRET", "s3cret")
+    assert main(["run", "--once", "--config", str(config)]) == 0
+    [received] = smtp.wait_for(1)
+    assert received.auth_login == "daemon"
+
+
+def test_missing_smtp_secret_is_a_config_error(dovecot: DovecotServer, smtp_server, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, dovecot, smtp_server(), ["INBOX"])
+    config.write_text(config.read_text() + 'username = "daemon"\npassword_env = "TEST_SMTP_SECRET"\n')
+    monkeypatch.delenv("TEST_SMTP_SECRET", raising=False)
+    assert main(["run", "--once", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "[send] password: environment variable TEST_SMTP_SECRET is not set" in err
