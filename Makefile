@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@touch $@
 
 run: $(STAMP)
-	$(BIN)/partnerships run --once
+	$(BIN)/partnerships run --once --log-level warning
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -5,14 +5,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
-import signal
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.sqlite import insert
@@ -33,7 +30,8 @@ from daemon.message import MalformedMessage, parse
 from daemon.notes import NoteRenderer
 from daemon.pipeline import Pipeline, Summary
 from daemon.rules import Context, load_rules
-from daemon.scheduler import InvoiceScheduler, record_invoice
+from daemon.runner import CONNECTION_KEY, Runner
+from daemon.scheduler import record_invoice
 from daemon.store import (
     APPROVED,
     DONE,
@@ -45,11 +43,11 @@ from daemon.store import (
     Quarantined,
     ReviewItem,
     SyncCursor,
+    get_meta,
     make_sessions,
     utcnow,
 )
 from daemon.threads import direction_of
-from daemon.watch import watch
 
 log = logging.getLogger("daemon.cli")
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
@@ -94,35 +92,11 @@ def make_pipeline(runtime: Runtime, *, dry_run: bool) -> Pipeline:
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     runtime = open_runtime(config)
-    source = config.source
-    stop = _StopFlag()
-    invoices = None if args.dry_run else InvoiceScheduler(config, runtime.sessions, runtime.executor)
-    if invoices is not None:
-        invoices.start()
-    if source.kind == "imap" and source.imap is not None:
-        password = source.imap.server.password.resolve() if source.imap.server.password else ""
-        pipeline = make_pipeline(runtime, dry_run=args.dry_run)
-
-        def tick() -> None:
-            pipeline.execute()
-            if invoices is not None:
-                invoices.tick()
-
-        watch(source.imap, password, pipeline, stop, once=args.once, tick=tick)
-        print_summary(pipeline.summary, runtime, dry_run=args.dry_run)
-        return EXIT_OK
-    while True:
-        pipeline = make_pipeline(runtime, dry_run=args.dry_run)
-        summary = pipeline.process_all(iter_source(source.path, source.kind))
-        print_summary(summary, runtime, dry_run=args.dry_run)
-        if args.once or stop.requested:
-            return EXIT_OK
-        for _ in range(int(args.interval)):
-            if stop.requested:
-                return EXIT_OK
-            time.sleep(1)
-            if invoices is not None:
-                invoices.tick()
+    runner = Runner(runtime, make_pipeline(runtime, dry_run=args.dry_run), dry_run=args.dry_run, once=args.once,
+                    interval=args.interval)
+    summary = runner.run()
+    print_summary(summary, runtime, dry_run=args.dry_run)
+    return EXIT_OK
 
 
 def cmd_invoice(args: argparse.Namespace, config: Config) -> int:
@@ -235,11 +209,15 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
     sessions = make_sessions(config.db_path)
+    print(f"state: {config.db_path}")
+    meta = get_meta(sessions)
     with sessions() as session:
-        print(f"state: {config.db_path}")
+        print(f"connection: {meta.get(CONNECTION_KEY, 'no run yet')}")
         print("sync cursors:")
         for cursor in session.scalars(select(SyncCursor).order_by(SyncCursor.source)):
-            print(f"  {cursor.source}: last uid {cursor.last_uid}, updated {cursor.updated_at:%Y-%m-%d %H:%M:%S} UTC")
+            last_sync = meta.get(f"last_sync:{cursor.source}", "never")
+            print(f"  {cursor.source}: last uid {cursor.last_uid} (uidvalidity {cursor.uidvalidity or '-'}), "
+                  f"last successful sync {last_sync}")
         counts = dict(session.execute(select(ActionRow.status, func.count()).group_by(ActionRow.status)).all())
         print(f"actions: {counts.get(PENDING, 0)} pending, {counts.get(DONE, 0)} done, {counts.get(FAILED, 0)} failed")
         for row in session.scalars(select(ActionRow).where(ActionRow.status.in_((PENDING, FAILED)))
@@ -305,19 +283,6 @@ def print_summary(summary: Summary, runtime: Runtime, *, dry_run: bool) -> None:
         print(f"  {entry}")
 
 
-class _StopFlag:
-    """SIGTERM/SIGINT ask the loop to stop between messages instead of killing it mid-transaction."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        signal.signal(signal.SIGTERM, self._request)
-        signal.signal(signal.SIGINT, self._request)
-
-    def _request(self, signum: int, frame: FrameType | None) -> None:
-        log.warning("stop requested signal=%s: finishing the current message", signal.Signals(signum).name)
-        self.requested = True
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="partnerships", description=__doc__)
     # SUPPRESS: an option given before a nested subcommand must not be reset by the nested parser's default.
@@ -327,7 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--state", type=Path, default=argparse.SUPPRESS,
                         help="state directory (env PARTNERSHIPS_STATE; default ./state)")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="log every decision to stderr")
+                        help="log every decision to stderr (same as --log-level info)")
+    common.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default=argparse.SUPPRESS,
+                        help="default: info for `run` (one line per decision, for journald), warning otherwise")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", parents=[common], help="watch the mailbox and act")
     run.add_argument("--once", action="store_true", help="one pass, then exit")
@@ -359,7 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = load_config(getattr(args, "config", None), state_dir=getattr(args, "state", None))
-        logsetup.configure(config.log_format, verbose=getattr(args, "verbose", False))
+        default_level = "info" if args.command == "run" or getattr(args, "verbose", False) else "warning"
+        logsetup.configure(config.log_format, level=getattr(args, "log_level", default_level))
         return COMMANDS[args.command](args, config)
     except DaemonError as exc:
         print(f"partnerships: {exc}", file=sys.stderr)

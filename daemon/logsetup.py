@@ -13,7 +13,7 @@ class JsonFormatter(logging.Formatter):
                            "message": record.getMessage()}, ensure_ascii=False)
 
 
-def configure(log_format: str, *, verbose: bool) -> None:
+def configure(log_format: str, *, level: str = "warning") -> None:
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
@@ -21,4 +21,4 @@ def configure(log_format: str, *, verbose: bool) -> None:
         handler.setFormatter(logging.Formatter("level=%(levelname)s logger=%(name)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    root.setLevel(level.upper())

@@ -197,6 +197,18 @@ class Meta(Base):
     value: Mapped[str] = mapped_column(String)
 
 
+def set_meta(sessions: sessionmaker[Session], values: dict[str, str]) -> None:
+    with sessions.begin() as session:
+        for key, value in values.items():
+            session.merge(Meta(key=key, value=value))
+
+
+def get_meta(sessions: sessionmaker[Session], prefix: str = "") -> dict[str, str]:
+    with sessions() as session:
+        rows = session.query(Meta).filter(Meta.key.startswith(prefix)).order_by(Meta.key)
+        return {row.key: row.value for row in rows}
+
+
 def make_engine(db_path: Path) -> Engine:
     """SQLite in WAL mode with BEGIN IMMEDIATE, so writers serialise instead of failing mid-transaction."""
     db_path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,13 +30,20 @@ def sync_once(source: ImapSource, config: ImapConfig, pipeline: Pipeline, stop: 
 
 
 def watch(config: ImapConfig, password: str, pipeline: Pipeline, stop: StopFlag, *, once: bool = False,
-          on_synced: Callable[[], None] = lambda: None, tick: Callable[[], None] = lambda: None) -> None:
-    """Run until `stop` is requested (or after one sync with `once`); connection errors never end it."""
+          on_synced: Callable[[], None] = lambda: None, tick: Callable[[], None] = lambda: None,
+          on_disconnected: Callable[[str], None] = lambda reason: None, max_wait: float | None = None) -> None:
+    """Run until `stop` is requested (or after one sync with `once`); connection errors never end it.
+
+    `on_synced` follows every completed sync (a real round trip to the server); `max_wait` caps the time
+    between two syncs, so a watchdog fed from `on_synced` notices a connection that died silently.
+    """
     source = ImapSource(config, password)
     backoff = Backoff()
     # With one folder IDLE pushes its news; other folders are polled, so wake up at the poll interval.
     wait_seconds = config.idle_renew_seconds if len(config.folders) == 1 else min(
         config.idle_renew_seconds, config.poll_seconds)
+    if max_wait is not None:
+        wait_seconds = min(wait_seconds, max_wait)
     try:
         while not stop.requested:
             try:
@@ -47,7 +54,7 @@ def watch(config: ImapConfig, password: str, pipeline: Pipeline, stop: StopFlag,
                     on_synced()
                     if once:
                         return
-                    seconds = wait_seconds if source.supports_idle else config.poll_seconds
+                    seconds = wait_seconds if source.supports_idle else min(config.poll_seconds, wait_seconds)
                     source.wait_for_change(config.folders[0], seconds, stop, tick)
             except CONNECTION_ERRORS as exc:
                 source.close()
@@ -56,6 +63,7 @@ def watch(config: ImapConfig, password: str, pipeline: Pipeline, stop: StopFlag,
                 delay = backoff.next_delay()
                 log.warning("imap connection failed: %s: %s; reconnecting in %.1f s",
                             type(exc).__name__, exc, delay)
+                on_disconnected(f"{type(exc).__name__}: {exc}")
                 _sleep(delay, stop, tick)
     finally:
         source.close()

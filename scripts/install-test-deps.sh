@@ -12,7 +12,7 @@ have_dovecot() {
     command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ]
 }
 
-if have_dovecot; then
+if have_dovecot && command -v systemd-analyze >/dev/null 2>&1; then
     exit 0
 fi
 
@@ -45,10 +45,12 @@ fi
 if ! apt-cache show "$PACKAGE" >/dev/null 2>&1; then
     apt-get update
 fi
-if ! apt-get install -y --no-install-recommends "$PACKAGE"; then
+# systemd provides systemd-analyze, which verifies the unit file in tests/test_systemd.py.
+PACKAGES="$PACKAGE systemd"
+if ! apt-get install -y --no-install-recommends $PACKAGES; then
     # Stale package lists (404 for an old version): refresh once and retry.
     apt-get update
-    apt-get install -y --no-install-recommends "$PACKAGE"
+    apt-get install -y --no-install-recommends $PACKAGES
 fi
 
 # Make sure no system-wide Dovecot is left running or enabled at boot: tests run
