@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.sqlite import insert
@@ -20,10 +23,10 @@ from daemon.actions import Executor
 from daemon.automated import detect_automated
 from daemon.config import Config, load_config
 from daemon.errors import DaemonError
-from daemon.extract import extract_facts
+from daemon.extract import affirmed_month, facts_of
 from daemon.invoice_batch import invoice_key, render_batch
 from daemon.invoicing import month_of, parse_month, previous_month
-from daemon.leads import SqliteLeadStore
+from daemon.leads import STATUSES, Lead, SqliteLeadStore
 from daemon.mailsend import OutboxDirSender, Sender, SmtpSender
 from daemon.mailsource import iter_source
 from daemon.message import MalformedMessage, parse
@@ -42,12 +45,13 @@ from daemon.store import (
     ActionRow,
     Quarantined,
     ReviewItem,
+    StoredMessage,
     SyncCursor,
     get_meta,
     make_sessions,
     utcnow,
 )
-from daemon.threads import direction_of
+from daemon.threads import direction_of, external_participants, match_lead, sender_role
 
 log = logging.getLogger("daemon.cli")
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
@@ -134,37 +138,93 @@ def cmd_replay(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_classify(args: argparse.Namespace, config: Config) -> int:
-    """Side-effect free: no database, no leads; an external sender's role is `unknown`."""
+    """Side-effect free. Leads are consulted only from an existing state (--state / PARTNERSHIPS_STATE);
+    without them an external sender's role is `unknown`."""
     rules = load_rules(config.rules_dir)
     tier_names = tuple(t.name for t in config.tiers)
+    leads = _existing_leads(config) if getattr(args, "state", None) or os.environ.get("PARTNERSHIPS_STATE") else []
     status = EXIT_OK
     for name in args.files:
         try:
             message = parse(Path(name).read_bytes(), max_size=config.max_message_bytes)
         except (OSError, MalformedMessage) as exc:
-            print(f"{name}: cannot classify: {getattr(exc, 'reason', None) or exc}")
+            reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
+            _emit(args, {"file": name, "error": reason}, f"{name}: cannot classify: {reason}")
             status = EXIT_INPUT
             continue
         automated = detect_automated(message, own_id_domain=config.addresses.daemon_id_domain)
+        lead = match_lead(external_participants(message, config.addresses), leads)
         direction = direction_of(message.from_addr, config.addresses)
-        role = "team" if direction == "outbound" else (
-            "operations" if message.from_addr and config.addresses.is_operations(message.from_addr) else "unknown")
-        facts = extract_facts(message.new_text, message.subject, message.date.date() if message.date else None,
-                              tier_names)
+        role = sender_role(message.from_addr, lead, config.addresses)
+        facts = facts_of(message, tier_names)
         result = rules.classify(message, Context(direction=direction, sender_role=role), facts)
-        print(f"{name}:")
-        print(f"  message-id: <{message.message_id}>")
-        if automated:
-            print(f"  skipped:    {automated}")
-        print(f"  intent:     {result.intent}")
-        print(f"  rule:       {result.rule or '-'} ({result.rule_file or 'no rule file'})")
-        print(f"  matched:    {'; '.join(result.matched) or '-'}")
-        print(f"  confidence: {result.confidence:.2f}")
-        stated = {k: v for k, v in result.facts.as_json().items() if v not in (None, False)}
-        if stated:
-            print(f"  facts:      {', '.join(f'{k}={v}' for k, v in stated.items())}")
-        print(f"  why:        {result.explanation}")
+        month = affirmed_month(facts, message.date.date() if message.date else None)[0] if (
+            result.intent == "delivery_affirmation") else None
+        record = {
+            "file": name, "message_id": message.message_id, "intent": result.intent, "rule": result.rule,
+            "confidence": result.confidence, "matched": list(result.matched), "sender_role": role,
+            "month": month, "tier": facts.tier, "price": str(facts.price) if facts.price is not None else None,
+            "skipped": automated,
+        }
+        _emit(args, record, _classification_text(record, result.rule_file, result.explanation))
     return status
+
+
+def _existing_leads(config: Config) -> list[Lead]:
+    """Read-only: an absent state is not created just to classify."""
+    if not config.db_path.exists():
+        return []
+    return list(SqliteLeadStore(make_sessions(config.db_path)).all())
+
+
+def _classification_text(record: dict[str, Any], rule_file: str | None, why: str) -> str:
+    lines = [f"{record['file']}:", f"  message-id: <{record['message_id']}>"]
+    if record["skipped"]:
+        lines.append(f"  skipped:    {record['skipped']}")
+    lines += [
+        f"  intent:     {record['intent']}",
+        f"  rule:       {record['rule'] or '-'} ({rule_file or 'no rule file'})",
+        f"  matched:    {'; '.join(record['matched']) or '-'}",
+        f"  confidence: {record['confidence']:.2f}",
+        f"  sender:     {record['sender_role']}",
+    ]
+    stated = {k: record[k] for k in ("tier", "price", "month") if record[k]}
+    if stated:
+        lines.append(f"  facts:      {', '.join(f'{k}={v}' for k, v in stated.items())}")
+    lines.append(f"  why:        {why}")
+    return "\n".join(lines)
+
+
+def _emit(args: argparse.Namespace, record: Any, text: str) -> None:
+    """JSON (one document per line) with --json, else the human text."""
+    print(json.dumps(record, ensure_ascii=False, default=str) if getattr(args, "json", False) else text)
+
+
+def cmd_leads(args: argparse.Namespace, config: Config) -> int:
+    runtime = open_runtime(config)
+    if args.status and args.status not in STATUSES:
+        print(f"partnerships: --status {args.status!r} is not one of {', '.join(STATUSES)}", file=sys.stderr)
+        return EXIT_USAGE
+    with runtime.sessions() as session:
+        activity = dict(session.execute(select(StoredMessage.lead_id, func.max(StoredMessage.date))
+                                        .group_by(StoredMessage.lead_id)).all())
+        reviews = dict(session.execute(select(ReviewItem.lead_id, func.count()).where(ReviewItem.status == OPEN)
+                                       .group_by(ReviewItem.lead_id)).all())
+    rows = [{
+        "name": lead.name, "status": lead.status, "contacts": list(lead.contact_emails), "domain": lead.domain,
+        "tier": lead.service_tier, "fee": str(lead.monthly_fee) if lead.monthly_fee is not None else None,
+        "last_activity": activity[lead.id].isoformat() + "Z" if activity.get(lead.id) else None,
+        "pending_review_items": reviews.get(lead.id, 0),
+    } for lead in runtime.leads.all() if not args.status or lead.status == args.status]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return EXIT_OK
+    print(f"{'name':40}  {'status':16}  {'tier':6}  {'fee':>9}  {'last activity':16}  reviews  contacts")
+    for row in rows:
+        last = (row["last_activity"] or "-")[:16].replace("T", " ")
+        print(f"{row['name'][:40]:40}  {row['status']:16}  {row['tier'] or '-':6}  {row['fee'] or '-':>9}  "
+              f"{last:16}  {row['pending_review_items']:7}  {', '.join(row['contacts'])}")
+    return EXIT_OK
 
 
 def cmd_review(args: argparse.Namespace, config: Config) -> int:
@@ -172,12 +232,21 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
     if args.review_command in (None, "list"):
         with runtime.sessions() as session:
             items = list(session.scalars(select(ReviewItem).where(ReviewItem.status == OPEN).order_by(ReviewItem.id)))
-        if not items:
+        records = [{
+            "id": item.id, "thread": item.thread_id, "message_id": item.message_id, "lead_id": item.lead_id,
+            "intent": item.intent, "reason": item.reason, "created_at": item.created_at.isoformat() + "Z",
+            "proposed": [{"kind": a["kind"], "key": a["key"]} for a in item.proposed],
+        } for item in items]
+        if getattr(args, "json", False):
+            print(json.dumps(records, ensure_ascii=False))
+            return EXIT_OK
+        if not records:
             print("no open review items")
-        for item in items:
-            print(f"#{item.id}  thread {item.thread_id}  message <{item.message_id}>  intent {item.intent}")
-            print(f"     reason:   {item.reason}")
-            for action in item.proposed:
+        for record in records:
+            print(f"#{record['id']}  thread {record['thread']}  message <{record['message_id']}>  "
+                  f"intent {record['intent']}")
+            print(f"     reason:   {record['reason']}")
+            for action in record["proposed"]:
                 print(f"     proposes: {action['kind']} {action['key']}")
         return EXIT_OK
     user = getpass.getuser()
@@ -208,30 +277,54 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    report = status_report(config)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return EXIT_OK
+    print(f"state: {report['state']}")
+    print(f"connection: {report['connection'] or 'no run yet'}")
+    print("sync cursors:")
+    for cursor in report["sources"]:
+        print(f"  {cursor['source']}: last uid {cursor['last_uid']} (uidvalidity {cursor['uidvalidity'] or '-'}), "
+              f"last successful sync {cursor['last_sync'] or 'never'}")
+    counts = report["actions"]
+    print(f"actions: {counts['pending']} pending, {counts['done']} done, {counts['failed']} failed")
+    for row in report["unfinished_actions"]:
+        print(f"  {row['status']} {row['kind']} {row['key']} attempts={row['attempts']} "
+              f"last error: {row['last_error'] or '-'}")
+    print(f"review items open: {report['review_items_open']}")
+    print(f"quarantined messages: {report['quarantined']}")
+    batch = report["last_invoice_batch"]
+    print("last invoice batch: " + (f"{batch['month']} {batch['status']}" if batch else "none"))
+    return EXIT_OK
+
+
+def status_report(config: Config) -> dict[str, Any]:
+    """The facts `status` shows, as plain data (also its --json form)."""
     sessions = make_sessions(config.db_path)
-    print(f"state: {config.db_path}")
     meta = get_meta(sessions)
     with sessions() as session:
-        print(f"connection: {meta.get(CONNECTION_KEY, 'no run yet')}")
-        print("sync cursors:")
-        for cursor in session.scalars(select(SyncCursor).order_by(SyncCursor.source)):
-            last_sync = meta.get(f"last_sync:{cursor.source}", "never")
-            print(f"  {cursor.source}: last uid {cursor.last_uid} (uidvalidity {cursor.uidvalidity or '-'}), "
-                  f"last successful sync {last_sync}")
+        cursors = list(session.scalars(select(SyncCursor).order_by(SyncCursor.source)))
         counts = dict(session.execute(select(ActionRow.status, func.count()).group_by(ActionRow.status)).all())
-        print(f"actions: {counts.get(PENDING, 0)} pending, {counts.get(DONE, 0)} done, {counts.get(FAILED, 0)} failed")
-        for row in session.scalars(select(ActionRow).where(ActionRow.status.in_((PENDING, FAILED)))
-                                   .order_by(ActionRow.id)):
-            print(f"  {row.status} {row.kind} {row.key} attempts={row.attempts} last error: {row.last_error or '-'}")
-        open_reviews = session.scalar(select(func.count()).select_from(ReviewItem).where(ReviewItem.status == OPEN))
-        print(f"review items open: {open_reviews}")
-        quarantined = session.scalar(select(func.count()).select_from(Quarantined))
-        print(f"quarantined messages: {quarantined}")
+        unfinished = list(session.scalars(select(ActionRow).where(ActionRow.status.in_((PENDING, FAILED)))
+                                          .order_by(ActionRow.id)))
         last_batch = session.scalar(select(ActionRow).where(ActionRow.kind == "send_invoice")
                                     .order_by(ActionRow.key.desc()).limit(1))
-        print("last invoice batch: " + (f"{last_batch.key.removeprefix('invoice:')} {last_batch.status}"
-                                        if last_batch else "none"))
-    return EXIT_OK
+        return {
+            "state": str(config.db_path),
+            "connection": meta.get(CONNECTION_KEY),
+            "sources": [{"source": c.source, "uidvalidity": c.uidvalidity, "last_uid": c.last_uid,
+                         "last_sync": meta.get(f"last_sync:{c.source}")} for c in cursors],
+            "actions": {"pending": counts.get(PENDING, 0), "done": counts.get(DONE, 0),
+                        "failed": counts.get(FAILED, 0)},
+            "unfinished_actions": [{"key": a.key, "kind": a.kind, "status": a.status, "attempts": a.attempts,
+                                    "last_error": a.last_error} for a in unfinished],
+            "review_items_open": session.scalar(select(func.count()).select_from(ReviewItem)
+                                                .where(ReviewItem.status == OPEN)),
+            "quarantined": session.scalar(select(func.count()).select_from(Quarantined)),
+            "last_invoice_batch": ({"month": last_batch.key.removeprefix("invoice:"), "status": last_batch.status}
+                                   if last_batch else None),
+        }
 
 
 def cmd_check(args: argparse.Namespace, config: Config) -> int:
@@ -305,20 +398,25 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--dry-run", action="store_true")
     classify = sub.add_parser("classify", parents=[common], help="classify .eml files; no side effects")
     classify.add_argument("files", nargs="+")
+    classify.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
+    leads = sub.add_parser("leads", parents=[common], help="the leads table")
+    leads.add_argument("--json", action="store_true", help="a JSON list")
+    leads.add_argument("--status", help="only leads with this status")
     review = sub.add_parser("review", parents=[common], help="the human review queue")
     review_sub = review.add_subparsers(dest="review_command")
-    review_sub.add_parser("list", parents=[common])
+    review_sub.add_parser("list", parents=[common]).add_argument("--json", action="store_true")
     for verb in ("approve", "reject"):
         review_sub.add_parser(verb, parents=[common]).add_argument("id", type=int)
     invoice = sub.add_parser("invoice", parents=[common], help="build and send a month's invoice batch")
     invoice.add_argument("--month", help="YYYY-MM (default: the month before this one)")
     invoice.add_argument("--dry-run", action="store_true", help="print the batch, send nothing")
-    sub.add_parser("status", parents=[common], help="sync cursors, queues, failures")
+    sub.add_parser("status", parents=[common], help="sync cursors, queues, failures").add_argument(
+        "--json", action="store_true", help="the same facts as one JSON object")
     sub.add_parser("check", parents=[common], help="validate config, rules and templates")
     return parser
 
 
-COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "review": cmd_review,
+COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "leads": cmd_leads, "review": cmd_review,
             "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check}
 
 
@@ -334,3 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `partnerships leads --json | head`: the reader left; that is not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK

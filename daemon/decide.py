@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from daemon.config import Addresses, domain_of
-from daemon.extract import month_before
+from daemon.extract import affirmed_month
 from daemon.leads import (
     ACTIVE_LEAD,
     ACTIVE_SERVICE,
@@ -189,10 +189,8 @@ def _set_status(situation: Situation, lead_ref: str, lead_name: str, old: str, n
 
 
 def _affirmed_month(situation: Situation) -> tuple[str | None, bool]:
-    facts, sent = situation.classification.facts, situation.message.date
-    if facts.month:
-        return facts.month, True
-    return (month_before(sent.date()), False) if sent else (None, False)
+    sent = situation.message.date
+    return affirmed_month(situation.classification.facts, sent.date() if sent else None)
 
 
 def _record_evidence(situation: Situation, lead_ref: str) -> Action:

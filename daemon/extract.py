@@ -9,6 +9,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from daemon.message import Message
+
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
           "october", "november", "december")
 _MONTH_ALTERNATION = "|".join(f"{name[:3]}(?:{name[3:]})?" for name in MONTHS)
@@ -85,6 +87,17 @@ def find_month(text: str, sent: date | None) -> str | None:
 
 def month_before(sent: date) -> str:
     return f"{sent.year - 1}-12" if sent.month == 1 else f"{sent.year}-{sent.month - 1:02d}"
+
+
+def facts_of(message: Message, tier_names: Iterable[str]) -> Facts:
+    return extract_facts(message.new_text, message.subject, message.date.date() if message.date else None, tier_names)
+
+
+def affirmed_month(facts: Facts, sent: date | None) -> tuple[str | None, bool]:
+    """(month, stated): the month an affirmation names, else the month before it was sent."""
+    if facts.month:
+        return facts.month, True
+    return (month_before(sent), False) if sent else (None, False)
 
 
 def extract_facts(text: str, subject: str, sent: date | None, tier_names: Iterable[str]) -> Facts:

@@ -17,7 +17,7 @@ from daemon.actions import Executor, Outcome
 from daemon.automated import detect_automated
 from daemon.config import Config
 from daemon.decide import Action, Decision, Situation, creates_lead, decide, due_activations
-from daemon.extract import extract_facts
+from daemon.extract import facts_of
 from daemon.leads import Lead, LeadStore
 from daemon.mailsource import RawItem
 from daemon.message import MalformedMessage, Message, parse
@@ -125,8 +125,7 @@ class Pipeline:
         lead = self._lead_for(assignment.thread_id, externals)
         role = sender_role(message.from_addr, lead, addresses)
         direction = direction_of(message.from_addr, addresses)
-        facts = extract_facts(message.new_text, message.subject,
-                              message.date.date() if message.date else None, self.tier_names)
+        facts = facts_of(message, self.tier_names)
         if creates_lead(message, lead, externals, role, automated, addresses) and message.from_addr in externals:
             # The person who opens a new lead's thread becomes its first contact.
             role = "lead_contact"
