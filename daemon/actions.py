@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,9 +18,9 @@ from daemon.config import Config
 from daemon.errors import ActionError, DaemonError
 from daemon.invoice_batch import batch_message, render_batch
 from daemon.leads import Lead, LeadStore, NewLead
-from daemon.mailsend import Sender, build_forward
+from daemon.mailsend import Outgoing, Sender, build_forward
 from daemon.notes import NoteRenderer
-from daemon.store import DONE, FAILED, PENDING, ActionRow, Evidence, StoredMessage, Thread, naive_utc, utcnow
+from daemon.store import DONE, FAILED, PENDING, UNCERTAIN, ActionRow, Evidence, StoredMessage, Thread, naive_utc, utcnow
 
 log = logging.getLogger("daemon.actions")
 
@@ -41,9 +43,12 @@ class Executor:
     clock: Callable[[], datetime] = utcnow
     changed_leads: dict[str, Lead] = field(default_factory=dict)
     created_keys: dict[str, str] = field(default_factory=dict)  # create_lead key -> lead id
+    # Tells this process's own in-flight sends from those a crashed process left behind.
+    instance: str = field(default_factory=lambda: f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
     def run_pending(self) -> list[Outcome]:
         """Execute every due pending action in the order it was recorded."""
+        self._settle_interrupted_sends()
         with self.sessions() as session:
             ids = list(session.scalars(
                 select(ActionRow.id).where(ActionRow.status == PENDING, ActionRow.next_attempt_at <= self.clock())
@@ -66,12 +71,64 @@ class Executor:
         except Exception as exc:  # an unexpected bug must not stop the queue; retry capped
             log.exception("action failed unexpectedly key=%s", key)
             return self._failed(action_id, key, kind, attempts + 1, f"{type(exc).__name__}: {exc}", True)
-        with self.sessions.begin() as session:
-            session.execute(update(ActionRow).where(ActionRow.id == action_id).values(
-                status=DONE, attempts=attempts + 1, result=result, last_error=None, updated_at=self.clock()))
+        self._mark_done(key, result, attempts + 1)
         detail = ", ".join(f"{k}={v}" for k, v in result.items())
         log.info("action done kind=%s key=%s %s", kind, key, detail)
         return Outcome(key, kind, DONE, detail)
+
+    def _settle_interrupted_sends(self) -> None:
+        """A send left `sending` by a dead process may have reached the server: wait for its copy first.
+
+        Every message we send is Cc'd to partnerships@, so a delivered one comes back into the watched
+        mailbox, where `confirm_delivered` marks it done; `resend_unconfirmed` sends the others again.
+        """
+        now = self.clock()
+        with self.sessions.begin() as session:
+            session.execute(update(ActionRow).where(
+                ActionRow.status == PENDING, ActionRow.sending_since.is_not(None),
+                ActionRow.sending_by != self.instance,
+            ).values(status=UNCERTAIN, sending_by=None, updated_at=now,
+                     next_attempt_at=now + timedelta(seconds=self.config.uncertain_grace_seconds),
+                     last_error="interrupted while sending: waiting for its copy to come back before resending"))
+
+    def resend_unconfirmed(self, pass_started: datetime) -> int:
+        """After a complete pass over the mailbox that began after the grace period: no copy came back,
+        so the message never left; send it again (same Message-ID, so a duplicate stays recognisable)."""
+        with self.sessions.begin() as session:
+            expired = session.execute(update(ActionRow).where(
+                ActionRow.status == UNCERTAIN, ActionRow.next_attempt_at <= pass_started,
+            ).values(status=PENDING, sending_since=None, updated_at=self.clock(), next_attempt_at=self.clock()))
+        if expired.rowcount:
+            log.warning("resending %d message(s) interrupted by a crash whose copy never came back",
+                        expired.rowcount)
+        return expired.rowcount
+
+    def confirm_delivered(self, key: str) -> bool:
+        """Our own message came back (Cc partnerships@): it was delivered, whatever the outbox thought."""
+        with self.sessions.begin() as session:
+            confirmed = session.execute(update(ActionRow).where(
+                ActionRow.key == key, ActionRow.status.in_((PENDING, UNCERTAIN)), ActionRow.sending_since.is_not(None),
+            ).values(status=DONE, last_error=None, updated_at=self.clock(),
+                     result={"sent_to": "confirmed by its copy in the mailbox"}))
+        if confirmed.rowcount:
+            log.warning("delivery confirmed by its copy key=%s: not sending it again", key)
+        return bool(confirmed.rowcount)
+
+    def _mark_done(self, key: str, result: dict[str, Any], attempts: int) -> None:
+        with self.sessions.begin() as session:
+            session.execute(update(ActionRow).where(ActionRow.key == key).values(
+                status=DONE, attempts=attempts, result=result, last_error=None, sending_since=None,
+                updated_at=self.clock()))
+
+    def _deliver(self, outgoing: Outgoing, extra: dict[str, Any]) -> dict[str, Any]:
+        """Send, recording `done` the moment the message has left, not after the connection is closed."""
+        with self.sessions.begin() as session:
+            attempts = session.scalar(select(ActionRow.attempts).where(ActionRow.key == outgoing.key)) or 0
+            session.execute(update(ActionRow).where(ActionRow.key == outgoing.key).values(
+                sending_since=self.clock(), sending_by=self.instance))
+        where = self.sender.send(outgoing, lambda where: self._mark_done(
+            outgoing.key, {"sent_to": where, **extra}, attempts + 1))
+        return {"sent_to": where, **extra}
 
     def _failed(self, action_id: int, key: str, kind: str, attempts: int, error: str,
                 retryable: bool) -> Outcome:
@@ -81,7 +138,7 @@ class Executor:
         with self.sessions.begin() as session:
             session.execute(update(ActionRow).where(ActionRow.id == action_id).values(
                 status=status, attempts=attempts, last_error=error, updated_at=self.clock(),
-                next_attempt_at=self.clock() + delay))
+                next_attempt_at=self.clock() + delay, sending_since=None))
         level = logging.ERROR if give_up else logging.WARNING
         log.log(level, "action %s kind=%s key=%s attempts=%d error=%s", status, kind, key, attempts, error)
         return Outcome(key, kind, status, error)
@@ -136,9 +193,8 @@ class Executor:
         with self.sessions() as session:
             created = session.scalar(select(ActionRow.created_at).where(ActionRow.key == key))
         outgoing = batch_message(rendered, self.config, key=key, date=(created or self.clock()).replace(tzinfo=UTC))
-        where = self.sender.send(outgoing)
-        return {"sent_to": where, "subject": rendered.subject, "lines": len(rendered.batch.lines),
-                "ready": rendered.batch.ready_count}
+        return self._deliver(outgoing, {"subject": rendered.subject, "lines": len(rendered.batch.lines),
+                                        "ready": rendered.batch.ready_count})
 
     def _do_forward(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
         with self.sessions() as session:
@@ -153,5 +209,4 @@ class Executor:
         outgoing = build_forward(key=key, subject=payload["subject"], note=note, original=original.raw,
                                  original_id=payload["message_id"], addresses=self.config.addresses,
                                  date=(created or self.clock()).replace(tzinfo=UTC))
-        where = self.sender.send(outgoing)
-        return {"sent_to": where}
+        return self._deliver(outgoing, {})

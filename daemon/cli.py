@@ -42,6 +42,7 @@ from daemon.store import (
     OPEN,
     PENDING,
     REJECTED,
+    UNCERTAIN,
     ActionRow,
     Quarantined,
     ReviewItem,
@@ -288,7 +289,8 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         print(f"  {cursor['source']}: last uid {cursor['last_uid']} (uidvalidity {cursor['uidvalidity'] or '-'}), "
               f"last successful sync {cursor['last_sync'] or 'never'}")
     counts = report["actions"]
-    print(f"actions: {counts['pending']} pending, {counts['done']} done, {counts['failed']} failed")
+    print(f"actions: {counts['pending']} pending, {counts['done']} done, {counts['failed']} failed"
+          + (f", {counts['uncertain']} waiting for their copy after a crash" if counts["uncertain"] else ""))
     for row in report["unfinished_actions"]:
         print(f"  {row['status']} {row['kind']} {row['key']} attempts={row['attempts']} "
               f"last error: {row['last_error'] or '-'}")
@@ -306,7 +308,7 @@ def status_report(config: Config) -> dict[str, Any]:
     with sessions() as session:
         cursors = list(session.scalars(select(SyncCursor).order_by(SyncCursor.source)))
         counts = dict(session.execute(select(ActionRow.status, func.count()).group_by(ActionRow.status)).all())
-        unfinished = list(session.scalars(select(ActionRow).where(ActionRow.status.in_((PENDING, FAILED)))
+        unfinished = list(session.scalars(select(ActionRow).where(ActionRow.status.in_((PENDING, UNCERTAIN, FAILED)))
                                           .order_by(ActionRow.id)))
         last_batch = session.scalar(select(ActionRow).where(ActionRow.kind == "send_invoice")
                                     .order_by(ActionRow.key.desc()).limit(1))
@@ -315,8 +317,8 @@ def status_report(config: Config) -> dict[str, Any]:
             "connection": meta.get(CONNECTION_KEY),
             "sources": [{"source": c.source, "uidvalidity": c.uidvalidity, "last_uid": c.last_uid,
                          "last_sync": meta.get(f"last_sync:{c.source}")} for c in cursors],
-            "actions": {"pending": counts.get(PENDING, 0), "done": counts.get(DONE, 0),
-                        "failed": counts.get(FAILED, 0)},
+            "actions": {"pending": counts.get(PENDING, 0), "uncertain": counts.get(UNCERTAIN, 0),
+                        "done": counts.get(DONE, 0), "failed": counts.get(FAILED, 0)},
             "unfinished_actions": [{"key": a.key, "kind": a.kind, "status": a.status, "attempts": a.attempts,
                                     "last_error": a.last_error} for a in unfinished],
             "review_items_open": session.scalar(select(func.count()).select_from(ReviewItem)

@@ -172,6 +172,8 @@ class Config:
     max_message_bytes: int = 25 * 1024 * 1024
     max_attempts: int = 8
     retry_base_seconds: float = 30.0  # first retry delay; doubles per attempt, capped at an hour
+    # How long a send interrupted by a crash waits for its Cc copy to come back before it is sent again.
+    uncertain_grace_seconds: float = 900.0
     currency: str = "USD"
     tiers: tuple[Tier, ...] = (
         Tier("small", Decimal("1500.00")),
@@ -284,6 +286,7 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
     max_bytes = daemon.take("max_message_bytes", int, defaults.max_message_bytes)
     max_attempts = daemon.take("max_attempts", int, defaults.max_attempts)
     retry_base = daemon.take("retry_base_seconds", float, defaults.retry_base_seconds)
+    grace = daemon.take("uncertain_grace_seconds", float, defaults.uncertain_grace_seconds)
     daemon.finish()
 
     team_domains = addresses.take("team_domains", list, list(defaults.addresses.team_domains))
@@ -343,6 +346,7 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
         max_message_bytes=max_bytes,
         max_attempts=max_attempts,
         retry_base_seconds=retry_base,
+        uncertain_grace_seconds=grace,
         currency=currency,
         tiers=_tiers(tiers_data) if tiers_data is not None else defaults.tiers,
         invoice_schedule=schedule,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import re
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
@@ -99,9 +101,20 @@ def compose(*, key: str, kind: str, subject: str, note: str, attachment: bytes, 
                     recipients=(addresses.operations, addresses.partnerships), data=data)
 
 
+Delivered = Callable[[str], None]
+
+
+def _nothing(where: str) -> None:
+    return None
+
+
 class Sender(Protocol):
-    def send(self, outgoing: Outgoing) -> str:
-        """Deliver once per key; return where it went. Raise ActionError(retryable=...) on failure."""
+    def send(self, outgoing: Outgoing, delivered: Delivered = _nothing) -> str:
+        """Deliver once per key; return where it went. Raise ActionError(retryable=...) on failure.
+
+        `delivered(where)` runs the moment the message is out of our hands (the server's 250 to DATA),
+        before any goodbye, so the caller can record it with the smallest possible window for a crash.
+        """
         ...
 
 
@@ -115,7 +128,7 @@ class OutboxDirSender:
         kind = re.sub(r"[^a-z_]", "", key.split(":", 1)[0]) or "message"
         return self.directory / f"{kind}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.eml"
 
-    def send(self, outgoing: Outgoing) -> str:
+    def send(self, outgoing: Outgoing, delivered: Delivered = _nothing) -> str:
         path = self.path_for(outgoing.key)
         if path.exists():
             return str(path)
@@ -130,6 +143,7 @@ class OutboxDirSender:
             os.replace(temporary, path)
         except OSError as exc:
             raise ActionError(f"cannot write {path}: {exc.strerror}", retryable=True) from exc
+        delivered(str(path))
         return str(path)
 
 
@@ -140,17 +154,27 @@ class SmtpSender:
         self.config = config
         self._password = password
 
-    def send(self, outgoing: Outgoing) -> str:
+    def send(self, outgoing: Outgoing, delivered: Delivered = _nothing) -> str:
         server = self.config.server
+        where = f"smtp://{server.host}:{server.port}"
         try:
-            with self._connect() as client:
+            client = self._connect()
+        except (smtplib.SMTPException, OSError) as exc:
+            raise ActionError(f"SMTP {server.host}:{server.port}: cannot connect: {type(exc).__name__}: {exc}",
+                              retryable=True) from exc
+        try:
+            client.ehlo()
+            if server.tls == "starttls":
+                client.starttls(context=ssl.create_default_context())
                 client.ehlo()
-                if server.tls == "starttls":
-                    client.starttls(context=ssl.create_default_context())
-                    client.ehlo()
-                if server.username:
-                    client.login(server.username, self._password or "")
-                refused = client.sendmail(self.config.envelope_from, list(outgoing.recipients), outgoing.data)
+            if server.username:
+                client.login(server.username, self._password or "")
+            refused = client.sendmail(self.config.envelope_from, list(outgoing.recipients), outgoing.data)
+            # Recorded before QUIT: a crash while saying goodbye must not cause a second send.
+            delivered(where)
+            if refused:
+                # Accepted for some recipients: retrying would duplicate it for the others.
+                log.warning("smtp partially refused key=%s refused=%s", outgoing.key, refused)
         except smtplib.SMTPRecipientsRefused as exc:
             raise _refusal(exc.recipients) from exc
         except smtplib.SMTPResponseException as exc:
@@ -159,10 +183,11 @@ class SmtpSender:
                               retryable=400 <= exc.smtp_code < 500) from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise ActionError(f"SMTP {server.host}:{server.port}: {type(exc).__name__}: {exc}", retryable=True) from exc
-        if refused:
-            # Accepted for some recipients: retrying would duplicate it for the others.
-            log.warning("smtp partially refused key=%s refused=%s", outgoing.key, refused)
-        return f"smtp://{server.host}:{server.port}"
+        finally:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                client.quit()
+            client.close()
+        return where
 
     def _connect(self) -> smtplib.SMTP:
         server = self.config.server

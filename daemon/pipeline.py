@@ -7,7 +7,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import case, func, select
 from sqlalchemy.dialects.sqlite import insert
@@ -19,6 +19,7 @@ from daemon.config import Config
 from daemon.decide import Action, Decision, Situation, creates_lead, decide, due_activations
 from daemon.extract import facts_of
 from daemon.leads import Lead, LeadStore
+from daemon.mailsend import KEY_HEADER
 from daemon.mailsource import RawItem
 from daemon.message import MalformedMessage, Message, parse
 from daemon.rules import Classification as Classified
@@ -165,6 +166,9 @@ class Pipeline:
             self._advance_cursor_only(item)
             return None
         evaluation = self.evaluate(message)
+        if evaluation.automated == "own message" and self.executor is not None and not self.dry_run:
+            for key in message.header(KEY_HEADER):
+                self.executor.confirm_delivered(key.strip())
         self._log(evaluation)
         self._count(evaluation)
         if self.dry_run:
@@ -177,11 +181,18 @@ class Pipeline:
         return evaluation
 
     def process_all(self, items: Iterable[RawItem]) -> Summary:
+        started = utcnow()
         for item in items:
             self.process(item)
+        self.finish_pass(started)
+        return self.summary
+
+    def finish_pass(self, started: datetime) -> None:
+        """After a complete pass over the source: sends whose copy did not come back go out again; retries run."""
+        if self.executor is not None and not self.dry_run:
+            self.executor.resend_unconfirmed(started)
         self.execute()  # retries whose time has come
         self.activate_due(date.today())
-        return self.summary
 
     def execute(self) -> None:
         if self.dry_run or self.executor is None:

@@ -24,6 +24,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
+# A send that a crash interrupted: it may have reached the server. Resent only if its copy does not come back.
+UNCERTAIN = "uncertain"
 OPEN, APPROVED, REJECTED = "open", "approved", "rejected"
 
 
@@ -110,6 +112,9 @@ class ActionRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+    # Set while a message is handed to the mail server, by the process `sending_by`: survives a crash.
+    sending_since: Mapped[datetime | None] = mapped_column(DateTime())
+    sending_by: Mapped[str | None] = mapped_column(String)
     created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
 

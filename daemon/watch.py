@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import date
 
 from daemon.config import ImapConfig
 from daemon.mailsource.imap import CONNECTION_ERRORS, Backoff, ImapSource, StopFlag
 from daemon.pipeline import Pipeline
+from daemon.store import utcnow
 
 log = logging.getLogger("daemon.imap")
 
@@ -17,6 +17,7 @@ log = logging.getLogger("daemon.imap")
 def sync_once(source: ImapSource, config: ImapConfig, pipeline: Pipeline, stop: StopFlag) -> int:
     """Process everything above the stored cursors; returns how many messages were read."""
     pipeline.refresh_leads()
+    started = utcnow()
     read = 0
     for folder in config.folders:
         for item in source.new_messages(folder, pipeline):
@@ -24,8 +25,7 @@ def sync_once(source: ImapSource, config: ImapConfig, pipeline: Pipeline, stop: 
             read += 1
             if stop.requested:  # each message is its own transaction: stopping between two loses nothing
                 return read
-    pipeline.execute()  # actions whose retry time has come
-    pipeline.activate_due(date.today())
+    pipeline.finish_pass(started)
     return read
 
 

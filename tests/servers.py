@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -587,6 +587,9 @@ class RecordingSMTPServer:
         self._lock = threading.Lock()
         self._stats = _Stats()
         self._controller: Any = None
+        self.before_accept: Callable[[], str | None] | None = None
+        # Called with each accepted message, e.g. to deliver the Cc copy into a mailbox the daemon watches.
+        self.after_accept: Callable[[RecordedMessage], None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -671,10 +674,15 @@ class RecordingSMTPServer:
                 return REJECT_REPLY
             if self.mode == "tempfail-then-accept" and attempt <= self.tempfail_count:
                 return TEMPFAIL_REPLY
+            if self.before_accept is not None:
+                # A test hook, e.g. killing the sending process in the middle of its SMTP transaction.
+                refusal = self.before_accept()
+                if refusal is not None:
+                    return refusal
             data = envelope.original_content
             if data is None:
                 data = envelope.content if isinstance(envelope.content, bytes) else envelope.content.encode()
-            self._stats.messages.append(
+            recorded = (
                 RecordedMessage(
                     mail_from=envelope.mail_from,
                     rcpt_tos=list(envelope.rcpt_tos),
@@ -687,6 +695,9 @@ class RecordingSMTPServer:
                     peer=session.peer,
                 )
             )
+            self._stats.messages.append(recorded)
+            if self.after_accept is not None:
+                self.after_accept(recorded)
         return "250 2.0.0 OK: queued"
 
     def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> Any:
