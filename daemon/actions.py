@@ -5,24 +5,52 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from daemon.airtable import StatusChange
 from daemon.config import Config
 from daemon.errors import ActionError, DaemonError
 from daemon.invoice_batch import batch_message, render_batch
 from daemon.leads import Lead, LeadStore, NewLead
 from daemon.mailsend import Outgoing, Sender, build_forward
 from daemon.notes import NoteRenderer
-from daemon.store import DONE, FAILED, PENDING, UNCERTAIN, ActionRow, Evidence, StoredMessage, Thread, naive_utc, utcnow
+from daemon.store import (
+    DONE,
+    FAILED,
+    PENDING,
+    UNCERTAIN,
+    ActionRow,
+    Evidence,
+    ReviewItem,
+    StoredMessage,
+    Thread,
+    naive_utc,
+    utcnow,
+)
 
 log = logging.getLogger("daemon.actions")
+
+
+LEAD_ACTIONS = ("create_lead", "set_status")
+
+
+@runtime_checkable
+class BatchingLeadStore(LeadStore, Protocol):
+    """A backend that can write many status moves per request."""
+
+    def apply_status_changes(self, changes: Sequence[StatusChange]) -> dict[str, Lead | ActionError]: ...
+
+
+def _move_reason(payload: dict[str, Any]) -> str:
+    message = f" on message <{payload['message_id']}>" if payload.get("message_id") else ""
+    return f"rule {payload['rule']}{message}"
 
 
 @dataclass(frozen=True)
@@ -50,10 +78,49 @@ class Executor:
         """Execute every due pending action in the order it was recorded."""
         self._settle_interrupted_sends()
         with self.sessions() as session:
-            ids = list(session.scalars(
-                select(ActionRow.id).where(ActionRow.status == PENDING, ActionRow.next_attempt_at <= self.clock())
+            due = list(session.execute(
+                select(ActionRow.id, ActionRow.kind).where(ActionRow.status == PENDING,
+                                                           ActionRow.next_attempt_at <= self.clock())
                 .order_by(ActionRow.id)))
-        return [self._execute(action_id) for action_id in ids]
+        # New leads first, so that the moves and forwards naming them do not have to wait for a retry.
+        creates = [action_id for action_id, kind in due if kind == "create_lead"]
+        outcomes = [self._execute(action_id) for action_id in creates]
+        rest = [action_id for action_id, kind in due if kind != "create_lead"]
+        if isinstance(self.leads, BatchingLeadStore):
+            moves = [action_id for action_id, kind in due if kind == "set_status"]
+            outcomes += self._execute_moves_in_batches(moves)
+            rest = [action_id for action_id, kind in due if kind not in ("create_lead", "set_status")]
+        return outcomes + [self._execute(action_id) for action_id in rest]
+
+    def _execute_moves_in_batches(self, action_ids: list[int]) -> list[Outcome]:
+        """Status moves for a backend that writes several records per request (Airtable: 10)."""
+        assert isinstance(self.leads, BatchingLeadStore)
+        outcomes: list[Outcome] = []
+        changes: dict[str, tuple[int, int, StatusChange]] = {}
+        with self.sessions() as session:
+            rows = [session.get(ActionRow, action_id) for action_id in action_ids]
+        for row in rows:
+            assert row is not None
+            try:
+                lead_id = self._lead_id(row.payload["lead"])
+            except ActionError as exc:
+                outcomes.append(self._failed(row.id, row.key, row.kind, row.attempts + 1, str(exc), exc.retryable))
+                continue
+            changes[row.key] = (row.id, row.attempts, StatusChange(row.key, lead_id, row.payload["to"],
+                                                                    _move_reason(row.payload)))
+        if not changes:
+            return outcomes
+        results = self.leads.apply_status_changes([change for _, _, change in changes.values()])
+        for key, (action_id, attempts, change) in changes.items():
+            result = results.get(key) or ActionError("no answer for this change", retryable=True)
+            if isinstance(result, ActionError):
+                outcomes.append(self._failed(action_id, key, "set_status", attempts + 1, str(result),
+                                             result.retryable))
+                continue
+            self.changed_leads[result.id] = result
+            self._mark_done(key, {"lead_id": change.lead_id, "status": result.status}, attempts + 1)
+            outcomes.append(Outcome(key, "set_status", DONE, f"lead_id={change.lead_id}, status={result.status}"))
+        return outcomes
 
     def _execute(self, action_id: int) -> Outcome:
         with self.sessions() as session:
@@ -139,6 +206,16 @@ class Executor:
             session.execute(update(ActionRow).where(ActionRow.id == action_id).values(
                 status=status, attempts=attempts, last_error=error, updated_at=self.clock(),
                 next_attempt_at=self.clock() + delay, sending_since=None))
+            if not retryable and kind in LEAD_ACTIONS:
+                # A change the leads table refuses (renamed field, deleted record, unknown status) needs a
+                # person: put it in the review queue, where approving tries it again after the fix.
+                row = session.get(ActionRow, action_id)
+                session.execute(insert(ReviewItem).values(
+                    key=f"review:{key}:{self.clock():%Y%m%dT%H%M%S%f}", message_id=row.message_id or key,
+                    lead_id=str(row.payload.get("lead", "")) or None, intent=kind,
+                    reason=f"{kind} was refused by the leads table: {error}",
+                    proposed=[{"kind": kind, "key": key, "payload": row.payload}], created_at=self.clock(),
+                ).on_conflict_do_nothing(index_elements=["key"]))
         level = logging.ERROR if give_up else logging.WARNING
         log.log(level, "action %s kind=%s key=%s attempts=%d error=%s", status, kind, key, attempts, error)
         return Outcome(key, kind, status, error)
@@ -168,7 +245,7 @@ class Executor:
 
     def _do_set_status(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
         lead_id = self._lead_id(payload["lead"])
-        reason = f"rule {payload['rule']}" + (f" on message <{payload['message_id']}>" if payload["message_id"] else "")
+        reason = _move_reason(payload)
         lead = self.leads.set_status(lead_id, payload["to"], reason=reason, key=key)
         day = (payload.get("date") or self.clock().isoformat())[:10]
         self.leads.append_note(lead_id, f"{day} partnerships-daemon: {payload['from']} -> {payload['to']} ({reason})",

@@ -20,13 +20,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from daemon import logsetup
 from daemon.actions import Executor
+from daemon.airtable import AirtableLeadStore, check_schema
 from daemon.automated import detect_automated
 from daemon.config import Config, load_config
 from daemon.errors import DaemonError
 from daemon.extract import affirmed_month, facts_of
 from daemon.invoice_batch import invoice_key, render_batch
 from daemon.invoicing import month_of, parse_month, previous_month
-from daemon.leads import STATUSES, Lead, SqliteLeadStore
+from daemon.leads import STATUSES, Lead, LeadStore, SqliteLeadStore
 from daemon.mailsend import OutboxDirSender, Sender, SmtpSender
 from daemon.mailsource import iter_source
 from daemon.message import MalformedMessage, parse
@@ -62,18 +63,22 @@ EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
 class Runtime:
     config: Config
     sessions: sessionmaker[Session]
-    leads: SqliteLeadStore
+    leads: LeadStore
     executor: Executor
 
 
 def open_runtime(config: Config) -> Runtime:
     """Everything with state: database, leads backend, templates and the sender."""
     sessions = make_sessions(config.db_path)
-    leads = SqliteLeadStore(sessions)
-    if config.leads_seed_csv is not None and config.leads_seed_csv.exists():
-        seeded = leads.seed_from_csv(config.leads_seed_csv)
-        if seeded:
-            log.info("seeded leads count=%d from=%s", seeded, config.leads_seed_csv)
+    leads: LeadStore
+    if config.lead_backend == "airtable":
+        leads = AirtableLeadStore(config.airtable)
+    else:
+        leads = SqliteLeadStore(sessions)
+        if config.leads_seed_csv is not None and config.leads_seed_csv.exists():
+            seeded = leads.seed_from_csv(config.leads_seed_csv)
+            if seeded:
+                log.info("seeded leads count=%d from=%s", seeded, config.leads_seed_csv)
     renderer = NoteRenderer(config.templates_dir, globals_={"currency": config.currency})
     renderer.check()
     executor = Executor(sessions=sessions, leads=leads, sender=make_sender(config), renderer=renderer, config=config)
@@ -264,10 +269,13 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
         if args.review_command == "approve":
             now = utcnow()
             for action in item.proposed:
-                session.execute(insert(ActionRow).values(
+                proposed = insert(ActionRow).values(
                     key=action["key"], kind=action["kind"], message_id=item.message_id, payload=action["payload"],
-                    created_at=now, updated_at=now, next_attempt_at=now,
-                ).on_conflict_do_nothing(index_elements=["key"]))
+                    created_at=now, updated_at=now, next_attempt_at=now)
+                # An action that failed permanently (e.g. a field missing in the leads table) gets another try.
+                session.execute(proposed.on_conflict_do_update(
+                    index_elements=["key"], where=ActionRow.status == FAILED,
+                    set_={"status": PENDING, "attempts": 0, "last_error": None, "next_attempt_at": now}))
     log.info("review decided id=%d decision=%s by=%s", args.id, item.status, user)
     if args.review_command == "approve":
         outcomes = runtime.executor.run_pending()
@@ -335,7 +343,16 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
     print(f"rules: {len(rules.rules)} rules in {len(rules.files)} files ({config.rules_dir})")
     NoteRenderer(config.templates_dir, globals_={"currency": config.currency}).check()
     print(f"templates: ok ({config.templates_dir})")
-    print(f"leads backend: {config.lead_backend}")
+    if config.lead_backend == "airtable":
+        problems = check_schema(config.airtable)
+        for problem in problems:
+            print(f"airtable: {problem}")
+        if problems:
+            print(f"leads backend: airtable base {config.airtable.base_id}: {len(problems)} problem(s)")
+            return EXIT_USAGE
+        print(f"leads backend: airtable base {config.airtable.base_id}: tables, fields and statuses present")
+    else:
+        print(f"leads backend: {config.lead_backend}")
     return EXIT_OK
 
 

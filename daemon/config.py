@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from daemon.errors import ConfigError
+from daemon.trust import TrustSettings, parse_trust_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SOURCE_KINDS = ("mbox", "maildir", "emldir", "imap")
@@ -22,7 +23,7 @@ TLS_MODES = ("ssl", "starttls", "none")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 SEND_ON = ("last-day", "first-business-day")
 _TIME_OF_DAY = re.compile(r"\d{2}:\d{2}(?::\d{2})?")
-LEAD_BACKENDS = ("sqlite",)
+LEAD_BACKENDS = ("sqlite", "airtable")
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -164,6 +165,7 @@ class Config:
     addresses: Addresses = field(default_factory=Addresses)
     source: SourceConfig = field(default_factory=SourceConfig)
     lead_backend: str = "sqlite"
+    airtable: Any = None  # daemon.airtable.AirtableConfig with backend = "airtable"
     leads_seed_csv: Path | None = PROJECT_ROOT / "examples" / "leads.csv"
     send_kind: str = "outbox"
     smtp: SmtpConfig | None = None
@@ -184,6 +186,9 @@ class Config:
     spend_dir: Path = PROJECT_ROOT / "examples" / "spend"
     # Invoice catch-up never reaches back before this month (default: the month of the first `run`).
     first_invoice_month: str | None = None
+    trust: TrustSettings = field(default_factory=TrustSettings)
+    # IMAP folders only our own account writes to (e.g. Sent): outbound mail there is trusted as ours.
+    sent_folders: tuple[str, ...] = ()
     log_format: str = "kv"
     source_file: Path | None = None
 
@@ -277,6 +282,7 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
     send = _Section("send", top.data.pop("send", {}))
     tiers_data = top.data.pop("tiers", None)
     invoice = _Section("invoice", top.data.pop("invoice", {}))
+    trust = parse_trust_settings(top.data.pop("trust", {}))
     top.finish()
 
     state_dir = _path(base, daemon.take("state_dir", str, None)) or defaults.state_dir
@@ -302,10 +308,21 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
 
     source_kind = source.choice("kind", SOURCE_KINDS, defaults.source.kind)
     source_path = _path(base, source.take("path", str, None)) or defaults.source.path
+    sent_folders = source.take("sent_folders", list, [])
+    if not all(isinstance(folder, str) and folder for folder in sent_folders):
+        raise ConfigError("[source] sent_folders: expected a list of folder names")
     imap = _imap(source, base) if source_kind == "imap" else None
     source.finish()
 
     lead_backend = leads.choice("backend", LEAD_BACKENDS, defaults.lead_backend)
+    airtable_table = leads.data.pop("airtable", None)
+    airtable = None
+    if lead_backend == "airtable":
+        if airtable_table is None:
+            raise ConfigError("[leads.airtable] is required with backend = \"airtable\" (base_id, token_file, ...)")
+        from daemon.airtable import parse_airtable_config  # imports this module: load it only when used
+
+        airtable = parse_airtable_config(airtable_table, base)
     seed = leads.take("seed_csv", str, None)
     seed_csv = _path(base, seed) if seed is not None else defaults.leads_seed_csv
     leads.finish()
@@ -339,6 +356,7 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
         addresses=built_addresses,
         source=SourceConfig(kind=source_kind, path=source_path, imap=imap),
         lead_backend=lead_backend,
+        airtable=airtable,
         leads_seed_csv=seed_csv,
         send_kind=send_kind,
         smtp=smtp,
@@ -352,6 +370,8 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
         invoice_schedule=schedule,
         spend_dir=spend_dir,
         first_invoice_month=first_month,
+        trust=trust,
+        sent_folders=tuple(sent_folders),
         log_format=log_format,
         source_file=source_file,
     )

@@ -21,6 +21,7 @@ from daemon.leads import (
 from daemon.message import Message
 from daemon.rules import Classification
 from daemon.threads import PUBLIC_MAIL_DOMAINS
+from daemon.trust import TrustVerdict
 
 # intent -> (status it moves the lead to, statuses that move is allowed from)
 TRANSITIONS: dict[str, tuple[str, frozenset[str]]] = {
@@ -84,6 +85,7 @@ class Situation:
     min_confidence: float
     addresses: Addresses
     automated: str | None = None
+    trust: TrustVerdict | None = None  # None: not assessed (e.g. automated mail)
 
 
 def new_lead_key(externals: Sequence[str]) -> str:
@@ -153,6 +155,10 @@ def decide(situation: Situation) -> Decision:
     if proposed and classification.confidence < situation.min_confidence:
         reasons.append(f"confidence {classification.confidence:.2f} is below {situation.min_confidence:.2f}"
                        f" ({classification.explanation})")
+    if situation.trust is not None and not situation.trust.trusted and (actions or proposed):
+        # A forged sender must not create leads, move statuses or reach the accountants by itself.
+        reasons.insert(0, f"sender not verified: {situation.trust.reason}")
+        proposed, actions = actions + proposed, []
     if reasons:
         review = Review(key=f"review:{message.message_id}", reason="; ".join(reasons), proposed=tuple(proposed))
         return Decision(tuple(actions), review, lead_name=lead_name, needs_raw=True)

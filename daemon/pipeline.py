@@ -17,6 +17,7 @@ from daemon.actions import Executor, Outcome
 from daemon.automated import detect_automated
 from daemon.config import Config
 from daemon.decide import Action, Decision, Situation, creates_lead, decide, due_activations
+from daemon.errors import ActionError
 from daemon.extract import facts_of
 from daemon.leads import Lead, LeadStore
 from daemon.mailsend import KEY_HEADER
@@ -43,6 +44,7 @@ from daemon.threads import (
     sender_role,
     thread_message_ids,
 )
+from daemon.trust import assess_sender
 
 log = logging.getLogger("daemon.pipeline")
 
@@ -97,7 +99,12 @@ class Pipeline:
 
     def refresh_leads(self) -> None:
         """Read the leads once (per sync cycle); matching then runs in memory."""
-        self.leads = {lead.id: lead for lead in self.lead_store.all()}
+        try:
+            self.leads = {lead.id: lead for lead in self.lead_store.all()}
+        except ActionError as exc:
+            if not exc.retryable or not self.leads:
+                raise  # a refused token or a missing field needs a person; without any leads we cannot match
+            log.warning("leads table unreachable, matching against the leads read before: %s", exc)
 
     def _load_state(self) -> None:
         addresses = self.config.addresses
@@ -117,7 +124,7 @@ class Pipeline:
 
     # -- the pure part -------------------------------------------------------------------------------
 
-    def evaluate(self, message: Message) -> Evaluation:
+    def evaluate(self, message: Message, source: str = "") -> Evaluation:
         """Thread, match, classify and decide: no database, no network."""
         addresses = self.config.addresses
         automated = detect_automated(message, own_id_domain=addresses.daemon_id_domain)
@@ -131,10 +138,13 @@ class Pipeline:
             # The person who opens a new lead's thread becomes its first contact.
             role = "lead_contact"
         classification = self.rules.classify(message, Context(direction=direction, sender_role=role), facts)
+        trust = None if automated else assess_sender(
+            message, self.config.trust, outbound=direction == "outbound",
+            from_sent_folder=source in {f"imap:{folder}" for folder in self.config.sent_folders})
         decision = decide(Situation(message=message, classification=classification, lead=lead,
                                     externals=externals, sender_role=role, thread_id=assignment.thread_id,
                                     min_confidence=self.config.min_confidence, addresses=addresses,
-                                    automated=automated))
+                                    automated=automated, trust=trust))
         return Evaluation(message, assignment.thread_id, assignment.method, lead, classification, decision,
                           direction, role, automated)
 
@@ -165,7 +175,7 @@ class Pipeline:
             log.info("duplicate message_id=%s source=%s uid=%s", message.message_id, item.source, item.uid)
             self._advance_cursor_only(item)
             return None
-        evaluation = self.evaluate(message)
+        evaluation = self.evaluate(message, item.source)
         if evaluation.automated == "own message" and self.executor is not None and not self.dry_run:
             for key in message.header(KEY_HEADER):
                 self.executor.confirm_delivered(key.strip())

@@ -35,7 +35,11 @@ class Notifier:
             return
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                # Never block: a reader that stopped reading (a full queue) must not stall the daemon.
+                sock.setblocking(False)
                 sock.sendto("\n".join(lines).encode(), self.address)
+        except BlockingIOError:
+            log.warning("sd_notify dropped (the notify socket's queue is full): %s", lines[0])
         except OSError as exc:  # systemd gone or socket unreachable: the daemon's work matters more
             log.warning("sd_notify failed: %s", exc)
 

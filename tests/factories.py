@@ -41,8 +41,14 @@ def raw_email(*, sender: str = "Maria Chen <maria.chen@westbrook.edu>", to: str 
               cc: str = "partnerships@2i2c.org", subject: str = "Hub service", body: str = "Hello",
               message_id: str = "m1@westbrook.edu", in_reply_to: str | None = None,
               date: datetime = datetime(2026, 10, 6, 15, 0, tzinfo=UTC),
-              headers: dict[str, str] | None = None) -> bytes:
+              headers: dict[str, str] | None = None, authenticated: bool = True) -> bytes:
+    """A message as our receiving server (mx.google.com) delivers it: with its DMARC verdict on top, unless
+    `authenticated` is False."""
     message = EmailMessage()
+    if authenticated:
+        domain = sender.rpartition("@")[2].rstrip(">").lower()
+        message["Authentication-Results"] = (f"mx.google.com; dkim=pass header.i=@{domain}; spf=pass; "
+                                              f"dmarc=pass (p=NONE) header.from={domain}")
     message["From"] = sender
     message["To"] = to
     if cc:

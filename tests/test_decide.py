@@ -118,3 +118,18 @@ def test_activation_on_service_start_date() -> None:
              Lead(id="3", name="C", status="Active Lead", service_start=date(2026, 1, 1))]
     actions = due_activations(leads, date(2026, 11, 23))
     assert [(a.payload["lead"], a.payload["to"]) for a in actions] == [("1", "Active Service")]
+
+
+def test_unverified_sender_sends_every_action_to_review() -> None:
+    from dataclasses import replace
+
+    from daemon.trust import TrustVerdict
+
+    unverified = replace(situation("service_confirmation", None, tier="small", price=1500),
+                         trust=TrustVerdict(False, "dmarc=fail (header.from=westbrook.edu) by mx.google.com", None))
+    decision = decide(unverified)
+    assert decision.actions == ()
+    assert [a.kind for a in decision.review.proposed] == ["create_lead", "set_status", "record_evidence", "forward"]
+    assert decision.review.reason.startswith("sender not verified: dmarc=fail")
+    trusted = replace(unverified, trust=TrustVerdict(True, "dmarc=pass", "dmarc"))
+    assert decide(trusted).review is None

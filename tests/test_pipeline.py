@@ -139,3 +139,20 @@ def test_other_source_kinds(tmp_path: Path, kind: str) -> None:
         (path / "1.eml").write_bytes(FIRST)
         (path / "2.eml").write_bytes(CONFIRM)
     assert [item.data for item in iter_source(path)] in ([FIRST, CONFIRM], [CONFIRM, FIRST])
+
+
+def test_unauthenticated_or_forged_confirmation_goes_to_review(tmp_path: Path) -> None:
+    config = config_for(tmp_path)
+    forged = raw_email(message_id="q9@lakeside.edu", sender="Ada Park <ada@lakeside.edu>",
+                       in_reply_to="q1@lakeside.edu", subject="Re: Managed hub for our lab?", authenticated=False,
+                       # a header the sender wrote below where our server would put its own: never trusted
+                       headers={"Authentication-Results": "mx.google.com; dmarc=pass header.from=lakeside.edu"},
+                       body="We would like to go ahead with the Small tier at $1,500 per month.\n")
+    forged = (b"Authentication-Results: mx.google.com; dmarc=fail (p=REJECT) header.from=lakeside.edu\r\n"
+              + forged)
+    mbox = write_mbox(tmp_path / "in.mbox", [FIRST, forged])
+    runtime, summary = run(config, mbox)
+    assert runtime.leads.all()[0].status == "Active Lead"
+    assert not config.outbox_dir.exists()
+    [review] = summary.reviews
+    assert "sender not verified: " in review and "dmarc=fail" in review

@@ -1,0 +1,106 @@
+"""The example mailbox against the Airtable backend (local Airtable server): same outcome as with SQLite."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from airtable_server import BASE_ID, AirtableServer, add_partnerships_base
+from test_example_mailbox import EXPECTED_STATUSES
+
+from daemon.cli import main, open_runtime
+from daemon.config import PROJECT_ROOT, load_config
+from daemon.leads import read_leads_csv
+from daemon.store import ActionRow
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def server() -> Iterator[AirtableServer]:
+    with AirtableServer() as server:
+        add_partnerships_base(server)
+        rows = []
+        for lead in read_leads_csv(PROJECT_ROOT / "examples" / "leads.csv"):
+            row = {"Community": lead.name, "Status": lead.status, "Contact emails": ", ".join(lead.contact_emails),
+                   "Domain": lead.domain or "", "Cloud billing managed": lead.cloud_billing_managed, "Notes": ""}
+            if lead.service_tier:
+                row["Service tier"] = lead.service_tier.title()
+            if lead.monthly_fee is not None:
+                row["Monthly fee"] = float(lead.monthly_fee)
+            if lead.service_start:
+                row["Service start"] = lead.service_start.isoformat()
+            rows.append(row)
+        server.seed(BASE_ID, "Leads", rows)
+        server.clear_log()
+        yield server
+
+
+def write_config(tmp_path: Path, server: AirtableServer) -> Path:
+    (tmp_path / "airtable-token").write_text(server.token)
+    path = tmp_path / "partnerships.toml"
+    path.write_text(f"""
+[daemon]
+state_dir = "state"
+[leads]
+backend = "airtable"
+[leads.airtable]
+base_id = "{BASE_ID}"
+endpoint_url = "{server.url}"
+token_file = "airtable-token"
+backoff_seconds = 0.05
+""")
+    return path
+
+
+def test_example_mailbox_moves_the_same_statuses_in_airtable(tmp_path: Path, server: AirtableServer) -> None:
+    config = write_config(tmp_path, server)
+    code, out, err = run_cli("run", "--once", "--config", str(config), "--log-level", "warning")
+    assert code == 0, err
+    records = {r["fields"]["Community"]: r["fields"] for r in server.records(BASE_ID, "Leads")}
+    assert {name: fields["Status"] for name, fields in records.items()} == EXPECTED_STATUSES
+    assert "forwards written: 6" in out and "status changes: 5" in out
+    notes = records["Cascade Institute for Climate Research"]["Notes"]
+    assert "Active Lead -> Needs Admin (rule confirm-tier-at-price on message <t09m2.a34a@cascadeclimate.org>)" in notes
+    full_reads = [r for r in server.requests("GET", path_suffix="/Leads") if "filterByFormula" not in r.query]
+    assert len(full_reads) == 1  # one paginated read per cycle; creates look their key up with a formula
+    assert server.rate_limited == 0 and server.peak_rate() <= 5
+    again = run_cli("run", "--once", "--config", str(config), "--log-level", "warning")
+    assert again[0] == 0 and "status changes: 0" in again[1]
+    assert {r["fields"]["Community"]: r["fields"]["Status"] for r in server.records(BASE_ID, "Leads")} == (
+        EXPECTED_STATUSES)
+
+
+def test_check_reports_a_renamed_field(tmp_path: Path, server: AirtableServer) -> None:
+    config = write_config(tmp_path, server)
+    assert run_cli("check", "--config", str(config))[0] == 0
+    server.rename_field(BASE_ID, "Leads", "Status", "Stage")
+    code, out, _ = run_cli("check", "--config", str(config))
+    assert code == 2 and "'Status'" in out
+
+
+def test_a_change_the_table_refuses_becomes_a_review_item(tmp_path: Path, server: AirtableServer) -> None:
+    config = load_config(write_config(tmp_path, server))
+    runtime = open_runtime(config)
+    cascade = next(lead for lead in runtime.leads.all() if lead.name == "Cascade Institute for Climate Research")
+    server.delete_record(BASE_ID, "Leads", cascade.id)
+    with runtime.sessions.begin() as session:
+        session.add(ActionRow(key="status:x@y:Waiting", kind="set_status", message_id="x@y", payload={
+            "lead": cascade.id, "lead_name": cascade.name, "from": "Active Lead", "to": "Waiting",
+            "rule": "funding-pending", "message_id": "x@y", "date": None}))
+    [outcome] = runtime.executor.run_pending()
+    assert outcome.status == "failed" and "does not exist" in outcome.detail
+    code, listing, _ = run_cli("review", "list", "--json", "--config", str(config.source_file))
+    assert code == 0
+    [item] = [i for i in json.loads(listing) if i["intent"] == "set_status"]
+    assert "refused by the leads table" in item["reason"] and "does not exist" in item["reason"]
+    assert item["proposed"] == [{"kind": "set_status", "key": "status:x@y:Waiting"}]
