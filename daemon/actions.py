@@ -17,9 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from daemon.airtable import StatusChange
 from daemon.config import Config
 from daemon.errors import ActionError, DaemonError
+from daemon.handoff import new_hub_issue_url
 from daemon.invoice_batch import batch_message, render_batch
-from daemon.leads import Lead, LeadStore, NewLead
+from daemon.leads import ACTIVE_SERVICE, Lead, LeadStore, NewLead
 from daemon.mailsend import Outgoing, Sender, build_forward
+from daemon.maniac import EvidencePiece, checklist
 from daemon.notes import NoteRenderer
 from daemon.store import (
     DONE,
@@ -28,6 +30,7 @@ from daemon.store import (
     UNCERTAIN,
     ActionRow,
     Evidence,
+    ManiacRow,
     ReviewItem,
     StoredMessage,
     Thread,
@@ -38,7 +41,7 @@ from daemon.store import (
 log = logging.getLogger("daemon.actions")
 
 
-LEAD_ACTIONS = ("create_lead", "set_status")
+LEAD_ACTIONS = ("create_lead", "set_status", "add_note")
 
 
 @runtime_checkable
@@ -239,7 +242,7 @@ class Executor:
         self.changed_leads[lead.id] = lead
         self.created_keys[key] = lead.id
         with self.sessions.begin() as session:
-            for table in (Thread, StoredMessage):
+            for table in (Thread, StoredMessage, ManiacRow):
                 session.execute(update(table).where(table.lead_id == f"new:{key}").values(lead_id=lead.id))
         return {"lead_id": lead.id, "name": lead.name}
 
@@ -251,7 +254,16 @@ class Executor:
         self.leads.append_note(lead_id, f"{day} partnerships-daemon: {payload['from']} -> {payload['to']} ({reason})",
                                key=key)
         self.changed_leads[lead.id] = lead
-        return {"lead_id": lead_id, "status": lead.status}
+        result = {"lead_id": lead_id, "status": lead.status}
+        if lead.status == ACTIVE_SERVICE:
+            # The seeds' hand-off: a running service is listed in the Active Hubs table, once.
+            result["active_hub"] = self.leads.add_active_hub(lead_id, lead.name, key=f"active_hub:{lead_id}")
+        return result
+
+    def _do_add_note(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+        lead_id = self._lead_id(payload["lead"])
+        self.leads.append_note(lead_id, payload["line"], key=key)
+        return {"lead_id": lead_id}
 
     def _do_record_evidence(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
         lead_id = self._lead_id(payload["lead"])
@@ -263,6 +275,18 @@ class Executor:
                 tier=payload.get("tier"), price=payload.get("price"),
             ).on_conflict_do_nothing(index_elements=["kind", "message_id"]))
         return {"lead_id": lead_id, "kind": payload["kind"]}
+
+    def _new_hub_url(self, payload: dict[str, Any], variables: dict[str, Any]) -> str:
+        """The pre-filled "New Hub - Request Information" issue, with what is known when the forward goes out."""
+        lead_id = self._lead_id(payload["lead"])
+        lead = self.leads.get(lead_id)
+        with self.sessions() as session:
+            pieces = [EvidencePiece(r.letter, r.rule, r.quote, r.detail, r.message_id, r.date)
+                      for r in session.scalars(select(ManiacRow).where(ManiacRow.lead_id == lead_id))]
+        return new_hub_issue_url(
+            self.config.handoff, community=variables["community"], tier=variables["tier"], price=variables["price"],
+            currency=self.config.currency, contacts=lead.contact_emails if lead else (),
+            start_date=lead.service_start if lead else None, maniac_summary=checklist(pieces) if pieces else "")
 
     def _do_send_invoice(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
         # Built when sent, from the evidence on file then: a retry after a late affirmation sends the better batch.
@@ -280,6 +304,8 @@ class Executor:
         if original is None or original.raw is None:
             raise ActionError(f"original <{payload['message_id']}> is not stored", retryable=False)
         variables = dict(payload["vars"])
+        if variables["intent"] == "service_confirmation":
+            variables["new_hub_url"] = self._new_hub_url(payload, variables)
         note = self.renderer.render(payload["template"], variables)
         with self.sessions() as session:
             created = session.scalar(select(ActionRow.created_at).where(ActionRow.key == key))

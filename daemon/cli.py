@@ -30,6 +30,7 @@ from daemon.invoicing import month_of, parse_month, previous_month
 from daemon.leads import STATUSES, Lead, LeadStore, SqliteLeadStore
 from daemon.mailsend import OutboxDirSender, Sender, SmtpSender
 from daemon.mailsource import iter_source
+from daemon.maniac import EvidencePiece, checklist_details, load_maniac_rules
 from daemon.message import MalformedMessage, parse
 from daemon.notes import NoteRenderer
 from daemon.pipeline import Pipeline, Summary
@@ -45,6 +46,7 @@ from daemon.store import (
     REJECTED,
     UNCERTAIN,
     ActionRow,
+    ManiacRow,
     Quarantined,
     ReviewItem,
     StoredMessage,
@@ -94,7 +96,9 @@ def make_sender(config: Config) -> Sender:
 
 def make_pipeline(runtime: Runtime, *, dry_run: bool) -> Pipeline:
     rules = load_rules(runtime.config.rules_dir)
-    return Pipeline(runtime.config, runtime.sessions, runtime.leads, rules, runtime.executor, dry_run=dry_run)
+    maniac = load_maniac_rules(runtime.config.rules_dir / "maniac")
+    return Pipeline(runtime.config, runtime.sessions, runtime.leads, rules, runtime.executor, dry_run=dry_run,
+                    maniac=maniac)
 
 
 # -- commands ---------------------------------------------------------------------------------------
@@ -233,6 +237,48 @@ def cmd_leads(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
+def cmd_lead(args: argparse.Namespace, config: Config) -> int:
+    """`lead show NAME|EMAIL`: the lead, its status history, threads and MANIAC-T checklist."""
+    runtime = open_runtime(config)
+    wanted = args.lead.strip().lower()
+    leads = runtime.leads.all()
+    found = ([lead for lead in leads if wanted in lead.contact_emails] or
+             [lead for lead in leads if lead.name.lower() == wanted] or
+             [lead for lead in leads if wanted in lead.name.lower() or wanted == (lead.domain or "")])
+    if len(found) != 1:
+        names = ", ".join(lead.name for lead in found[:10]) or "none"
+        print(f"partnerships: {len(found)} leads match {args.lead!r} ({names}); name one exactly", file=sys.stderr)
+        return EXIT_USAGE
+    lead = found[0]
+    print(f"{lead.name}  [{lead.status}]  id {lead.id}")
+    print(f"  contacts: {', '.join(lead.contact_emails) or '-'}   domain: {lead.domain or '-'}")
+    print(f"  tier: {lead.service_tier or '-'}   fee: {lead.monthly_fee or '-'}   "
+          f"cloud billing managed: {'yes' if lead.cloud_billing_managed else 'no'}   "
+          f"service start: {lead.service_start or '-'}")
+    print("status history:")
+    history = getattr(runtime.leads, "status_history", lambda lead_id: [])(lead.id)
+    for move in history:
+        when = getattr(move, "at", None) or getattr(move, "day", "")
+        print(f"  {str(when)[:19]}  {move.old_status or '(new)'} -> {move.new_status}  {move.reason}")
+    if not history:
+        print("  (none recorded)")
+    with runtime.sessions() as session:
+        threads = session.execute(
+            select(StoredMessage.thread_id, func.count(), func.min(StoredMessage.date), func.max(StoredMessage.date),
+                   func.min(StoredMessage.subject))
+            .where(StoredMessage.lead_id == lead.id).group_by(StoredMessage.thread_id)
+            .order_by(func.max(StoredMessage.date))).all()
+        pieces = [EvidencePiece(r.letter, r.rule, r.quote, r.detail, r.message_id, r.date)
+                  for r in session.scalars(select(ManiacRow).where(ManiacRow.lead_id == lead.id))]
+    print("threads:")
+    for thread_id, count, first, last, subject in threads:
+        print(f"  {str(first)[:10]} .. {str(last)[:10]}  {count} message(s)  {subject}  <{thread_id}>")
+    if not threads:
+        print("  (none seen)")
+    print(checklist_details(pieces))
+    return EXIT_OK
+
+
 def cmd_review(args: argparse.Namespace, config: Config) -> int:
     runtime = open_runtime(config)
     if args.review_command in (None, "list"):
@@ -339,8 +385,9 @@ def status_report(config: Config) -> dict[str, Any]:
 
 def cmd_check(args: argparse.Namespace, config: Config) -> int:
     rules = load_rules(config.rules_dir)
+    load_maniac_rules(config.rules_dir / "maniac")
     print(f"config: {config.source_file or 'embedded defaults'}")
-    print(f"rules: {len(rules.rules)} rules in {len(rules.files)} files ({config.rules_dir})")
+    print(f"rules: {len(rules.rules)} rules in {len(rules.files)} files ({config.rules_dir}); MANIAC-T rules ok")
     NoteRenderer(config.templates_dir, globals_={"currency": config.currency}).check()
     print(f"templates: ok ({config.templates_dir})")
     if config.lead_backend == "airtable":
@@ -421,6 +468,10 @@ def build_parser() -> argparse.ArgumentParser:
     leads = sub.add_parser("leads", parents=[common], help="the leads table")
     leads.add_argument("--json", action="store_true", help="a JSON list")
     leads.add_argument("--status", help="only leads with this status")
+    lead = sub.add_parser("lead", parents=[common], help="one lead in detail")
+    lead_sub = lead.add_subparsers(dest="lead_command", required=True)
+    lead_sub.add_parser("show", parents=[common], help="lead, status history, threads, MANIAC-T").add_argument(
+        "lead", help="the lead's name (or part of it), domain or a contact address")
     review = sub.add_parser("review", parents=[common], help="the human review queue")
     review_sub = review.add_subparsers(dest="review_command")
     review_sub.add_parser("list", parents=[common]).add_argument("--json", action="store_true")
@@ -435,7 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "leads": cmd_leads, "review": cmd_review,
+COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "leads": cmd_leads, "lead": cmd_lead,
+            "review": cmd_review,
             "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check}
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from daemon.errors import ConfigError
+from daemon.handoff import HandoffConfig, parse_handoff_config
 from daemon.trust import TrustSettings, parse_trust_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -187,6 +188,7 @@ class Config:
     # Invoice catch-up never reaches back before this month (default: the month of the first `run`).
     first_invoice_month: str | None = None
     trust: TrustSettings = field(default_factory=TrustSettings)
+    handoff: HandoffConfig = field(default_factory=HandoffConfig)
     # IMAP folders only our own account writes to (e.g. Sent): outbound mail there is trusted as ours.
     sent_folders: tuple[str, ...] = ()
     log_format: str = "kv"
@@ -283,6 +285,7 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
     tiers_data = top.data.pop("tiers", None)
     invoice = _Section("invoice", top.data.pop("invoice", {}))
     trust = parse_trust_settings(top.data.pop("trust", {}))
+    handoff = parse_handoff_config(top.data.pop("handoff", {}))
     top.finish()
 
     state_dir = _path(base, daemon.take("state_dir", str, None)) or defaults.state_dir
@@ -371,6 +374,7 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
         spend_dir=spend_dir,
         first_invoice_month=first_month,
         trust=trust,
+        handoff=handoff,
         sent_folders=tuple(sent_folders),
         log_format=log_format,
         source_file=source_file,

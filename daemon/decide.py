@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -43,7 +44,7 @@ NEW_TEXT_EXCERPT = 4000
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # create_lead | set_status | forward | record_evidence
+    kind: str  # create_lead | set_status | forward | record_evidence | add_note
     key: str  # idempotency key: the same key is never carried out twice
     payload: dict[str, Any]
 
@@ -251,3 +252,10 @@ def _forward(situation: Situation, lead_ref: str, lead_name: str, status: str) -
 
 def _date(message: Message) -> str | None:
     return message.date.isoformat() if message.date else None
+
+
+def maniac_note(lead_ref: str, summary: str, day: str | None) -> Action:
+    """The lead's MANIAC-T checklist line for its notes; keyed by content, so an unchanged one is never repeated."""
+    digest = hashlib.sha256(summary.encode()).hexdigest()[:16]
+    return Action("add_note", f"maniac:{lead_ref}:{digest}", {
+        "lead": lead_ref, "line": f"{day or 'undated'} {summary}", "message_id": None})

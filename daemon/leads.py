@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import select
+from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.errors import ActionError, ConfigError
-from daemon.store import LeadRow, LeadStatusChange, utcnow
+from daemon.store import ActiveHub, LeadRow, LeadStatusChange, utcnow
 
 ACTIVE_LEAD = "Active Lead"
 INACTIVE_LEAD = "Inactive Lead"
@@ -69,6 +70,10 @@ class LeadStore(Protocol):
 
     def append_note(self, lead_id: str, line: str, *, key: str) -> None:
         """Append one dated audit line to the lead's notes, once per `key`."""
+        ...
+
+    def add_active_hub(self, lead_id: str, hub_name: str, *, key: str) -> str:
+        """Record the community's hub in the Active Hubs table, linked to the lead, once per `key`; its id."""
         ...
 
 
@@ -147,6 +152,16 @@ class SqliteLeadStore:
                 return
             row.notes = ((row.notes or "") + f"{line} {marker}\n")
             row.updated_at = utcnow()
+
+    def add_active_hub(self, lead_id: str, hub_name: str, *, key: str) -> str:
+        with self._sessions.begin() as session:
+            session.execute(insert(ActiveHub).values(key=key, lead_id=_row_id(lead_id), name=hub_name,
+                                                     created_at=utcnow()).on_conflict_do_nothing(index_elements=["key"]))
+            return str(session.scalar(select(ActiveHub.id).where(ActiveHub.key == key)))
+
+    def active_hubs(self) -> list[ActiveHub]:
+        with self._sessions() as session:
+            return list(session.scalars(select(ActiveHub).order_by(ActiveHub.id)))
 
     def status_history(self, lead_id: str) -> list[LeadStatusChange]:
         with self._sessions() as session:

@@ -84,6 +84,17 @@ _PARSER = email.parser.BytesParser(policy=email.policy.compat32)
 
 # Reply parsing is the costly part of a parse; cap its input (requirement: ~100 KB).
 _REPLY_TEXT_LIMIT = 100_000
+# inscriptis (lxml) needs ~30x its input in memory and ~0.7 s per MB: convert at most this many
+# characters of HTML per message; the text says where it was cut.
+_HTML_TEXT_LIMIT = 1_000_000
+
+# Shape limits, checked on the raw bytes before the email package builds anything: it keeps one
+# str per line (~80 bytes for an empty CRLF line) and one Message object per MIME part (~370 bytes
+# for an empty one), so a few MB of either would cost GBs.  500,000 lines is 1.5x a 25 MB base64
+# body (~340,000 lines of 76 characters) and 10x the longest message in the corpus; 20,000
+# delimiter lines is 6x the most in the corpus (3,043), and ~10,000 parts cost ~4 MB.
+_LINE_LIMIT = 500_000
+_MIME_PART_LIMIT = 20_000  # must not exceed _LINE_LIMIT: _check_shape relies on it
 
 # Headers whose presence marks the input as an email (or a MIME entity, which bounces and
 # forwarded parts can be); without any of them the input is quarantined.
@@ -144,6 +155,9 @@ _CHARSET_ALIASES = {
 }
 # Labels that promise ASCII but in practice carry UTF-8 or Latin-1: decode them by sniffing.
 _SNIFF_CHARSETS = frozenset({"us-ascii", "ascii", "ansi_x3.4-1968", "unknown-8bit", "x-unknown", "default"})
+# Python text codecs that no mail is written in (domain-name encodings, and one that always raises):
+# a part labelled with one of them is decoded as if unlabelled.
+_NOT_MAIL_CODECS = frozenset({"idna", "punycode", "undefined"})
 
 _HTML_TAG = re.compile(r"<(?:script|style)\b.*?</(?:script|style)\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
@@ -269,6 +283,7 @@ def _parse(raw: bytes, max_size: int) -> Message:
     if not _FIRST_HEADER_LINE.match(data):
         raise MalformedMessage("not an email: no header block")
     data = _fix_obsolete_header_names(data)
+    _check_shape(data)
 
     msg = _PARSER.parsebytes(data)
     headers: list[tuple[str, str]] = []
@@ -293,13 +308,17 @@ def _parse(raw: bytes, max_size: int) -> Message:
     subject = _WHITESPACE.sub(" ", subject).strip()
 
     plain, html, attachments, defects = _walk(msg)
+    cut_note = ""
     if plain:
         full_text = "\n".join(plain)
     elif html:
-        full_text = "\n".join(_html_text(part) for part in html)
+        full_text, cut_note = _html_texts(html)
     else:
         full_text = ""
     full_text = _LINE_ENDINGS.sub("\n", full_text)
+    new_text = _new_text(full_text)
+    if cut_note:  # in the full text only: new_text is what the sender wrote
+        full_text = f"{full_text}\n{cut_note}"
 
     return Message(
         message_id=message_id,
@@ -314,12 +333,32 @@ def _parse(raw: bytes, max_size: int) -> Message:
         references=_message_ids(raw_by_name.get("references", ())),
         headers=tuple(headers),
         content_type=msg.get_content_type(),
-        new_text=_new_text(full_text),
+        new_text=new_text,
         full_text=full_text,
         attachments=tuple(attachments),
         size=size,
         defects=tuple(defects),
     )
+
+
+def _check_shape(data: bytes) -> None:
+    """Quarantine input whose MIME part or line count would make the email package's parse huge.
+
+    Counted with bytes.count (no copies, a few ms per MB): every line that starts with "--" (an
+    upper bound on the parts: the parser looks for delimiters only at the start of a line), and
+    every line the parser splits off at CRLF, LF or a lone CR.
+    """
+    lf = data.count(b"\n")
+    cr = data.count(b"\r")
+    if lf + cr <= _MIME_PART_LIMIT:  # the common case: neither count can be over its limit
+        return
+    delimiters = data.count(b"\n--") + data.count(b"\r--")  # "\r\n--" counts once
+    if delimiters > _MIME_PART_LIMIT:
+        raise MalformedMessage(f"too many MIME parts: {delimiters} lines start with '--' (limit {_MIME_PART_LIMIT})")
+    if lf + cr > _LINE_LIMIT:
+        lines = lf + cr - data.count(b"\r\n")
+        if lines > _LINE_LIMIT:
+            raise MalformedMessage(f"too many lines: {lines} (limit {_LINE_LIMIT})")
 
 
 def _fix_obsolete_header_names(data: bytes) -> bytes:
@@ -499,9 +538,11 @@ def _walk(msg: _EmailMessage) -> tuple[list[str], list[str], list[Attachment], l
         for defect in getattr(part, "defects", ()):
             defects[type(defect).__name__] = None
         ctype = part.get_content_type()
-        payload = part.get_payload()
-        if isinstance(payload, list):
-            children = [(child, enclosed) for child in payload if isinstance(child, _EmailMessage)]
+        if part.is_multipart():
+            # Only a multipart's payload (its list of parts) is fetched here: for a leaf part,
+            # get_payload() would decode 8-bit text with the part's charset label, only to throw
+            # the copy away, and raise for labels such as "idna" or "utf-8\x00".
+            children = [(child, enclosed) for child in part.get_payload() if isinstance(child, _EmailMessage)]
             if ctype.startswith("message/"):
                 if not enclosed:
                     size = _enclosed_size(children)
@@ -575,13 +616,17 @@ def _decode_bytes(data: bytes, charset: str | None) -> str:
             try:
                 return data.decode("utf-8")
             except UnicodeDecodeError:
+                pass
+            # Outside the handler above: a codec may reject errors="replace" too (punycode does).
+            with contextlib.suppress(Exception):
                 return data.decode(codec, errors="replace")
+            return data.decode("latin-1")
         except Exception:  # some codecs raise other errors on junk (e.g. utf-7)
             pass
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("latin-1", errors="replace")
+        return data.decode("latin-1")
 
 
 @lru_cache(maxsize=256)
@@ -593,12 +638,31 @@ def _codec(charset: str) -> str | None:
     label = _CHARSET_ALIASES.get(label, label)
     try:
         info = codecs.lookup(label)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
         return None
     # bytes.decode() refuses non-text codecs such as base64_codec or rot13.
-    if not getattr(info, "_is_text_encoding", True):
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_MAIL_CODECS:
         return None
     return info.name
+
+
+def _html_texts(parts: list[str]) -> tuple[str, str]:
+    """(text of the HTML parts, a note saying where it was cut or ""), converting at most _HTML_TEXT_LIMIT chars."""
+    budget = _HTML_TEXT_LIMIT
+    texts: list[str] = []
+    for html in parts:
+        if len(html) > budget:
+            # Cut after a tag when there is one near the limit, so that no tag is split in two.
+            cut = html.rfind(">", max(budget - 10_000, 0), budget) + 1 or budget
+            if cut:
+                texts.append(_html_text(html[:cut]))
+            converted = _HTML_TEXT_LIMIT - budget + cut
+            total = sum(len(part) for part in parts)
+            note = f"[HTML cut: only the first {converted} of {total} characters were converted to text]"
+            return "\n".join(texts), note
+        texts.append(_html_text(html))
+        budget -= len(html)
+    return "\n".join(texts), ""
 
 
 def _html_text(html: str) -> str:

@@ -16,18 +16,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from daemon.actions import Executor, Outcome
 from daemon.automated import detect_automated
 from daemon.config import Config
-from daemon.decide import Action, Decision, Situation, creates_lead, decide, due_activations
+from daemon.decide import Action, Decision, Situation, creates_lead, decide, due_activations, maniac_note
 from daemon.errors import ActionError
 from daemon.extract import facts_of
 from daemon.leads import Lead, LeadStore
 from daemon.mailsend import KEY_HEADER
 from daemon.mailsource import RawItem
+from daemon.maniac import EvidencePiece, ManiacRules, checklist, merge
 from daemon.message import MalformedMessage, Message, parse
 from daemon.rules import Classification as Classified
 from daemon.rules import Context, RuleSet
 from daemon.store import (
     ActionRow,
     Classification,
+    ManiacRow,
     Quarantined,
     ReviewItem,
     StoredMessage,
@@ -76,11 +78,12 @@ class Evaluation:
     direction: str
     sender_role: str
     automated: str | None
+    maniac: tuple[EvidencePiece, ...] = ()  # new MANIAC-T evidence found in this message
 
 
 class Pipeline:
     def __init__(self, config: Config, sessions: sessionmaker[Session], leads: LeadStore, rules: RuleSet,
-                 executor: Executor | None, *, dry_run: bool = False) -> None:
+                 executor: Executor | None, *, dry_run: bool = False, maniac: ManiacRules | None = None) -> None:
         self.config = config
         self.sessions = sessions
         self.lead_store = leads
@@ -94,6 +97,8 @@ class Pipeline:
         self.known_ids: set[str] = set()
         self.known_hashes: set[str] = set()
         self.leads: dict[str, Lead] = {}
+        self.maniac = maniac
+        self.maniac_pieces: dict[str, list[EvidencePiece]] = {}
         self.refresh_leads()
         self._load_state()
 
@@ -121,6 +126,9 @@ class Pipeline:
                     self.known_hashes.add(sha)
                 self.index.add(thread_id, ids or [message_id], subject, participants or [], addresses)
             self.known_hashes.update(session.scalars(select(Quarantined.sha256)))
+            for row in session.scalars(select(ManiacRow).order_by(ManiacRow.id)):
+                self.maniac_pieces.setdefault(row.lead_id, []).append(EvidencePiece(
+                    row.letter, row.rule, row.quote, row.detail, row.message_id, row.date))
 
     # -- the pure part -------------------------------------------------------------------------------
 
@@ -145,8 +153,12 @@ class Pipeline:
                                     externals=externals, sender_role=role, thread_id=assignment.thread_id,
                                     min_confidence=self.config.min_confidence, addresses=addresses,
                                     automated=automated, trust=trust))
+        # MANIAC-T describes the community, so only what its own people write counts (a team offer names
+        # prices too).
+        evidence = tuple(self.maniac.extract(message)) if (
+            self.maniac is not None and not automated and role == "lead_contact") else ()
         return Evaluation(message, assignment.thread_id, assignment.method, lead, classification, decision,
-                          direction, role, automated)
+                          direction, role, automated, evidence)
 
     def _lead_for(self, thread_id: str, externals: tuple[str, ...]) -> Lead | None:
         reference = self.thread_leads.get(thread_id)
@@ -181,14 +193,28 @@ class Pipeline:
                 self.executor.confirm_delivered(key.strip())
         self._log(evaluation)
         self._count(evaluation)
+        maniac_actions = self._maniac_update(evaluation)
         if self.dry_run:
             self._simulate(evaluation)
+            self.summary.planned.extend(maniac_actions)
         else:
-            self._record(item, digest, evaluation)
+            self._record(item, digest, evaluation, maniac_actions)
         self._remember(evaluation, digest)
-        if evaluation.decision.actions:
+        if evaluation.decision.actions or maniac_actions:
             self.execute()
         return evaluation
+
+    def _maniac_update(self, evaluation: Evaluation) -> list[Action]:
+        """Merge new MANIAC-T evidence into the lead's; a changed checklist becomes a line in its notes."""
+        reference = self._lead_reference(evaluation)
+        if not evaluation.maniac or reference is None:
+            return []
+        merged, changed = merge(self.maniac_pieces.get(reference, []), evaluation.maniac)
+        if not changed:
+            return []
+        self.maniac_pieces[reference] = merged
+        date = evaluation.message.date
+        return [maniac_note(reference, checklist(merged), date.date().isoformat() if date else None)]
 
     def process_all(self, items: Iterable[RawItem]) -> Summary:
         started = utcnow()
@@ -283,7 +309,7 @@ class Pipeline:
                 if lead is not None:
                     self.leads[lead.id] = replace(lead, status=action.payload["to"])
 
-    def _record(self, item: RawItem, digest: str, evaluation: Evaluation) -> None:
+    def _record(self, item: RawItem, digest: str, evaluation: Evaluation, extra_actions: list[Action]) -> None:
         """Message, classification, actions, review item and cursor: one transaction, all or nothing."""
         message, decision, classification = evaluation.message, evaluation.decision, evaluation.classification
         reference = self.thread_leads.get(evaluation.thread_id) or self._lead_reference(evaluation)
@@ -311,6 +337,12 @@ class Pipeline:
                 explanation=evaluation.automated or decision.note or classification.explanation,
             ))
             self._insert_actions(session, decision.actions, message_id=message.message_id)
+            self._insert_actions(session, extra_actions, message_id=message.message_id)
+            for piece in evaluation.maniac:
+                session.execute(insert(ManiacRow).values(
+                    lead_id=self._lead_reference(evaluation), letter=piece.letter, rule=piece.rule, quote=piece.quote,
+                    detail=piece.detail, message_id=piece.message_id, date=naive_utc(piece.date),
+                ).on_conflict_do_nothing(index_elements=["lead_id", "letter", "quote"]))
             if decision.review:
                 session.execute(insert(ReviewItem).values(
                     key=decision.review.key, message_id=message.message_id, thread_id=evaluation.thread_id,

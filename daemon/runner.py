@@ -14,6 +14,7 @@ from daemon.errors import DaemonError
 from daemon.lock import RunLock
 from daemon.mailsource import iter_source
 from daemon.mailsource.imap import source_name
+from daemon.maniac import load_maniac_rules
 from daemon.notes import NoteRenderer
 from daemon.pipeline import Pipeline, Summary
 from daemon.rules import load_rules
@@ -139,12 +140,14 @@ class Runner:
         config = self.runtime.config
         try:
             rules = load_rules(config.rules_dir)
+            maniac = load_maniac_rules(config.rules_dir / "maniac")
             renderer = NoteRenderer(config.templates_dir, globals_={"currency": config.currency})
             renderer.check()
         except DaemonError as exc:
             log.error("reload failed, keeping the rules and templates in use: %s", exc)
             return False
         self.pipeline.rules = rules
+        self.pipeline.maniac = maniac
         self.runtime.executor.renderer = renderer
         log.warning("reloaded rules=%d templates=%s", len(rules.rules), config.templates_dir)
         return True

@@ -194,6 +194,32 @@ class LeadStatusChange(Base):
     at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
 
 
+class ManiacRow(Base):
+    """One piece of MANIAC-T evidence of a lead: a quoted sentence of one of its messages."""
+
+    __tablename__ = "maniac_evidence"
+    __table_args__ = (UniqueConstraint("lead_id", "letter", "quote"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[str] = mapped_column(String, index=True)
+    letter: Mapped[str] = mapped_column(String)
+    rule: Mapped[str] = mapped_column(String)
+    quote: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str] = mapped_column(String)
+    date: Mapped[datetime | None] = mapped_column(DateTime())
+
+
+class ActiveHub(Base):
+    """The sqlite backend's Active Hubs table: one record per community whose service started."""
+
+    __tablename__ = "active_hubs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String, unique=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    name: Mapped[str] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+
+
 class Meta(Base):
     """Small facts about this installation, e.g. the month of the first run (invoice catch-up starts there)."""
 

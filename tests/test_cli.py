@@ -110,7 +110,7 @@ def test_status_shows_cursors_and_queues(tmp_path: Path) -> None:
     code, out, _ = run_cli("status", "--state", state)
     assert code == 0
     assert "mbox:inbox.mbox: last uid 63" in out
-    assert "actions: 0 pending, 20 done, 0 failed" in out
+    assert "actions: 0 pending, 36 done, 0 failed" in out
     assert "review items open: 3" in out and "quarantined messages: 0" in out
 
 

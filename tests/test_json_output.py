@@ -95,7 +95,7 @@ def test_status_json(state: str) -> None:
     code, out, _ = run_cli("status", "--json", "--state", state)
     report = json.loads(out)
     assert code == 0 and set(report) == STATUS_KEYS
-    assert report["actions"] == {"pending": 0, "uncertain": 0, "done": 20, "failed": 0}
+    assert report["actions"] == {"pending": 0, "uncertain": 0, "done": 36, "failed": 0}
     assert report["sources"] == [{"source": "mbox:inbox.mbox", "uidvalidity": None, "last_uid": 63,
                                   "last_sync": report["sources"][0]["last_sync"]}]
     assert report["review_items_open"] == 3 and report["quarantined"] == 0

@@ -256,6 +256,24 @@ def test_html_only_body_is_converted_to_text() -> None:
     assert msg.content_type == "text/html"
 
 
+def test_html_beyond_1_mb_is_cut_after_a_tag_and_the_full_text_says_so() -> None:
+    first = "<p>Please send the proposal.</p>\n" + ("<p>" + "x" * 80 + "</p>\n") * 12_000  # ~1.06 MB
+    second = "<p>Never converted.</p>\n"
+    raw = multipart(
+        [f"Content-Type: text/html; charset=utf-8\n\n{first}", f"Content-Type: text/html; charset=utf-8\n\n{second}"]
+    )
+    msg = parse(raw)
+    assert msg.new_text.startswith("Please send the proposal.\n")
+    assert "HTML cut" not in msg.new_text  # the note is not something the sender wrote
+    assert "Never converted" not in msg.full_text
+    # Cut at the last ">" within the first 1,000,000 characters, whatever the part boundaries.
+    total = len(first.rstrip("\n")) + len(second.rstrip("\n"))
+    converted = first.rfind(">", 0, 1_000_000) + 1
+    assert msg.full_text.endswith(
+        f"\n[HTML cut: only the first {converted} of {total} characters were converted to text]"
+    )
+
+
 def test_alternative_prefers_plain_over_html() -> None:
     raw = multipart(
         [

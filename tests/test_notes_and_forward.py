@@ -26,6 +26,7 @@ def render(**overrides: object) -> str:
         "confidence": 0.95, "original_from": "maria.chen@westbrook.edu", "original_from_name": "Maria Chen",
         "original_date": "2026-10-06T15:00:00+00:00", "original_subject": "Re: Hub service",
         "original_message_id": "m1@westbrook.edu", "attachments": [], "new_text": "We go ahead.",
+        "new_hub_url": "https://github.com/2i2c-org/infrastructure/issues/new?template=x",
     }
     variables.update(overrides)
     renderer = NoteRenderer(CONFIG.templates_dir, globals_={"currency": "USD"})
@@ -39,6 +40,7 @@ def test_confirmation_note_says_new_service_and_admin_setup() -> None:
     assert "Service tier:   Medium" in note
     assert "Price:          USD 3000 per month" in note
     assert "Active Lead -> Needs Admin" in note
+    assert "New Hub - Request Information" in note and "issues/new?template=x" in note
 
 
 def test_template_syntax_in_email_stays_literal() -> None:

@@ -109,7 +109,7 @@ def test_ready_watchdog_status_and_clean_sigterm(service) -> None:
     assert "stop requested signal=SIGTERM" in err
     assert "forwards written: 6" in out  # the passes after the first find only known messages
     status = run_cli(config, "status")
-    assert "actions: 0 pending, 20 done, 0 failed" in status.stdout  # nothing half-done
+    assert "actions: 0 pending, 36 done, 0 failed" in status.stdout  # nothing half-done
     assert "connected (last sync" in status.stdout and "last successful sync 20" in status.stdout
 
 
