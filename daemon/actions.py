@@ -7,25 +7,27 @@ import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.airtable import StatusChange
 from daemon.config import Config
+from daemon.digest import OpenReview, digest_variables
 from daemon.errors import ActionError, DaemonError
 from daemon.handoff import new_hub_issue_url
 from daemon.invoice_batch import batch_message, render_batch
 from daemon.leads import ACTIVE_SERVICE, Lead, LeadStore, NewLead
-from daemon.mailsend import Outgoing, Sender, build_forward
+from daemon.mailsend import Outgoing, Sender, build_digest, build_forward
 from daemon.maniac import EvidencePiece, checklist
 from daemon.notes import NoteRenderer
 from daemon.store import (
     DONE,
     FAILED,
+    OPEN,
     PENDING,
     UNCERTAIN,
     ActionRow,
@@ -42,6 +44,7 @@ log = logging.getLogger("daemon.actions")
 
 
 LEAD_ACTIONS = ("create_lead", "set_status", "add_note")
+DIGEST_TEMPLATE = "digest.txt.j2"
 
 
 @runtime_checkable
@@ -287,6 +290,29 @@ class Executor:
             self.config.handoff, community=variables["community"], tier=variables["tier"], price=variables["price"],
             currency=self.config.currency, contacts=lead.contact_emails if lead else (),
             start_date=lead.service_start if lead else None, maniac_summary=checklist(pieces) if pieces else "")
+
+    def _do_send_digest(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+        leads = self.leads.all()
+        names = {lead.id: lead.name for lead in leads}
+        with self.sessions() as session:
+            activity = dict(session.execute(select(StoredMessage.lead_id, func.max(StoredMessage.date))
+                                            .group_by(StoredMessage.lead_id)).all())
+            evidence = list(session.scalars(select(Evidence)))
+            reviews = [OpenReview(names.get(r.lead_id or "", "(no lead)"), r.intent, r.reason, r.created_at)
+                       for r in session.scalars(select(ReviewItem).where(ReviewItem.status == OPEN)
+                                                .order_by(ReviewItem.id))]
+        variables = digest_variables(
+            leads, activity, {(e.lead_id, e.month) for e in evidence if e.kind == "affirmation" and e.month},
+            {e.lead_id for e in evidence if e.kind == "contract"}, reviews, date.fromisoformat(payload["day"]),
+            self.config.digest)
+        body = self.renderer.render(DIGEST_TEMPLATE, variables)
+        with self.sessions() as session:
+            created = session.scalar(select(ActionRow.created_at).where(ActionRow.key == key))
+        subject = f"[partnerships] Weekly digest {payload['week']}: {variables['total']} leads, " \
+                  f"{len(variables['reviews'])} review item(s) waiting"
+        outgoing = build_digest(key=key, subject=subject, body=body, addresses=self.config.addresses,
+                                date=(created or self.clock()).replace(tzinfo=UTC))
+        return self._deliver(outgoing, {"subject": subject})
 
     def _do_send_invoice(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
         # Built when sent, from the evidence on file then: a retry after a late affirmation sends the better batch.

@@ -66,7 +66,7 @@ def parse_invoice_schedule(table: Mapping[str, Any]) -> InvoiceSchedule:
     )
 
 
-def _time_of_day(value: Any) -> time:
+def _time_of_day(value: Any, where: str = "[invoice] at") -> time:
     if isinstance(value, time):
         return value
     if isinstance(value, str) and _TIME_OF_DAY.fullmatch(value.strip()):
@@ -74,7 +74,42 @@ def _time_of_day(value: Any) -> time:
             return time.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise ConfigError(f"[invoice] at: {value!r} is not a time of day such as \"09:00\"")
+    raise ConfigError(f"{where}: {value!r} is not a time of day such as \"09:00\"")
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    """The weekly digest to partnerships@ (off unless enabled)."""
+
+    enabled: bool = False
+    weekday: str = "monday"
+    at: time = time(9, 0)
+    timezone: str = "UTC"
+    inactive_days: int = 30
+
+    def __post_init__(self) -> None:
+        if self.weekday not in WEEKDAYS:
+            raise ConfigError(f"[digest] weekday: {self.weekday!r} is not one of {', '.join(WEEKDAYS)}")
+        _zone(self.timezone)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return _zone(self.timezone)
+
+
+def parse_digest_settings(table: Mapping[str, Any]) -> DigestSettings:
+    section = _Section("digest", table)
+    defaults = DigestSettings()
+    enabled = section.take("enabled", bool, defaults.enabled)
+    weekday = section.take("weekday", str, defaults.weekday).lower()
+    at = _time_of_day(section.data.pop("at", defaults.at), "[digest] at")
+    timezone = section.take("timezone", str, defaults.timezone)
+    inactive_days = section.take("inactive_days", int, defaults.inactive_days)
+    section.finish()
+    return DigestSettings(enabled=enabled, weekday=weekday, at=at, timezone=timezone, inactive_days=inactive_days)
 
 
 @dataclass(frozen=True)
@@ -189,6 +224,7 @@ class Config:
     first_invoice_month: str | None = None
     trust: TrustSettings = field(default_factory=TrustSettings)
     handoff: HandoffConfig = field(default_factory=HandoffConfig)
+    digest: DigestSettings = field(default_factory=DigestSettings)
     # IMAP folders only our own account writes to (e.g. Sent): outbound mail there is trusted as ours.
     sent_folders: tuple[str, ...] = ()
     log_format: str = "kv"
@@ -286,6 +322,7 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
     invoice = _Section("invoice", top.data.pop("invoice", {}))
     trust = parse_trust_settings(top.data.pop("trust", {}))
     handoff = parse_handoff_config(top.data.pop("handoff", {}))
+    digest = parse_digest_settings(top.data.pop("digest", {}))
     top.finish()
 
     state_dir = _path(base, daemon.take("state_dir", str, None)) or defaults.state_dir
@@ -375,6 +412,7 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
         first_invoice_month=first_month,
         trust=trust,
         handoff=handoff,
+        digest=digest,
         sent_folders=tuple(sent_folders),
         log_format=log_format,
         source_file=source_file,

@@ -61,14 +61,23 @@ def build_invoice_batch(*, key: str, subject: str, body: str, csv_name: str, csv
                    addresses=addresses, date=date)
 
 
-def compose(*, key: str, kind: str, subject: str, note: str, attachment: bytes, addresses: Addresses,
-            date: datetime, references: str | None = None) -> Outgoing:
-    """A multipart/mixed message from operations' point of view: To operations, Cc partnerships@, marked
-    as ours (header and Message-ID) and as automatic, so it is never acted on when it comes back."""
+def build_digest(*, key: str, subject: str, body: str, addresses: Addresses, date: datetime) -> Outgoing:
+    """The weekly digest: text only, to the team's shared mailbox alone."""
+    return compose(key=key, kind="digest", subject=subject, note=body, attachment=None, addresses=addresses,
+                   date=date, to_operations=False)
+
+
+def compose(*, key: str, kind: str, subject: str, note: str, attachment: bytes | None, addresses: Addresses,
+            date: datetime, references: str | None = None, to_operations: bool = True) -> Outgoing:
+    """A message To operations, Cc partnerships@ (or to partnerships@ alone), marked as ours (header and
+    Message-ID) and as automatic, so it is never acted on when it comes back; multipart/mixed with an attachment."""
     head = EmailMessage(policy=policy.SMTP)
     head["From"] = f"partnerships-daemon <{addresses.partnerships}>"
-    head["To"] = addresses.operations
-    head["Cc"] = addresses.partnerships
+    if to_operations:
+        head["To"] = addresses.operations
+        head["Cc"] = addresses.partnerships
+    else:
+        head["To"] = addresses.partnerships
     head["Subject"] = subject
     head["Date"] = format_datetime(date)
     head["Message-ID"] = f"<{forward_message_id(key, addresses)}>"
@@ -80,12 +89,19 @@ def compose(*, key: str, kind: str, subject: str, note: str, attachment: bytes, 
     note_part = EmailMessage(policy=policy.SMTP)
     note_part.set_content(note, charset="utf-8", cte="quoted-printable")
     del note_part["MIME-Version"]
-    boundary = "=_partnerships_" + hashlib.sha256(key.encode() + attachment).hexdigest()[:24]
-    head["MIME-Version"] = "1.0"
-    head["Content-Type"] = f'multipart/mixed; boundary="{boundary}"'
     # Python folds "Subject: [partnerships] ..." before its first word, which readers see as a leading space;
     # RFC 5322 allows 998 characters, so fold only beyond that.
     header_policy = policy.SMTP.clone(max_line_length=998)
+    recipients = (addresses.operations, addresses.partnerships) if to_operations else (addresses.partnerships,)
+    if attachment is None:
+        head["MIME-Version"] = "1.0"
+        fields = [*head.items(), *note_part.items()]
+        header_block = b"".join(header_policy.fold_binary(name, value) for name, value in fields)
+        return Outgoing(key=key, sender=addresses.partnerships, recipients=recipients,
+                        data=header_block + b"\r\n" + note_part.get_payload().encode("ascii"))
+    boundary = "=_partnerships_" + hashlib.sha256(key.encode() + attachment).hexdigest()[:24]
+    head["MIME-Version"] = "1.0"
+    head["Content-Type"] = f'multipart/mixed; boundary="{boundary}"'
     header_block = b"".join(header_policy.fold_binary(name, value) for name, value in head.items())
     data = b"".join((
         header_block,
@@ -97,8 +113,7 @@ def compose(*, key: str, kind: str, subject: str, note: str, attachment: bytes, 
         attachment,
         f"\r\n--{boundary}--\r\n".encode(),
     ))
-    return Outgoing(key=key, sender=addresses.partnerships,
-                    recipients=(addresses.operations, addresses.partnerships), data=data)
+    return Outgoing(key=key, sender=addresses.partnerships, recipients=recipients, data=data)
 
 
 Delivered = Callable[[str], None]

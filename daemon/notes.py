@@ -16,6 +16,7 @@ REQUIRED_TEMPLATES = (
     "forward_delivery_affirmation.txt.j2",
     "forward_contract.txt.j2",
     "invoice_batch.txt.j2",
+    "digest.txt.j2",
 )
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.actions import Executor
 from daemon.config import Config
+from daemon.digest import digest_week
 from daemon.invoice_batch import invoice_key
 from daemon.invoicing import due_months, month_of, unsent_months
 from daemon.store import ActionRow, Meta, utcnow
@@ -26,7 +27,8 @@ def now_utc() -> datetime:
 
 
 class InvoiceScheduler:
-    """A once-a-minute check whether a month's batch is due; the outbox key per month makes it once only."""
+    """A once-a-minute check whether a month's batch (or the week's digest) is due; the outbox key per month
+    (per week) makes it once only."""
 
     def __init__(self, config: Config, sessions: sessionmaker[Session], executor: Executor,
                  clock: Callable[[], datetime] = now_utc) -> None:
@@ -62,9 +64,22 @@ class InvoiceScheduler:
         for month in due:
             record_invoice(self.sessions, month)
             log.info("invoice batch due month=%s", month)
-        if due:
+        digest = self._due_digest(now)
+        if due or digest:
             self.executor.run_pending()
         return due
+
+    def _due_digest(self, now: datetime) -> bool:
+        """This week's digest once its moment has passed (also at start-up after downtime), once per week."""
+        settings = self.config.digest
+        week = digest_week(now, settings) if settings.enabled else None
+        if week is None:
+            return False
+        day = now.astimezone(settings.zone).date().isoformat()
+        recorded = record_once(self.sessions, f"digest:{week}", "send_digest", {"week": week, "day": day})
+        if recorded:
+            log.info("weekly digest due week=%s", week)
+        return recorded
 
     def _remember_first_month(self) -> str:
         current = month_of(self.clock().astimezone(self.config.invoice_schedule.zone).date())
@@ -76,10 +91,13 @@ class InvoiceScheduler:
 
 def record_invoice(sessions: sessionmaker[Session], month: str) -> bool:
     """Record the month's batch in the outbox; False when it was recorded before (it is never sent twice)."""
+    return record_once(sessions, invoice_key(month), "send_invoice", {"month": month})
+
+
+def record_once(sessions: sessionmaker[Session], key: str, kind: str, payload: dict[str, str]) -> bool:
     now = utcnow()
     with sessions.begin() as session:
         result = session.execute(insert(ActionRow).values(
-            key=invoice_key(month), kind="send_invoice", message_id=None, payload={"month": month},
-            created_at=now, updated_at=now, next_attempt_at=now,
+            key=key, kind=kind, message_id=None, payload=payload, created_at=now, updated_at=now, next_attempt_at=now,
         ).on_conflict_do_nothing(index_elements=["key"]))
         return result.rowcount == 1
