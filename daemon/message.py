@@ -157,7 +157,9 @@ _CHARSET_ALIASES = {
 _SNIFF_CHARSETS = frozenset({"us-ascii", "ascii", "ansi_x3.4-1968", "unknown-8bit", "x-unknown", "default"})
 # Python text codecs that no mail is written in (domain-name encodings, and one that always raises):
 # a part labelled with one of them is decoded as if unlabelled.
-_NOT_MAIL_CODECS = frozenset({"idna", "punycode", "undefined"})
+# Python codecs that are no mail charset: they reject "replace", or interpret the bytes as Python source escapes.
+_NOT_MAIL_CODECS = frozenset({"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape",
+                              "unicode_escape", "raw_unicode_escape"})
 
 _HTML_TAG = re.compile(r"<(?:script|style)\b.*?</(?:script|style)\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")

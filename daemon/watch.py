@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from daemon.config import ImapConfig
+from daemon.errors import DaemonError
 from daemon.mailsource.imap import CONNECTION_ERRORS, Backoff, ImapSource, StopFlag
 from daemon.pipeline import Pipeline
 from daemon.store import utcnow
@@ -59,7 +60,8 @@ def watch(config: ImapConfig, password: str, pipeline: Pipeline, stop: StopFlag,
             except CONNECTION_ERRORS as exc:
                 source.close()
                 if once:
-                    raise
+                    server = config.server
+                    raise DaemonError(f"IMAP {server.host}:{server.port}: {type(exc).__name__}: {exc}") from exc
                 delay = backoff.next_delay()
                 log.warning("imap connection failed: %s: %s; reconnecting in %.1f s",
                             type(exc).__name__, exc, delay)

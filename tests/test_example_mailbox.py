@@ -170,4 +170,7 @@ def test_rerun_writes_nothing_new(replayed: tuple[Path, str]) -> None:
 
 
 def test_example_config_matches_embedded_defaults() -> None:
-    assert load_config(PROJECT_ROOT / "examples" / "partnerships.toml").tiers == Config().tiers
+    example, embedded = load_config(PROJECT_ROOT / "examples" / "partnerships.toml"), Config()
+    for setting in ("tiers", "addresses", "trust", "digest", "handoff", "invoice_schedule", "min_confidence",
+                    "max_attempts", "currency", "spend_dir", "state_dir", "rules_dir", "templates_dir"):
+        assert getattr(example, setting) == getattr(embedded, setting), setting

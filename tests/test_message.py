@@ -620,3 +620,15 @@ def test_mutated_messages_never_raise_anything_but_malformed(data: st.DataObject
         assert e.reason
     else:
         assert msg.message_id
+
+
+def test_python_escape_codecs_are_not_mail_charsets() -> None:
+    import warnings
+
+    raw = (b"From: a@b.org\nSubject: x\nContent-Type: text/plain; charset=unicode_escape\n"
+           b"Content-Transfer-Encoding: 8bit\n\nHello \\h \\x41 there\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        message = parse(raw)
+    # the bytes are text as written, not Python string escapes
+    assert message.full_text == "Hello \\h \\x41 there\n"
