@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from daemon.cli import main
 from daemon.message import Attachment, Message
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """`partnerships ARGS...` in this process: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
 
 
 def make_message(**overrides: object) -> Message:

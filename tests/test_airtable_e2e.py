@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from airtable_server import BASE_ID, AirtableServer, add_partnerships_base
+from factories import run_cli
 from test_example_mailbox import EXPECTED_STATUSES
 
-from daemon.cli import main, open_runtime
+from daemon.cli import open_runtime
 from daemon.config import PROJECT_ROOT, load_config
 from daemon.leads import read_leads_csv
 from daemon.store import ActionRow
-
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import getpass
-import io
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from factories import raw_email
+from factories import raw_email, run_cli
 
-from daemon.cli import main
 from daemon.config import PROJECT_ROOT
 
 EXAMPLE_EML = raw_email(message_id="c1@westbrook.edu", subject="Re: Hub service",
                         body="We would like to go ahead with the Medium tier at $3,000 per month.\n\n"
                              "On Mon, Oct 5, 2026 at 9:00 AM Sam <sam@2i2c.org> wrote:\n> Any news?\n")
-
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_classify_prints_intent_rule_phrases_and_has_no_side_effects(tmp_path: Path,

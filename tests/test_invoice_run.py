@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import email
-import io
 from datetime import UTC, datetime
 from email import policy
 from pathlib import Path
 
 import pytest
+from factories import run_cli
 
-from daemon.cli import main, open_runtime
+from daemon.cli import open_runtime
 from daemon.config import Config, InvoiceSchedule
 from daemon.scheduler import InvoiceScheduler
-
-
-def run_cli(*args: str) -> tuple[int, str]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(list(args))
-    return code, out.getvalue()
 
 
 @pytest.fixture
@@ -35,7 +27,7 @@ def invoice_files(state: Path) -> list[Path]:
 
 
 def test_dry_run_prints_batch_and_csv_and_sends_nothing(replayed_state: Path) -> None:
-    code, out = run_cli("invoice", "--month", "2026-10", "--dry-run", "--state", str(replayed_state))
+    code, out, _ = run_cli("invoice", "--month", "2026-10", "--dry-run", "--state", str(replayed_state))
     assert code == 0
     assert "Subject: Invoice batch for October 2026: 3 of 4 communities ready" in out
     assert "Riverbend University Hydrology Lab" in out and "4,284.37" in out
@@ -46,7 +38,7 @@ def test_dry_run_prints_batch_and_csv_and_sends_nothing(replayed_state: Path) ->
 
 
 def test_invoice_is_sent_once_with_csv_attached(replayed_state: Path) -> None:
-    code, out = run_cli("invoice", "--month", "2026-10", "--state", str(replayed_state))
+    code, out, _ = run_cli("invoice", "--month", "2026-10", "--state", str(replayed_state))
     assert code == 0 and "sent the batch for 2026-10" in out
     [path] = invoice_files(replayed_state)
     message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
@@ -57,7 +49,7 @@ def test_invoice_is_sent_once_with_csv_attached(replayed_state: Path) -> None:
     assert "3 of 4 communities" in body.get_content()
     assert attachment.get_filename() == "invoice-batch-2026-10.csv"
     assert b"Open Ocean Data Alliance,small,1500.00,0.00,1500.00,USD,ready" in attachment.get_payload(decode=True)
-    code, again = run_cli("invoice", "--month", "2026-10", "--state", str(replayed_state))
+    code, again, _ = run_cli("invoice", "--month", "2026-10", "--state", str(replayed_state))
     assert code == 0 and "recorded before (done" in again
     assert len(invoice_files(replayed_state)) == 1
     assert "last invoice batch: 2026-10 done" in run_cli("status", "--state", str(replayed_state))[1]

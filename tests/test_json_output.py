@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import mailbox
 from pathlib import Path
 
 import pytest
-from factories import raw_email
+from factories import raw_email, run_cli
 
-from daemon.cli import main
 from daemon.config import PROJECT_ROOT
 
 CLASSIFY_KEYS = {"file", "message_id", "intent", "rule", "confidence", "matched", "sender_role", "month", "tier",
@@ -20,13 +17,6 @@ LEAD_KEYS = {"name", "status", "contacts", "domain", "tier", "fee", "last_activi
 STATUS_KEYS = {"state", "connection", "sources", "actions", "unfinished_actions", "review_items_open",
                "quarantined", "last_invoice_batch"}
 REVIEW_KEYS = {"id", "thread", "message_id", "lead_id", "intent", "reason", "created_at", "proposed"}
-
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -3,25 +3,16 @@ in the confirmation forward, and the Active Hubs record once a service starts.""
 
 from __future__ import annotations
 
-import contextlib
 import email
-import io
 from email import policy
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from factories import raw_email
+from factories import raw_email, run_cli
 
-from daemon.cli import main, open_runtime
+from daemon.cli import open_runtime
 from daemon.config import Config
-
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

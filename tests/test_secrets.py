@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 from pathlib import Path
 
 import pytest
-from factories import raw_email
+from factories import raw_email, run_cli
 from servers import DovecotServer, RecordingSMTPServer, write_daemon_config
-
-from daemon.cli import main
 
 IMAP_SECRET = "imap-SECRET-7f3a"
 SMTP_SECRET = "smtp-SECRET-91bc"
@@ -19,11 +15,9 @@ LEADS = ("name,status,contact_emails,domain,service_tier,monthly_fee,cloud_billi
          "Lakeside Lab,Active Lead,ada@lakeside.edu,lakeside.edu,,,false,,\n")
 
 
-def run_cli(*args: str) -> tuple[int, str]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        code = main(list(args))
-    return code, out.getvalue()
+def run_combined(*args: str) -> tuple[int, str]:
+    code, out, err = run_cli(*args)
+    return code, out + err
 
 
 def test_wrong_passwords_are_reported_without_the_passwords(tmp_path: Path, dovecot: DovecotServer, smtp_server,
@@ -38,14 +32,14 @@ def test_wrong_passwords_are_reported_without_the_passwords(tmp_path: Path, dove
     config.write_text(config.read_text() + 'username = "daemon"\npassword_env = "TEST_SMTP_SECRET"\n')
     monkeypatch.setenv("TEST_SMTP_SECRET", SMTP_SECRET)
     outputs = []
-    code, out = run_cli("run", "--once", "--config", str(config))  # IMAP login works, SMTP login fails
+    code, out = run_combined("run", "--once", "--config", str(config))  # IMAP login works, SMTP login fails
     outputs.append(out)
     assert code == 0 and "forwards written: 0" in out
     for command in (["status"], ["status", "--json"], ["check"], ["review", "list"]):
-        outputs.append(run_cli(*command, "--config", str(config))[1])
+        outputs.append(run_combined(*command, "--config", str(config))[1])
     assert "535" in "".join(outputs)  # the server's refusal is shown ...
     (tmp_path / "imap-password").write_text(IMAP_SECRET)
-    code, out = run_cli("run", "--once", "--config", str(config))
+    code, out = run_combined("run", "--once", "--config", str(config))
     outputs.append(out)
     assert code == 2 and "LoginError" in out and "Authentication failed" in out
     everything = "\n".join(outputs) + "\n".join(record.getMessage() for record in caplog.records)
