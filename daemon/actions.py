@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -53,6 +53,13 @@ class BatchingLeadStore(LeadStore, Protocol):
 
     def apply_status_changes(self, changes: Sequence[StatusChange]) -> dict[str, Lead | ActionError]: ...
 
+    def create_many(self, leads: Mapping[str, NewLead]) -> dict[str, Lead | ActionError]: ...
+
+
+def _new_lead(payload: dict[str, Any]) -> NewLead:
+    return NewLead(name=payload["name"], contact_emails=tuple(payload["contact_emails"]),
+                   domain=payload.get("domain"), status=payload["status"])
+
 
 def _move_reason(payload: dict[str, Any]) -> str:
     message = f" on message <{payload['message_id']}>" if payload.get("message_id") else ""
@@ -90,13 +97,32 @@ class Executor:
                 .order_by(ActionRow.id)))
         # New leads first, so that the moves and forwards naming them do not have to wait for a retry.
         creates = [action_id for action_id, kind in due if kind == "create_lead"]
-        outcomes = [self._execute(action_id) for action_id in creates]
         rest = [action_id for action_id, kind in due if kind != "create_lead"]
-        if isinstance(self.leads, BatchingLeadStore):
-            moves = [action_id for action_id, kind in due if kind == "set_status"]
-            outcomes += self._execute_moves_in_batches(moves)
-            rest = [action_id for action_id, kind in due if kind not in ("create_lead", "set_status")]
-        return outcomes + [self._execute(action_id) for action_id in rest]
+        if not isinstance(self.leads, BatchingLeadStore):
+            return [self._execute(action_id) for action_id in creates + rest]
+        outcomes = self._execute_creates_in_batches(creates)
+        outcomes += self._execute_moves_in_batches([action_id for action_id, kind in due if kind == "set_status"])
+        return outcomes + [self._execute(action_id) for action_id, kind in due
+                           if kind not in ("create_lead", "set_status")]
+
+    def _execute_creates_in_batches(self, action_ids: list[int]) -> list[Outcome]:
+        """New leads for a backend that creates several records per request."""
+        assert isinstance(self.leads, BatchingLeadStore)
+        if not action_ids:
+            return []
+        with self.sessions() as session:
+            rows = {row.key: row for row in (session.get(ActionRow, i) for i in action_ids) if row is not None}
+        results = self.leads.create_many({key: _new_lead(row.payload) for key, row in rows.items()})
+        outcomes = []
+        for key, row in rows.items():
+            result = results.get(key) or ActionError("no answer for this lead", retryable=True)
+            if isinstance(result, ActionError):
+                outcomes.append(self._failed(row.id, key, row.kind, row.attempts + 1, str(result), result.retryable))
+                continue
+            detail = self._lead_created(key, result)
+            self._mark_done(key, detail, row.attempts + 1)
+            outcomes.append(Outcome(key, row.kind, DONE, ", ".join(f"{k}={v}" for k, v in detail.items())))
+        return outcomes
 
     def _execute_moves_in_batches(self, action_ids: list[int]) -> list[Outcome]:
         """Status moves for a backend that writes several records per request (Airtable: 10)."""
@@ -239,9 +265,10 @@ class Executor:
         return str(create.result["lead_id"])
 
     def _do_create_lead(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
-        lead = self.leads.create(NewLead(
-            name=payload["name"], contact_emails=tuple(payload["contact_emails"]),
-            domain=payload.get("domain"), status=payload["status"]), key=key)
+        return self._lead_created(key, self.leads.create(_new_lead(payload), key=key))
+
+    def _lead_created(self, key: str, lead: Lead) -> dict[str, Any]:
+        """Point everything recorded against the not-yet-created lead at the real one."""
         self.changed_leads[lead.id] = lead
         self.created_keys[key] = lead.id
         with self.sessions.begin() as session:

@@ -96,3 +96,25 @@ def test_a_change_the_table_refuses_becomes_a_review_item(tmp_path: Path, server
     [item] = [i for i in json.loads(listing) if i["intent"] == "set_status"]
     assert "refused by the leads table" in item["reason"] and "does not exist" in item["reason"]
     assert item["proposed"] == [{"kind": "set_status", "key": "status:x@y:Waiting"}]
+
+
+def test_backlog_of_new_leads_and_moves_is_written_ten_records_per_request(tmp_path: Path,
+                                                                           server: AirtableServer) -> None:
+    runtime = open_runtime(load_config(write_config(tmp_path, server)))
+    with runtime.sessions.begin() as session:
+        for number in range(25):  # e.g. after an Airtable outage: 25 new communities, each confirmed
+            create = f"create_lead:c{number}.edu"
+            session.add(ActionRow(key=create, kind="create_lead", message_id=None, payload={
+                "name": f"c{number}.edu", "contact_emails": [f"a@c{number}.edu"], "domain": f"c{number}.edu",
+                "status": "Active Lead"}))
+            session.add(ActionRow(key=f"status:m{number}:Needs Admin", kind="set_status", message_id=None, payload={
+                "lead": f"new:{create}", "lead_name": f"c{number}.edu", "from": "Active Lead", "to": "Needs Admin",
+                "rule": "confirm-tier", "message_id": f"m{number}@c{number}.edu", "date": None}))
+    server.clear_log()
+    outcomes = runtime.executor.run_pending()
+    assert [o.status for o in outcomes].count("done") == 50
+    assert len(server.requests("POST", path_suffix="/Leads")) == 3  # ceil(25 / 10)
+    assert len(server.requests("PATCH", path_suffix="/Leads")) == 3
+    statuses = {r["fields"]["Community"]: r["fields"]["Status"] for r in server.records(BASE_ID, "Leads")}
+    assert all(statuses[f"c{n}.edu"] == "Needs Admin" for n in range(25))
+    assert runtime.executor.run_pending() == []  # nothing twice
