@@ -19,7 +19,7 @@ from daemon.config import Config
 from daemon.digest import OpenReview, digest_variables
 from daemon.errors import ActionError, DaemonError
 from daemon.handoff import new_hub_issue_url
-from daemon.invoice_batch import batch_message, render_batch
+from daemon.invoice_batch import airtable_invoices, batch_message, invoice_key, render_batch
 from daemon.leads import ACTIVE_SERVICE, Lead, LeadStore, NewLead
 from daemon.mailsend import Outgoing, Sender, build_digest, build_forward
 from daemon.maniac import EvidencePiece, checklist
@@ -304,7 +304,17 @@ class Executor:
                 month=payload.get("month"), month_stated=bool(payload.get("month_stated")),
                 tier=payload.get("tier"), price=payload.get("price"),
             ).on_conflict_do_nothing(index_elements=["kind", "message_id"]))
-        return {"lead_id": lead_id, "kind": payload["kind"]}
+        result: dict[str, Any] = {"lead_id": lead_id, "kind": payload["kind"]}
+        if payload["kind"] == "affirmation" and payload.get("month") and self.config.lead_backend == "airtable":
+            # False only means that month's batch has not been sent yet: nothing to mark.
+            result["invoice_affirmed"] = airtable_invoices(self.config).mark_affirmed(lead_id, payload["month"],
+                                                                                      key=key)
+        return result
+
+    def _do_record_invoices(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+        rendered = render_batch(payload["month"], self.config, self.leads.all(), self.sessions, self.renderer)
+        created = airtable_invoices(self.config).record_batch(rendered.batch, key=invoice_key(payload["month"]))
+        return {"invoice_records": created}
 
     def _new_hub_url(self, payload: dict[str, Any], variables: dict[str, Any]) -> str:
         """The pre-filled "New Hub - Request Information" issue, with what is known when the forward goes out."""

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from daemon import logsetup
 from daemon.actions import Executor
 from daemon.airtable import AirtableLeadStore, check_schema
+from daemon.airtable_invoices import check_invoice_schema
 from daemon.automated import detect_automated
 from daemon.config import Config, load_config
 from daemon.errors import DaemonError
@@ -125,7 +126,7 @@ def cmd_invoice(args: argparse.Namespace, config: Config) -> int:
         print(f"--- {rendered.csv_name} ---")
         print(rendered.csv_data.decode("utf-8"), end="")
         return EXIT_OK
-    if not record_invoice(runtime.sessions, month):
+    if not record_invoice(runtime.sessions, month, airtable=config.lead_backend == "airtable"):
         with runtime.sessions() as session:
             row = session.scalar(select(ActionRow).where(ActionRow.key == invoice_key(month)))
         print(f"the batch for {month} was recorded before ({row.status}, {row.updated_at:%Y-%m-%d %H:%M} UTC); "
@@ -391,7 +392,7 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
     NoteRenderer(config.templates_dir, globals_={"currency": config.currency}).check()
     print(f"templates: ok ({config.templates_dir})")
     if config.lead_backend == "airtable":
-        problems = check_schema(config.airtable)
+        problems = check_schema(config.airtable) + check_invoice_schema(config.airtable, config.invoice_tables)
         for problem in problems:
             print(f"airtable: {problem}")
         if problems:

@@ -202,6 +202,7 @@ class Config:
     source: SourceConfig = field(default_factory=SourceConfig)
     lead_backend: str = "sqlite"
     airtable: Any = None  # daemon.airtable.AirtableConfig with backend = "airtable"
+    invoice_tables: Any = None  # daemon.airtable_invoices.InvoiceTables with backend = "airtable"
     leads_seed_csv: Path | None = PROJECT_ROOT / "examples" / "leads.csv"
     send_kind: str = "outbox"
     smtp: SmtpConfig | None = None
@@ -387,7 +388,15 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
         raise ConfigError(f"[invoice] first_month: {first_month!r} is not YYYY-MM")
     schedule = parse_invoice_schedule({k: invoice.data.pop(k) for k in ("send_on", "at", "timezone")
                                        if k in invoice.data})
+    invoice_airtable = invoice.data.pop("airtable", None)
     invoice.finish()
+    invoice_tables = None
+    if lead_backend == "airtable":
+        from daemon.airtable_invoices import parse_invoice_tables  # imports this module: load it only when used
+
+        invoice_tables = parse_invoice_tables(invoice_airtable or {})
+    elif invoice_airtable is not None:
+        raise ConfigError("[invoice.airtable] is only used with [leads] backend = \"airtable\"")
 
     return Config(
         state_dir=state_dir,
@@ -397,6 +406,7 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
         source=SourceConfig(kind=source_kind, path=source_path, imap=imap),
         lead_backend=lead_backend,
         airtable=airtable,
+        invoice_tables=invoice_tables,
         leads_seed_csv=seed_csv,
         send_kind=send_kind,
         smtp=smtp,

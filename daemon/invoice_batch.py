@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from daemon.airtable_invoices import AirtableInvoices
 from daemon.config import Config
 from daemon.invoicing import (
     InvoiceBatch,
@@ -26,6 +27,11 @@ from daemon.notes import NoteRenderer
 from daemon.store import Evidence
 
 TEMPLATE = "invoice_batch.txt.j2"
+
+
+def airtable_invoices(config: Config) -> AirtableInvoices:
+    """The seeds' Cloud Spend and Invoices tables in the team's Airtable base."""
+    return AirtableInvoices(config.airtable, config.invoice_tables)
 
 
 def invoice_key(month: str) -> str:
@@ -46,8 +52,12 @@ def render_batch(month: str, config: Config, leads: Sequence[Lead], sessions: se
                  renderer: NoteRenderer) -> RenderedBatch:
     with sessions() as session:
         evidence = evidence_from_rows(session.scalars(select(Evidence)))
-    sheet = spend_for_month(config.spend_dir, month)
-    batch = build_batch(month, leads, evidence, sheet.rows, config.tiers, config.currency, problems=sheet.problems)
+    if config.lead_backend == "airtable":
+        rows, problems = airtable_invoices(config).spend_for_month(month)
+    else:
+        sheet = spend_for_month(config.spend_dir, month)
+        rows, problems = list(sheet.rows), list(sheet.problems)
+    batch = build_batch(month, leads, evidence, rows, config.tiers, config.currency, problems=problems)
     return RenderedBatch(batch, batch_subject(batch), renderer.render(TEMPLATE, batch_variables(batch)),
                          csv_filename(month), batch_csv(batch))
 

@@ -62,7 +62,7 @@ class InvoiceScheduler:
             log.warning("invoice batches never sent months=%s: send them with `partnerships invoice --month`",
                         ",".join(skipped))
         for month in due:
-            record_invoice(self.sessions, month)
+            record_invoice(self.sessions, month, airtable=self.config.lead_backend == "airtable")
             log.info("invoice batch due month=%s", month)
         digest = self._due_digest(now)
         if due or digest:
@@ -89,9 +89,14 @@ class InvoiceScheduler:
             return session.get(Meta, FIRST_MONTH_KEY).value
 
 
-def record_invoice(sessions: sessionmaker[Session], month: str) -> bool:
-    """Record the month's batch in the outbox; False when it was recorded before (it is never sent twice)."""
-    return record_once(sessions, invoice_key(month), "send_invoice", {"month": month})
+def record_invoice(sessions: sessionmaker[Session], month: str, *, airtable: bool = False) -> bool:
+    """Record the month's batch in the outbox; False when it was recorded before (it is never sent twice).
+    With the Airtable backend, its lines also go into the Invoices table, as an action of their own, so
+    that a refused write there can never make the sent email look unsent."""
+    recorded = record_once(sessions, invoice_key(month), "send_invoice", {"month": month})
+    if recorded and airtable:
+        record_once(sessions, f"invoice_records:{month}", "record_invoices", {"month": month})
+    return recorded
 
 
 def record_once(sessions: sessionmaker[Session], key: str, kind: str, payload: dict[str, str]) -> bool:

@@ -963,11 +963,35 @@ HUB_FIELDS: tuple[dict[str, Any], ...] = (
 )
 
 
+SPEND_FIELDS = (
+    {"name": "Community", "type": "singleLineText"},
+    {"name": "Month", "type": "singleLineText"},
+    {"name": "Amount", "type": "currency"},
+    {"name": "Currency", "type": "singleLineText"},
+)
+INVOICE_FIELDS = (
+    {"name": "Name", "type": "singleLineText"},
+    {"name": "Community", "type": "multipleRecordLinks", "table": "Leads"},
+    {"name": "Month", "type": "singleLineText"},
+    {"name": "Tier", "type": "singleLineText"},
+    {"name": "Fee", "type": "currency"},
+    {"name": "Cloud spend", "type": "currency"},
+    {"name": "Total", "type": "currency"},
+    {"name": "Currency", "type": "singleLineText"},
+    {"name": "Status", "type": "singleSelect", "choices": ("Pending certification", "Affirmed")},
+    {"name": "Notes", "type": "multilineText"},
+)
+
+
+
 def add_partnerships_base(server: AirtableServer, base_id: str = BASE_ID) -> None:
-    """The sales team's base: a Leads table with the six statuses and an Active Hubs table linking to it."""
+    """The sales team's base: Leads with the six statuses, Active Hubs linking to it, and the seeds' Cloud
+    Spend and Invoices tables."""
     server.add_base(base_id, "Partnerships")
     server.add_table(base_id, "Leads", LEADS_FIELDS)
     server.add_table(base_id, "Active Hubs", HUB_FIELDS)
+    server.add_table(base_id, "Cloud Spend", SPEND_FIELDS)
+    server.add_table(base_id, "Invoices", INVOICE_FIELDS)
 
 
 def lead_rows(count: int, *, start: int = 0) -> Iterator[dict[str, Any]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from airtable_server import BASE_ID, AirtableServer, add_partnerships_base
-from factories import run_cli
+from factories import raw_email, run_cli
 from test_example_mailbox import EXPECTED_STATUSES
 
 from daemon.cli import open_runtime
@@ -118,3 +118,31 @@ def test_backlog_of_new_leads_and_moves_is_written_ten_records_per_request(tmp_p
     statuses = {r["fields"]["Community"]: r["fields"]["Status"] for r in server.records(BASE_ID, "Leads")}
     assert all(statuses[f"c{n}.edu"] == "Needs Admin" for n in range(25))
     assert runtime.executor.run_pending() == []  # nothing twice
+
+
+def test_invoice_batch_records_lines_and_a_later_affirmation_marks_its_line(tmp_path: Path,
+                                                                            server: AirtableServer) -> None:
+    server.seed(BASE_ID, "Cloud Spend", [
+        {"Community": "Riverbend University Hydrology Lab", "Month": "2026-10", "Amount": 1284.37, "Currency": "USD"},
+        {"Community": "Riverbend University Hydrology Lab", "Month": "2026-09", "Amount": 999, "Currency": "USD"},
+        {"Community": "Summit State University Neuroscience", "Month": "2026-10", "Amount": 742.6, "Currency": "USD"}])
+    config_path = write_config(tmp_path, server)
+    assert run_cli("run", "--once", "--config", str(config_path), "--log-level", "warning")[0] == 0
+    code, out, err = run_cli("invoice", "--month", "2026-10", "--config", str(config_path))
+    assert code == 0 and "sent the batch for 2026-10" in out, err
+    [sent] = (tmp_path / "state" / "outbox").glob("invoice-*.eml")
+    assert b"4,284.37" in sent.read_bytes()  # October's spend from the Cloud Spend table, not September's
+    lines = {r["fields"]["Name"]: r["fields"] for r in server.records(BASE_ID, "Invoices")}
+    assert len(lines) == 4 and {line["Status"] for line in lines.values()} == {"Pending certification"}
+    # Summit State affirms October after the batch went out
+    mbox = tmp_path / "late.mbox"
+    affirmation = raw_email(message_id="late1@summitstate.edu", sender="Omar Haddad <ohaddad@summitstate.edu>",
+                            to="operations@codeforsociety.org",
+                            subject="Re: Certification of services for October 2026",
+                            body="I confirm that the services for October were delivered as expected.\n")
+    mbox.write_bytes(b"From x Mon Nov  9 00:00:00 2026\n" + affirmation)
+    assert run_cli("replay", str(mbox), "--config", str(config_path), "--log-level", "warning")[0] == 0
+    statuses = {r["fields"]["Name"]: r["fields"]["Status"] for r in server.records(BASE_ID, "Invoices")}
+    affirmed = [name for name, status in statuses.items() if status == "Affirmed"]
+    assert len(affirmed) == 1 and "Summit State" in affirmed[0]
+    assert run_cli("check", "--config", str(config_path))[0] == 0

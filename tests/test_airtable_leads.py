@@ -29,6 +29,8 @@ from daemon.errors import ActionError, ConfigError
 from daemon.leads import Lead, LeadStore, NewLead, SqliteLeadStore
 from daemon.store import make_sessions
 
+ALL_TABLES = "Leads, Active Hubs, Cloud Spend, Invoices"
+
 
 @pytest.fixture
 def server() -> Iterator[AirtableServer]:
@@ -316,8 +318,8 @@ def test_check_names_missing_tables_and_a_remapped_field(server: AirtableServer,
     config = config_for(server, tmp_path, leads_table="Leadz", active_hubs_table="Hubs",
                         fields=LeadFields(domain="Website"))
     assert check_schema(config) == [
-        f"base {BASE_ID}: table 'Leadz' is missing; did you mean 'Leads'? (tables are: Leads, Active Hubs)",
-        f"base {BASE_ID}: table 'Hubs' is missing (tables are: Leads, Active Hubs)",
+        f"base {BASE_ID}: table 'Leadz' is missing; did you mean 'Leads'? (tables are: {ALL_TABLES})",
+        f"base {BASE_ID}: table 'Hubs' is missing (tables are: {ALL_TABLES})",
     ]
     [problem] = check_schema(config_for(server, tmp_path, fields=LeadFields(domain="Website")))
     assert problem.startswith("Leads table: field 'Website' is missing (fields are: Community, Status,")
