@@ -118,8 +118,8 @@ def parse_airtable_config(table: Mapping[str, Any], base: Path) -> AirtableConfi
         endpoint_url=_endpoint(section.take("endpoint_url", str, defaults.endpoint_url)),
         leads_table=_name(section, "leads_table", defaults.leads_table),
         active_hubs_table=_name(section, "active_hubs_table", defaults.active_hubs_table),
-        fields=_field_names(section.data.pop("fields", {}), LeadFields),
-        hub_fields=_field_names(section.data.pop("hub_fields", {}), HubFields),
+        fields=_field_names(section.data.pop("fields", {}), f"{SECTION}.fields", LeadFields),
+        hub_fields=_field_names(section.data.pop("hub_fields", {}), f"{SECTION}.hub_fields", HubFields),
         requests_per_second=_bounded(section, "requests_per_second", int, defaults.requests_per_second,
                                      1, AIRTABLE_RATE_LIMIT, "Airtable allows 5 requests per second per base"),
         timeout=_bounded(section, "timeout", float, defaults.timeout, 0.1, 600, "seconds"),
@@ -156,8 +156,9 @@ def _bounded(section: _Section, key: str, kind: type, default: Any, low: float, 
     return value
 
 
-def _field_names(data: Any, kind: type[LeadFields] | type[HubFields]) -> Any:
-    section = _Section(f"{SECTION}.{'fields' if kind is LeadFields else 'hub_fields'}", data)
+def _field_names(data: Any, section_name: str, kind: type[Any]) -> Any:
+    """A dataclass of column names from a config table; two attributes naming one column is an error."""
+    section = _Section(section_name, data)
     names = {f.name: _name(section, f.name, f.default) for f in fields(kind)}
     section.finish()
     seen: dict[str, str] = {}

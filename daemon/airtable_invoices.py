@@ -26,6 +26,7 @@ from daemon.airtable import (
     _Caller,
     _chunks,
     _did_you_mean,
+    _field_names,
     _field_type,
     _labels,
     _link_problems,
@@ -106,26 +107,15 @@ def parse_invoice_tables(table: Mapping[str, Any]) -> InvoiceTables:
     defaults = InvoiceTables()
     tables = InvoiceTables(
         spend_table=_name(section, "spend_table", defaults.spend_table),
-        spend_fields=_field_names(section.data.pop("spend_fields", {}), "spend_fields", SpendFields),
+        spend_fields=_field_names(section.data.pop("spend_fields", {}), f"{SECTION}.spend_fields", SpendFields),
         invoices_table=_name(section, "invoices_table", defaults.invoices_table),
-        invoice_fields=_field_names(section.data.pop("invoice_fields", {}), "invoice_fields", InvoiceFields),
+        invoice_fields=_field_names(section.data.pop("invoice_fields", {}), f"{SECTION}.invoice_fields",
+                                    InvoiceFields),
     )
     section.finish()
     if tables.spend_table == tables.invoices_table:
         raise ConfigError(f"[{SECTION}] spend_table and invoices_table: both name the table {tables.spend_table!r}")
     return tables
-
-
-def _field_names(data: Any, key: str, kind: type[K]) -> K:
-    section = _Section(f"{SECTION}.{key}", data)
-    names = {f.name: _name(section, f.name, f.default) for f in fields(kind)}
-    section.finish()
-    seen: dict[str, str] = {}
-    for attribute, column in names.items():
-        if column in seen:
-            raise ConfigError(f"[{section.name}] {seen[column]} and {attribute}: both name the column {column!r}")
-        seen[column] = attribute
-    return kind(**names)
 
 
 # --- the store ------------------------------------------------------------------------------------------------------
