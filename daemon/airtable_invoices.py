@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any
 
 from pyairtable import Api
 from pyairtable.api.types import RecordDict
@@ -89,7 +89,6 @@ class InvoiceFields:
         return _column_names(self)
 
 
-K = TypeVar("K", SpendFields, InvoiceFields)
 
 
 @dataclass(frozen=True)
