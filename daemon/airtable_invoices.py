@@ -89,8 +89,6 @@ class InvoiceFields:
         return _column_names(self)
 
 
-
-
 @dataclass(frozen=True)
 class InvoiceTables:
     spend_table: str = "Cloud Spend"
