@@ -92,8 +92,11 @@ class Pipeline:
         self.dry_run = dry_run
         self.summary = Summary()
         self.tier_names = tuple(t.name for t in config.tiers)
+        self.sent_sources = frozenset(f"imap:{folder}" for folder in config.sent_folders)
         self.index = ThreadIndex()
         self.thread_leads: dict[str, str] = {}
+        # Threads whose lead is still "new:<create key>": pointed at the real lead once it is created.
+        self.awaiting_lead: dict[str, list[str]] = {}
         self.known_ids: set[str] = set()
         self.known_hashes: set[str] = set()
         self.leads: dict[str, Lead] = {}
@@ -116,7 +119,7 @@ class Pipeline:
         with self.sessions() as session:
             for thread in session.scalars(select(Thread)):
                 if thread.lead_id:
-                    self.thread_leads[thread.id] = thread.lead_id
+                    self._link_thread(thread.id, thread.lead_id)
             rows = session.execute(select(StoredMessage.message_id, StoredMessage.thread_id, StoredMessage.subject,
                                           StoredMessage.thread_ids, StoredMessage.participants,
                                           StoredMessage.sha256))
@@ -148,7 +151,7 @@ class Pipeline:
         classification = self.rules.classify(message, Context(direction=direction, sender_role=role), facts)
         trust = None if automated else assess_sender(
             message, self.config.trust, outbound=direction == "outbound",
-            from_sent_folder=source in {f"imap:{folder}" for folder in self.config.sent_folders})
+            from_sent_folder=source in self.sent_sources)
         decision = decide(Situation(message=message, classification=classification, lead=lead,
                                     externals=externals, sender_role=role, thread_id=assignment.thread_id,
                                     min_confidence=self.config.min_confidence, addresses=addresses,
@@ -236,11 +239,13 @@ class Pipeline:
         outcomes = self.executor.run_pending()
         if outcomes:
             self.summary.outcomes.extend(outcomes)
-            self.leads.update(self.executor.changed_leads)
-            for key, lead_id in self.executor.created_keys.items():
-                for thread_id, reference in list(self.thread_leads.items()):
-                    if reference == f"new:{key}":
-                        self.thread_leads[thread_id] = lead_id
+        # Taken over and cleared, so a long-running daemon neither grows these nor applies them again.
+        self.leads.update(self.executor.changed_leads)
+        self.executor.changed_leads.clear()
+        for key, lead_id in self.executor.created_keys.items():
+            for thread_id in self.awaiting_lead.pop(f"new:{key}", []):
+                self.thread_leads[thread_id] = lead_id
+        self.executor.created_keys.clear()
 
     def activate_due(self, today: date) -> None:
         """Needs Admin -> Active Service once a lead's recorded service start date has come."""
@@ -285,7 +290,12 @@ class Pipeline:
                        self.config.addresses)
         reference = self._lead_reference(evaluation)
         if reference and evaluation.thread_id not in self.thread_leads:
-            self.thread_leads[evaluation.thread_id] = reference
+            self._link_thread(evaluation.thread_id, reference)
+
+    def _link_thread(self, thread_id: str, reference: str) -> None:
+        self.thread_leads[thread_id] = reference
+        if reference.startswith("new:"):
+            self.awaiting_lead.setdefault(reference, []).append(thread_id)
 
     def _lead_reference(self, evaluation: Evaluation) -> str | None:
         if evaluation.lead is not None:
