@@ -328,6 +328,12 @@ class Executor:
             currency=self.config.currency, contacts=lead.contact_emails if lead else (),
             start_date=lead.service_start if lead else None, maniac_summary=checklist(pieces) if pieces else "")
 
+    def _sent_date(self, key: str) -> datetime:
+        """The Date header: when the action was recorded, so a resent message is byte for byte the same."""
+        with self.sessions() as session:
+            created = session.scalar(select(ActionRow.created_at).where(ActionRow.key == key))
+        return (created or self.clock()).replace(tzinfo=UTC)
+
     def _do_send_digest(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
         leads = self.leads.all()
         names = {lead.id: lead.name for lead in leads}
@@ -343,20 +349,16 @@ class Executor:
             {e.lead_id for e in evidence if e.kind == "contract"}, reviews, date.fromisoformat(payload["day"]),
             self.config.digest)
         body = self.renderer.render(DIGEST_TEMPLATE, variables)
-        with self.sessions() as session:
-            created = session.scalar(select(ActionRow.created_at).where(ActionRow.key == key))
         subject = f"[partnerships] Weekly digest {payload['week']}: {variables['total']} leads, " \
                   f"{len(variables['reviews'])} review item(s) waiting"
         outgoing = build_digest(key=key, subject=subject, body=body, addresses=self.config.addresses,
-                                date=(created or self.clock()).replace(tzinfo=UTC))
+                                date=self._sent_date(key))
         return self._deliver(outgoing, {"subject": subject})
 
     def _do_send_invoice(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
         # Built when sent, from the evidence on file then: a retry after a late affirmation sends the better batch.
         rendered = render_batch(payload["month"], self.config, self.leads.all(), self.sessions, self.renderer)
-        with self.sessions() as session:
-            created = session.scalar(select(ActionRow.created_at).where(ActionRow.key == key))
-        outgoing = batch_message(rendered, self.config, key=key, date=(created or self.clock()).replace(tzinfo=UTC))
+        outgoing = batch_message(rendered, self.config, key=key, date=self._sent_date(key))
         return self._deliver(outgoing, {"subject": rendered.subject, "lines": len(rendered.batch.lines),
                                         "ready": rendered.batch.ready_count})
 
@@ -370,9 +372,7 @@ class Executor:
         if variables["intent"] == "service_confirmation":
             variables["new_hub_url"] = self._new_hub_url(payload, variables)
         note = self.renderer.render(payload["template"], variables)
-        with self.sessions() as session:
-            created = session.scalar(select(ActionRow.created_at).where(ActionRow.key == key))
         outgoing = build_forward(key=key, subject=payload["subject"], note=note, original=original.raw,
                                  original_id=payload["message_id"], addresses=self.config.addresses,
-                                 date=(created or self.clock()).replace(tzinfo=UTC))
+                                 date=self._sent_date(key))
         return self._deliver(outgoing, {})
