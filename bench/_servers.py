@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from daemon.config import PROJECT_ROOT
+from daemon.settings import PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))
 

@@ -14,9 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from daemon.airtable import AirtableConfig, AirtableLeadStore, StatusChange
-from daemon.config import PROJECT_ROOT, SecretRef
-from daemon.leads import Lead
+from daemon.core.lead import Lead
+from daemon.leads.airtable.settings import AirtableConfig
+from daemon.leads.airtable.store import AirtableLeadStore, StatusChange
+from daemon.settings import PROJECT_ROOT, SecretRef
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))
 

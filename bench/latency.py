@@ -15,9 +15,8 @@ from pathlib import Path
 
 from _servers import DovecotServer, RecordingSMTPServer, message, write_config
 
-from daemon.cli import make_pipeline, open_runtime
-from daemon.config import load_config
-from daemon.watch import watch
+from daemon.runtime import load_config, make_pipeline, open_runtime
+from daemon.service.watch import watch
 
 
 class _Stop:

@@ -13,11 +13,11 @@ import time
 from email import policy
 from pathlib import Path
 
-from daemon.cli import make_pipeline, open_runtime
-from daemon.config import PROJECT_ROOT, Config
-from daemon.mailsource import iter_source
-from daemon.message import MalformedMessage, parse
-from daemon.threads import thread_message_ids
+from daemon.core.message import MalformedMessage, parse
+from daemon.core.threads import thread_message_ids
+from daemon.io import iter_source
+from daemon.runtime import make_pipeline, open_runtime
+from daemon.settings import PROJECT_ROOT, Config
 
 DEFAULT_CORPUS = PROJECT_ROOT.parent / "shared" / "corpus"
 SKIP = {"MANIFEST.tsv", "SOURCES.md"}

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from _servers import DovecotServer, message, write_config
 
-from daemon.cli import make_pipeline, open_runtime
-from daemon.config import Config, load_config
-from daemon.mailsource import iter_source
-from daemon.mailsource.imap import ImapSource
-from daemon.watch import sync_once
+from daemon.io import iter_source
+from daemon.io.imap import ImapSource
+from daemon.runtime import load_config, make_pipeline, open_runtime
+from daemon.service.watch import sync_once
+from daemon.settings import Config
 
 
 class _NeverStop:

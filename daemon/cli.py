@@ -9,36 +9,35 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.sqlite import insert
-from sqlalchemy.orm import Session, sessionmaker
 
 from daemon import logsetup
-from daemon.actions import Executor
-from daemon.airtable import AirtableLeadStore, check_schema
-from daemon.airtable_invoices import check_invoice_schema
-from daemon.automated import detect_automated
-from daemon.config import Config, load_config
+from daemon.core.automated import detect_automated
+from daemon.core.extract import affirmed_month, facts_of
+from daemon.core.lead import STATUSES, Lead
+from daemon.core.maniac import EvidencePiece, checklist_details, load_maniac_rules
+from daemon.core.message import MalformedMessage, parse
+from daemon.core.notes import NoteRenderer
+from daemon.core.rules import Context, load_rules
+from daemon.core.threads import direction_of, external_participants, match_lead, sender_role
 from daemon.errors import DaemonError
-from daemon.extract import affirmed_month, facts_of
-from daemon.invoice_batch import invoice_key, render_batch
-from daemon.invoicing import month_of, parse_month, previous_month
-from daemon.leads import STATUSES, Lead, LeadStore, SqliteLeadStore
-from daemon.mailsend import OutboxDirSender, Sender, SmtpSender
-from daemon.mailsource import iter_source
-from daemon.maniac import EvidencePiece, checklist_details, load_maniac_rules
-from daemon.message import MalformedMessage, parse
-from daemon.notes import NoteRenderer
-from daemon.pipeline import Pipeline, Summary
-from daemon.rules import Context, load_rules
-from daemon.runner import CONNECTION_KEY, Runner
-from daemon.scheduler import record_invoice
-from daemon.store import (
+from daemon.invoicing.batch import month_of, parse_month, previous_month
+from daemon.invoicing.render import invoice_key, render_batch
+from daemon.io import iter_source
+from daemon.leads.airtable.invoices import check_invoice_schema
+from daemon.leads.airtable.schema import check_schema
+from daemon.leads.sqlite import SqliteLeadStore
+from daemon.pipeline import Summary
+from daemon.runtime import Runtime, load_config, make_pipeline, open_runtime
+from daemon.service.runner import CONNECTION_KEY, Runner
+from daemon.service.scheduler import record_invoice
+from daemon.settings import Config
+from daemon.state.models import (
     APPROVED,
     DONE,
     FAILED,
@@ -56,50 +55,9 @@ from daemon.store import (
     make_sessions,
     utcnow,
 )
-from daemon.threads import direction_of, external_participants, match_lead, sender_role
 
 log = logging.getLogger("daemon.cli")
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
-
-
-@dataclass
-class Runtime:
-    config: Config
-    sessions: sessionmaker[Session]
-    leads: LeadStore
-    executor: Executor
-
-
-def open_runtime(config: Config) -> Runtime:
-    """Everything with state: database, leads backend, templates and the sender."""
-    sessions = make_sessions(config.db_path)
-    leads: LeadStore
-    if config.lead_backend == "airtable":
-        leads = AirtableLeadStore(config.airtable)
-    else:
-        leads = SqliteLeadStore(sessions)
-        if config.leads_seed_csv is not None and config.leads_seed_csv.exists():
-            seeded = leads.seed_from_csv(config.leads_seed_csv)
-            if seeded:
-                log.info("seeded leads count=%d from=%s", seeded, config.leads_seed_csv)
-    renderer = NoteRenderer(config.templates_dir, globals_={"currency": config.currency})
-    renderer.check()
-    executor = Executor(sessions=sessions, leads=leads, sender=make_sender(config), renderer=renderer, config=config)
-    return Runtime(config, sessions, leads, executor)
-
-
-def make_sender(config: Config) -> Sender:
-    if config.send_kind == "smtp" and config.smtp is not None:
-        password = config.smtp.server.password.resolve() if config.smtp.server.password else None
-        return SmtpSender(config.smtp, password)
-    return OutboxDirSender(config.outbox_dir)
-
-
-def make_pipeline(runtime: Runtime, *, dry_run: bool) -> Pipeline:
-    rules = load_rules(runtime.config.rules_dir)
-    maniac = load_maniac_rules(runtime.config.rules_dir / "maniac")
-    return Pipeline(runtime.config, runtime.sessions, runtime.leads, rules, runtime.executor, dry_run=dry_run,
-                    maniac=maniac)
 
 
 # -- commands ---------------------------------------------------------------------------------------

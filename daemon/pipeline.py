@@ -13,20 +13,30 @@ from sqlalchemy import case, func, select
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from daemon.actions import Executor, Outcome
-from daemon.automated import detect_automated
-from daemon.config import Config
-from daemon.decide import Action, Decision, Situation, creates_lead, decide, due_activations, maniac_note
+from daemon.actions.executor import Executor, Outcome
+from daemon.core.automated import detect_automated
+from daemon.core.decide import Action, Decision, Situation, creates_lead, decide, due_activations, maniac_note
+from daemon.core.extract import facts_of
+from daemon.core.lead import Lead
+from daemon.core.maniac import EvidencePiece, ManiacRules, checklist, merge
+from daemon.core.message import MalformedMessage, Message, parse
+from daemon.core.rules import Classification as Classified
+from daemon.core.rules import Context, RuleSet
+from daemon.core.threads import (
+    ThreadIndex,
+    direction_of,
+    external_participants,
+    match_lead,
+    sender_role,
+    thread_message_ids,
+)
+from daemon.core.trust import assess_sender
 from daemon.errors import ActionError
-from daemon.extract import facts_of
-from daemon.leads import Lead, LeadStore
-from daemon.mailsend import KEY_HEADER
-from daemon.mailsource import RawItem
-from daemon.maniac import EvidencePiece, ManiacRules, checklist, merge
-from daemon.message import MalformedMessage, Message, parse
-from daemon.rules import Classification as Classified
-from daemon.rules import Context, RuleSet
-from daemon.store import (
+from daemon.io import RawItem
+from daemon.io.send import KEY_HEADER
+from daemon.leads.base import LeadStore
+from daemon.settings import Config
+from daemon.state.models import (
     ActionRow,
     Classification,
     ManiacRow,
@@ -38,15 +48,6 @@ from daemon.store import (
     naive_utc,
     utcnow,
 )
-from daemon.threads import (
-    ThreadIndex,
-    direction_of,
-    external_participants,
-    match_lead,
-    sender_role,
-    thread_message_ids,
-)
-from daemon.trust import assess_sender
 
 log = logging.getLogger("daemon.pipeline")
 

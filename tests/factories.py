@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from daemon.cli import main
-from daemon.message import Attachment, Message
+from daemon.core.message import Attachment, Message
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:

@@ -11,10 +11,10 @@ from airtable_server import BASE_ID, AirtableServer, add_partnerships_base
 from factories import raw_email, run_cli
 from test_example_mailbox import EXPECTED_STATUSES
 
-from daemon.cli import open_runtime
-from daemon.config import PROJECT_ROOT, load_config
-from daemon.leads import read_leads_csv
-from daemon.store import ActionRow
+from daemon.leads.sqlite import read_leads_csv
+from daemon.runtime import load_config, open_runtime
+from daemon.settings import PROJECT_ROOT
+from daemon.state.models import ActionRow
 
 
 @pytest.fixture

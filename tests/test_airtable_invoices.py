@@ -14,8 +14,10 @@ import pytest
 from airtable_server import BASE_ID, SPEND_FIELDS, AirtableServer, add_partnerships_base, lead_rows
 from test_airtable_leads import config_for
 
-from daemon.airtable import AirtableError, AirtableLeadStore
-from daemon.airtable_invoices import (
+from daemon.errors import ConfigError
+from daemon.invoicing.batch import READY, InvoiceBatch, InvoiceLine
+from daemon.leads.airtable.client import AirtableError
+from daemon.leads.airtable.invoices import (
     AFFIRMED,
     PENDING,
     AirtableInvoices,
@@ -24,8 +26,7 @@ from daemon.airtable_invoices import (
     check_invoice_schema,
     parse_invoice_tables,
 )
-from daemon.errors import ConfigError
-from daemon.invoicing import READY, InvoiceBatch, InvoiceLine
+from daemon.leads.airtable.store import AirtableLeadStore
 
 MONTH = "2026-10"
 TODAY = date(2026, 11, 3)

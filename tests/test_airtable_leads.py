@@ -13,21 +13,17 @@ from typing import Any
 import pytest
 from airtable_server import BASE_ID, AirtableServer, add_partnerships_base, lead_rows
 
-from daemon.airtable import (
-    AirtableConfig,
-    AirtableError,
-    AirtableLeadStore,
-    LeadFields,
-    StatusChange,
-    check_schema,
-    format_emails,
-    parse_airtable_config,
-    parse_emails,
-)
-from daemon.config import SecretRef
+from daemon.core.lead import Lead, NewLead
 from daemon.errors import ActionError, ConfigError
-from daemon.leads import Lead, LeadStore, NewLead, SqliteLeadStore
-from daemon.store import make_sessions
+from daemon.leads.airtable.cells import format_emails, parse_emails
+from daemon.leads.airtable.client import AirtableError
+from daemon.leads.airtable.schema import check_schema
+from daemon.leads.airtable.settings import AirtableConfig, LeadFields, parse_airtable_config
+from daemon.leads.airtable.store import AirtableLeadStore, StatusChange
+from daemon.leads.base import LeadStore
+from daemon.leads.sqlite import SqliteLeadStore
+from daemon.settings import SecretRef
+from daemon.state.models import make_sessions
 
 ALL_TABLES = "Leads, Active Hubs, Cloud Spend, Invoices"
 

@@ -1,4 +1,4 @@
-"""Tests for daemon.automated.detect_automated: hand-made cases and the shared corpus."""
+"""Tests for daemon.core.automated.detect_automated: hand-made cases and the shared corpus."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.automated import detect_automated
-from daemon.message import MalformedMessage, Message, parse
+from daemon.core.automated import detect_automated
+from daemon.core.message import MalformedMessage, Message, parse
 
 CORPUS = Path(os.environ.get("PARTNERSHIPS_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 MISSING = (

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from factories import raw_email, run_cli
 
-from daemon.config import PROJECT_ROOT
+from daemon.settings import PROJECT_ROOT
 
 EXAMPLE_EML = raw_email(message_id="c1@westbrook.edu", subject="Re: Hub service",
                         body="We would like to go ahead with the Medium tier at $3,000 per month.\n\n"

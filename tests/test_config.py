@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import PROJECT_ROOT, load_config
 from daemon.errors import ConfigError
+from daemon.runtime import load_config
+from daemon.settings import PROJECT_ROOT
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.message import MalformedMessage, Message, parse
+from daemon.core.message import MalformedMessage, Message, parse
 
 CORPUS = Path(os.environ.get("PARTNERSHIPS_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 MISSING = (

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from daemon.cli import make_pipeline, open_runtime
-from daemon.config import Config
-from daemon.mailsource import RawItem
-from daemon.store import ActionRow, Quarantined, ReviewItem, StoredMessage
+from daemon.io import RawItem
+from daemon.runtime import make_pipeline, open_runtime
+from daemon.settings import Config
+from daemon.state.models import ActionRow, Quarantined, ReviewItem, StoredMessage
 
 CORPUS = Path(os.environ.get("PARTNERSHIPS_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from factories import raw_email
 from servers import RecordingSMTPServer
 
-from daemon.leads import SqliteLeadStore
-from daemon.store import make_sessions
+from daemon.leads.sqlite import SqliteLeadStore
+from daemon.state.models import make_sessions
 
 COMMUNITIES = 100  # five messages each: 500 in all
 KILLS = 20

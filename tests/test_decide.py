@@ -7,11 +7,11 @@ from datetime import date
 import pytest
 from factories import make_message
 
-from daemon.config import Addresses
-from daemon.decide import Situation, decide, due_activations
-from daemon.extract import Facts
-from daemon.leads import Lead
-from daemon.rules import Classification
+from daemon.core.decide import Situation, decide, due_activations
+from daemon.core.extract import Facts
+from daemon.core.lead import Lead
+from daemon.core.rules import Classification
+from daemon.settings import Addresses
 
 ADDRESSES = Addresses()
 
@@ -123,7 +123,7 @@ def test_activation_on_service_start_date() -> None:
 def test_unverified_sender_sends_every_action_to_review() -> None:
     from dataclasses import replace
 
-    from daemon.trust import TrustVerdict
+    from daemon.core.trust import TrustVerdict
 
     unverified = replace(situation("service_confirmation", None, tier="small", price=1500),
                          trust=TrustVerdict(False, "dmarc=fail (header.from=westbrook.edu) by mx.google.com", None))

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from daemon.cli import main, open_runtime
-from daemon.config import Config, DigestSettings, load_config
-from daemon.digest import OpenReview, digest_variables, digest_week
+from daemon.cli import main
+from daemon.core.digest import OpenReview, digest_variables, digest_week
+from daemon.core.lead import Lead
 from daemon.errors import ConfigError
-from daemon.leads import Lead
-from daemon.scheduler import InvoiceScheduler
+from daemon.runtime import load_config, open_runtime
+from daemon.service.scheduler import InvoiceScheduler
+from daemon.settings import Config, DigestSettings
 
 MONDAY_9_LA = DigestSettings(enabled=True, weekday="monday", at=time(9, 0), timezone="America/Los_Angeles")
 

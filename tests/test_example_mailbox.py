@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from daemon.cli import main
-from daemon.config import PROJECT_ROOT, Config, load_config
-from daemon.leads import SqliteLeadStore
-from daemon.store import ActionRow, Evidence, ReviewItem, make_sessions
+from daemon.leads.sqlite import SqliteLeadStore
+from daemon.runtime import load_config
+from daemon.settings import PROJECT_ROOT, Config
+from daemon.state.models import ActionRow, Evidence, ReviewItem, make_sessions
 
 EXPECTED_STATUSES = {
     "Pinecrest Community College": "Active Lead",

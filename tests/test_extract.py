@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from daemon.extract import extract_facts, find_month, find_price, find_tier, month_before
+from daemon.core.extract import extract_facts, find_month, find_price, find_tier, month_before
 
 TIERS = ("small", "medium", "large")
 

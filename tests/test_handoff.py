@@ -9,14 +9,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from daemon.errors import ConfigError
-from daemon.handoff import (
+from daemon.core.handoff import (
     TRUNCATED,
     URL_LIMIT,
     HandoffConfig,
     new_hub_issue_url,
     parse_handoff_config,
 )
+from daemon.errors import ConfigError
 
 CONFIG = HandoffConfig()
 SUMMARY = ("MANIAC-T 5/7: M ✓ (NSF CyberTraining, $480,000) · A ✓ · N ? · I ✓ (spring semester) · A ✓ · C ✓ · T ?\n"

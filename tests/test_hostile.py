@@ -21,16 +21,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from daemon.automated import detect_automated
-from daemon.cli import make_pipeline, open_runtime
-from daemon.config import PROJECT_ROOT, Config
-from daemon.extract import extract_facts
-from daemon.mailsource import RawItem
-from daemon.message import Attachment, MalformedMessage, parse
+from daemon.core.automated import detect_automated
+from daemon.core.extract import extract_facts
+from daemon.core.message import Attachment, MalformedMessage, parse
+from daemon.core.rules import Context, load_rules
+from daemon.core.trust import TrustSettings, assess_sender
+from daemon.io import RawItem
 from daemon.pipeline import Pipeline
-from daemon.rules import Context, load_rules
-from daemon.store import Quarantined, StoredMessage
-from daemon.trust import TrustSettings, assess_sender
+from daemon.runtime import make_pipeline, open_runtime
+from daemon.settings import PROJECT_ROOT, Config
+from daemon.state.models import Quarantined, StoredMessage
 
 CONFIG = Config()
 RULES = load_rules(CONFIG.rules_dir)
@@ -336,7 +336,7 @@ def test_many_odd_inputs_in_one_run_keep_going(pipeline: Pipeline) -> None:
 
 _RSS_PROBE = textwrap.dedent("""
     import gc, json, re, sys, time
-    from daemon.message import MalformedMessage, parse
+    from daemon.core.message import MalformedMessage, parse
 
     def peak_rss():
         # VmHWM belongs to this address space; ru_maxrss would carry over the parent's peak across fork + exec.

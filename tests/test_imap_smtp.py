@@ -13,10 +13,11 @@ from factories import raw_email
 from servers import DovecotServer, RecordingSMTPServer, write_daemon_config
 from sqlalchemy import select
 
-from daemon.cli import main, make_pipeline, open_runtime
-from daemon.config import Config, load_config
-from daemon.store import ActionRow, SyncCursor
-from daemon.watch import watch
+from daemon.cli import main
+from daemon.runtime import load_config, make_pipeline, open_runtime
+from daemon.service.watch import watch
+from daemon.settings import Config
+from daemon.state.models import ActionRow, SyncCursor
 
 LEADS_CSV = (
     "name,status,contact_emails,domain,service_tier,monthly_fee,cloud_billing_managed,service_start,notes\n"

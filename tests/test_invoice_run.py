@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from factories import run_cli
 
-from daemon.cli import open_runtime
-from daemon.config import Config, InvoiceSchedule
-from daemon.scheduler import InvoiceScheduler
+from daemon.runtime import open_runtime
+from daemon.service.scheduler import InvoiceScheduler
+from daemon.settings import Config, InvoiceSchedule
 
 
 @pytest.fixture

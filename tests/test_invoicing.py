@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from daemon.config import Config, InvoiceSchedule, Tier, parse_invoice_schedule
+from daemon.core.lead import ACTIVE_LEAD, ACTIVE_SERVICE, INACTIVE_SERVICE, NEEDS_ADMIN, Lead
+from daemon.core.notes import NoteRenderer
 from daemon.errors import ConfigError, DaemonError
-from daemon.invoicing import (
+from daemon.invoicing.batch import (
     BATCH_CSV_COLUMNS,
     LEGACY_CONFIRMATION,
     EvidenceFact,
@@ -38,8 +39,8 @@ from daemon.invoicing import (
     spend_for_month,
     unsent_months,
 )
-from daemon.leads import ACTIVE_LEAD, ACTIVE_SERVICE, INACTIVE_SERVICE, NEEDS_ADMIN, Lead, read_leads_csv
-from daemon.notes import NoteRenderer
+from daemon.leads.sqlite import read_leads_csv
+from daemon.settings import Config, InvoiceSchedule, Tier, parse_invoice_schedule
 
 MONTH = "2026-10"
 TIERS = (Tier("small", Decimal("1500.00")), Tier("medium", Decimal("3000.00")), Tier("large", Decimal("6000.00")))

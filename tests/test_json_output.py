@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from factories import raw_email, run_cli
 
-from daemon.config import PROJECT_ROOT
+from daemon.settings import PROJECT_ROOT
 
 CLASSIFY_KEYS = {"file", "message_id", "intent", "rule", "confidence", "matched", "sender_role", "month", "tier",
                  "price", "skipped"}

@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from factories import raw_email, run_cli
 
-from daemon.cli import open_runtime
-from daemon.config import Config
+from daemon.runtime import open_runtime
+from daemon.settings import Config
 
 
 @pytest.fixture(scope="module")

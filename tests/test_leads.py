@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import PROJECT_ROOT
+from daemon.core.lead import NewLead
 from daemon.errors import ActionError, ConfigError
-from daemon.leads import NewLead, SqliteLeadStore, read_leads_csv
-from daemon.store import make_sessions
+from daemon.leads.sqlite import SqliteLeadStore, read_leads_csv
+from daemon.settings import PROJECT_ROOT
+from daemon.state.models import make_sessions
 
 
 @pytest.fixture

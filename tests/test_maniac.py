@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from factories import make_message
 
-from daemon.errors import RuleError
-from daemon.maniac import (
+from daemon.core.maniac import (
     LABELS,
     LETTERS,
     QUOTE_CHARS,
@@ -23,8 +22,9 @@ from daemon.maniac import (
     split_sentences,
     unknown_letters,
 )
-from daemon.message import parse
-from daemon.rules import load_rules
+from daemon.core.message import parse
+from daemon.core.rules import load_rules
+from daemon.errors import RuleError
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIAC_DIR = ROOT / "rules" / "maniac"

@@ -1,4 +1,4 @@
-"""Unit tests for daemon.message.parse on hand-written messages."""
+"""Unit tests for daemon.core.message.parse on hand-written messages."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon.message import Attachment, MalformedMessage, Message, parse
+from daemon.core.message import Attachment, MalformedMessage, Message, parse
 
 BASE_HEADERS = (
     "From: Alice Example <alice@example.com>\n"

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from factories import raw_email
 
-from daemon.config import Config
+from daemon.core.notes import NoteRenderer
 from daemon.errors import TemplateError
-from daemon.mailsend import OutboxDirSender, build_forward, forward_message_id
-from daemon.notes import NoteRenderer
+from daemon.io.send import OutboxDirSender, build_forward, forward_message_id
+from daemon.settings import Config
 
 CONFIG = Config()
 

@@ -9,10 +9,10 @@ import pytest
 from factories import raw_email
 from sqlalchemy import func, select
 
-from daemon.cli import make_pipeline, open_runtime
-from daemon.config import Config
-from daemon.mailsource import RawItem, iter_source
-from daemon.store import ActionRow, Quarantined, ReviewItem, StoredMessage, SyncCursor
+from daemon.io import RawItem, iter_source
+from daemon.runtime import make_pipeline, open_runtime
+from daemon.settings import Config
+from daemon.state.models import ActionRow, Quarantined, ReviewItem, StoredMessage, SyncCursor
 
 FIRST = raw_email(message_id="q1@lakeside.edu", sender="Ada Park <ada@lakeside.edu>", to="partnerships@2i2c.org",
                   cc="", subject="Managed hub for our lab?",

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from factories import make_message, pdf
 
-from daemon.config import Config
+from daemon.core.extract import extract_facts
+from daemon.core.rules import INTENTS, Context, RuleSet, load_rules
 from daemon.errors import RuleError
-from daemon.extract import extract_facts
-from daemon.rules import INTENTS, Context, RuleSet, load_rules
+from daemon.settings import Config
 
 CONFIG = Config()
 INBOUND_CONTACT = Context(direction="inbound", sender_role="lead_contact")

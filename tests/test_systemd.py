@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import PROJECT_ROOT
+from daemon.settings import PROJECT_ROOT
 
 UNIT = PROJECT_ROOT / "systemd" / "partnerships-daemon.service"
 PARTNERSHIPS = Path(sys.executable).with_name("partnerships")

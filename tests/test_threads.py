@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from factories import make_message
 
-from daemon.config import Addresses
-from daemon.leads import Lead
-from daemon.threads import (
+from daemon.core.lead import Lead
+from daemon.core.threads import (
     ThreadIndex,
     external_participants,
     match_lead,
@@ -14,6 +13,7 @@ from daemon.threads import (
     sender_role,
     thread_message_ids,
 )
+from daemon.settings import Addresses
 
 ADDRESSES = Addresses()
 

@@ -10,10 +10,10 @@ from factories import make_message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.config import PROJECT_ROOT, Addresses
+from daemon.core.message import parse
+from daemon.core.trust import TrustSettings, TrustVerdict, aligned, assess_sender, parse_trust_settings
 from daemon.errors import ConfigError
-from daemon.message import parse
-from daemon.trust import TrustSettings, TrustVerdict, aligned, assess_sender, parse_trust_settings
+from daemon.settings import PROJECT_ROOT, Addresses
 
 GOOGLE = TrustSettings(authserv_ids=("mx.google.com",), own_relays=("mx.google.com",))
 MARIA = "Maria Chen <maria.chen@westbrook.edu>"

@@ -1,0 +1,322 @@
+"""Load declarative rules from rules/*.toml, evaluate them over a message and explain the outcome."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from daemon.core.extract import Facts
+from daemon.core.message import Message
+from daemon.errors import RuleError
+
+INTENTS = ("first_contact", "service_confirmation", "delivery_affirmation", "contract", "waiting",
+           "decline", "service_ended")
+OTHER = "other"
+CLASSIFY_CHARS = 20_000
+DIRECTIONS = ("inbound", "outbound", "any")
+ROLES = ("lead_contact", "team", "operations", "unknown")
+FACT_NAMES = ("tier", "price", "month")
+_LIST_KEYS = ("subject_any", "subject_regex", "text_any", "text_all", "text_regex", "unless_subject",
+              "unless_text", "unless_text_regex", "attachment_type", "sender_role", "requires")
+_KNOWN_KEYS = {"name", "priority", "confidence", "direction", "header", "unless_header",
+               "attachment_name", "description", *_LIST_KEYS}
+# Typographic apostrophes and dashes would defeat plain phrases such as "can't".
+_TYPOGRAPHY = str.maketrans({"\u2019": "'", "\u2018": "'", "\u2013": "-", "\u2014": "-", "\u00a0": " "})
+
+
+def normalize_text(text: str) -> str:
+    return text.translate(_TYPOGRAPHY)
+
+
+WORD_START, WORD_END = r"(?<!\w)", r"(?!\w)"
+
+
+def _phrase_body(phrase: str) -> str:
+    return r"\s+".join(re.escape(word) for word in normalize_text(phrase).split())
+
+
+def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+    return re.compile(WORD_START + _phrase_body(phrase) + WORD_END, re.IGNORECASE)
+
+
+class PatternSet:
+    """Alternatives compiled into one regex, so a miss (the common case) costs one search, not one per phrase.
+
+    Phrases share one word-boundary check outside their alternation: the engine then rejects a position
+    inside a word once instead of once per phrase, which makes the scan about nine times faster.
+    """
+
+    def __init__(self, phrases: Iterable[str] = (), regexes: Iterable[re.Pattern[str]] = ()) -> None:
+        phrases, regexes = tuple(phrases), tuple(regexes)
+        self.patterns = tuple(_phrase_pattern(p) for p in phrases) + regexes
+        alternatives = [f"(?:{r.pattern})" for r in regexes]
+        if phrases:
+            alternatives.insert(0, WORD_START + "(?:" + "|".join(_phrase_body(p) for p in phrases) + ")" + WORD_END)
+        self._combined = re.compile("|".join(alternatives), re.IGNORECASE)
+
+    def __bool__(self) -> bool:
+        return bool(self.patterns)
+
+    def first(self, haystack: str) -> str | None:
+        if not self.patterns:
+            return None
+        found = self._combined.search(haystack)
+        return found.group(0) if found else None
+
+    def each(self, haystack: str) -> list[str]:
+        """Every alternative that matches, for the explanation; only called on a hit."""
+        return [m.group(0) for m in (p.search(haystack) for p in self.patterns) if m]
+
+
+NO_PATTERNS = PatternSet()
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the rules may know besides the message itself."""
+
+    direction: str = "inbound"
+    sender_role: str = "unknown"
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    intent: str
+    file: str
+    priority: int = 50
+    confidence: float = 0.9
+    direction: str = "any"
+    sender_roles: tuple[str, ...] = ()
+    subject_any: PatternSet = NO_PATTERNS
+    text_any: PatternSet = NO_PATTERNS
+    text_all: tuple[re.Pattern[str], ...] = ()
+    unless_subject: PatternSet = NO_PATTERNS
+    unless_text: PatternSet = NO_PATTERNS
+    headers: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    unless_headers: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    attachment_types: tuple[str, ...] = ()
+    attachment_name: re.Pattern[str] | None = None
+    requires: tuple[str, ...] = ()
+
+    def evaluate(self, message: Message, text: str, subject: str, context: Context,
+                 facts: Facts) -> tuple[bool, tuple[str, ...], str]:
+        """(hit, phrases that matched, why it missed)."""
+        if self.direction != "any" and context.direction != self.direction:
+            return False, (), f"direction is {context.direction}"
+        if self.sender_roles and context.sender_role not in self.sender_roles:
+            return False, (), f"sender role is {context.sender_role}"
+        matched: list[str] = []
+        for label, patterns, haystack in (("subject", self.unless_subject, subject),
+                                          ("text", self.unless_text, text)):
+            vetoed = patterns.first(haystack)
+            if vetoed:
+                return False, (), f"unless {label} matched {vetoed!r}"
+        for name, pattern in self.unless_headers:
+            if any(pattern.search(value) for value in message.header(name)):
+                return False, (), f"unless header {name} matched"
+        if self.subject_any:
+            hit = self.subject_any.first(subject)
+            if not hit:
+                return False, (), "no subject phrase"
+            matched.append(f"subject: {hit}")
+        if self.text_any:
+            if self.text_any.first(text) is None:
+                return False, (), "no text phrase"
+            matched.extend(self.text_any.each(text))
+        for pattern in self.text_all:
+            found = pattern.search(text)
+            if not found:
+                return False, (), f"missing required phrase /{pattern.pattern}/"
+            matched.append(found.group(0))
+        for name, pattern in self.headers:
+            if not any(pattern.search(value) for value in message.header(name)):
+                return False, (), f"header {name} did not match"
+            matched.append(f"header {name}")
+        if self.attachment_types or self.attachment_name:
+            found_attachment = next((a for a in message.attachments if self._attachment_fits(a)), None)
+            if found_attachment is None:
+                return False, (), "no matching attachment"
+            matched.append(f"attachment: {found_attachment.filename or found_attachment.content_type}")
+        missing = [name for name in self.requires if getattr(facts, name) is None]
+        if missing:
+            return False, (), f"missing fact(s): {', '.join(missing)}"
+        return True, tuple(dict.fromkeys(matched)), ""
+
+    def _attachment_fits(self, attachment: Any) -> bool:
+        if self.attachment_types and attachment.content_type not in self.attachment_types:
+            return False
+        return not (self.attachment_name and not self.attachment_name.search(attachment.filename or ""))
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    rule: str
+    intent: str
+    priority: int
+    confidence: float
+    matched: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Classification:
+    intent: str
+    rule: str | None
+    rule_file: str | None
+    confidence: float
+    matched: tuple[str, ...]
+    facts: Facts
+    explanation: str
+    hits: tuple[RuleHit, ...] = ()
+    ambiguous: bool = False
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: tuple[Rule, ...]
+    files: tuple[str, ...] = field(default=())
+
+    def classify(self, message: Message, context: Context, facts: Facts) -> Classification:
+        # What a person writes about a tier or a month sits near the top; a megabyte of pasted logs must not
+        # cost a megabyte of regex scans per rule.
+        text = normalize_text(message.new_text[:CLASSIFY_CHARS])
+        subject = normalize_text(message.subject)
+        hits: list[RuleHit] = []
+        misses: list[str] = []
+        for rule in self.rules:
+            hit, matched, why = rule.evaluate(message, text, subject, context, facts)
+            if hit:
+                hits.append(RuleHit(rule.name, rule.intent, rule.priority, rule.confidence, matched))
+            elif why and not why.startswith(("direction", "sender role", "no text", "no subject")):
+                misses.append(f"{rule.name}: {why}")
+        if not hits:
+            return Classification(OTHER, None, None, 1.0, (), facts,
+                                  "no rule matched" + (f" ({'; '.join(misses)})" if misses else ""))
+        hits.sort(key=lambda h: (-h.priority, -h.confidence, h.rule))
+        best = hits[0]
+        rivals = [h for h in hits[1:] if h.intent != best.intent and h.priority == best.priority]
+        confidence = best.confidence
+        explanation = f"rule {best.rule} ({best.intent}) matched {', '.join(best.matched) or 'its conditions'}"
+        if rivals:
+            # Two intents equally plausible: keep the stronger but halve the trust, so acting needs a human.
+            confidence = round(confidence / 2, 3)
+            explanation += "; also matched " + ", ".join(f"{h.rule} ({h.intent})" for h in rivals)
+        rule_file = next(r.file for r in self.rules if r.name == best.rule)
+        return Classification(best.intent, best.rule, rule_file, confidence, best.matched, facts,
+                              explanation, tuple(hits), bool(rivals))
+
+
+def load_rules(directory: Path) -> RuleSet:
+    """Read every *.toml in `directory`; any problem raises RuleError naming file, rule and reason."""
+    if not directory.is_dir():
+        raise RuleError(str(directory), None, "rules directory does not exist")
+    rules: list[Rule] = []
+    files = sorted(directory.glob("*.toml"))
+    if not files:
+        raise RuleError(str(directory), None, "no *.toml rule files")
+    seen: dict[str, str] = {}
+    for path in files:
+        for rule in _load_file(path):
+            if rule.name in seen:
+                raise RuleError(path.name, rule.name, f"duplicate rule name (also in {seen[rule.name]})")
+            seen[rule.name] = path.name
+            rules.append(rule)
+    return RuleSet(tuple(rules), tuple(p.name for p in files))
+
+
+def _load_file(path: Path) -> list[Rule]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RuleError(path.name, None, f"invalid TOML: {exc}") from None
+    intent = data.get("intent")
+    if intent not in INTENTS:
+        raise RuleError(path.name, None, f"intent {intent!r} is not one of {', '.join(INTENTS)}")
+    unknown_top = set(data) - {"intent", "rule", "description"}
+    if unknown_top:
+        raise RuleError(path.name, None, f"unknown top-level key(s): {', '.join(sorted(unknown_top))}")
+    raw_rules = data.get("rule")
+    if not isinstance(raw_rules, list) or not raw_rules:
+        raise RuleError(path.name, None, "no [[rule]] tables")
+    return [_build_rule(path.name, intent, raw, index) for index, raw in enumerate(raw_rules, start=1)]
+
+
+def _build_rule(file: str, intent: str, raw: dict[str, Any], index: int) -> Rule:
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise RuleError(file, f"#{index}", "every rule needs a non-empty name")
+
+    def fail(reason: str) -> RuleError:
+        return RuleError(file, name, reason)
+
+    unknown = set(raw) - _KNOWN_KEYS
+    if unknown:
+        raise fail(f"unknown key(s): {', '.join(sorted(unknown))}")
+    for key in _LIST_KEYS:
+        value = raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise fail(f"{key} must be a list of non-empty strings")
+    direction = raw.get("direction", "any")
+    if direction not in DIRECTIONS:
+        raise fail(f"direction {direction!r} is not one of {', '.join(DIRECTIONS)}")
+    roles = tuple(raw.get("sender_role", []))
+    bad_roles = [r for r in roles if r not in ROLES]
+    if bad_roles:
+        raise fail(f"sender_role {bad_roles[0]!r} is not one of {', '.join(ROLES)}")
+    bad_facts = [f for f in raw.get("requires", []) if f not in FACT_NAMES]
+    if bad_facts:
+        raise fail(f"requires {bad_facts[0]!r} is not one of {', '.join(FACT_NAMES)}")
+    priority = raw.get("priority", 50)
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise fail("priority must be an integer")
+    confidence = raw.get("confidence", 0.9)
+    if not isinstance(confidence, int | float) or isinstance(confidence, bool) or not 0 < confidence <= 1:
+        raise fail("confidence must be a number in (0, 1]")
+
+    def regex(pattern: str, key: str) -> re.Pattern[str]:
+        try:
+            return re.compile(pattern, re.IGNORECASE)
+        except re.error as exc:
+            raise fail(f"{key}: bad regular expression {pattern!r}: {exc}") from None
+
+    def regexes(key: str) -> tuple[re.Pattern[str], ...]:
+        return tuple(regex(p, key) for p in raw.get(key, []))
+
+    def header_table(key: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
+        table = raw.get(key, {})
+        if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+            raise fail(f"{key} must be a table of header name = \"regex\"")
+        return tuple((k.lower(), regex(v, key)) for k, v in table.items())
+
+    name_pattern = raw.get("attachment_name")
+    if name_pattern is not None and not isinstance(name_pattern, str):
+        raise fail("attachment_name must be a regular expression string")
+    positive = any(raw.get(k) for k in ("subject_any", "subject_regex", "text_any", "text_all", "text_regex",
+                                        "header", "attachment_type", "attachment_name"))
+    if not positive:
+        raise fail("a rule needs at least one positive condition (phrases, regexes, headers or attachments)")
+    return Rule(
+        name=name,
+        intent=intent,
+        file=file,
+        priority=priority,
+        confidence=float(confidence),
+        direction=direction,
+        sender_roles=roles,
+        subject_any=PatternSet(raw.get("subject_any", []), regexes("subject_regex")),
+        text_any=PatternSet(raw.get("text_any", []), regexes("text_regex")),
+        text_all=tuple(_phrase_pattern(p) for p in raw.get("text_all", [])),
+        unless_subject=PatternSet(raw.get("unless_subject", [])),
+        unless_text=PatternSet(raw.get("unless_text", []), regexes("unless_text_regex")),
+        headers=header_table("header"),
+        unless_headers=header_table("unless_header"),
+        attachment_types=tuple(t.lower() for t in raw.get("attachment_type", [])),
+        attachment_name=regex(name_pattern, "attachment_name") if name_pattern else None,
+        requires=tuple(raw.get("requires", [])),
+    )
+
+

@@ -1,0 +1,242 @@
+"""Decide whether a message's sender is authenticated, from our own server's Authentication-Results (pure)."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import authres
+
+from daemon.core.message import Message
+from daemon.errors import ConfigError
+
+# Real Authentication-Results headers are well under 2 KB; authres re-slices the text per token,
+# so a hostile megabyte header would cost seconds. Ours is never that long.
+MAX_HEADER_CHARS = 16_384
+
+# The authserv-id is the first dot-atom of the value (RFC 8601 s.2.2), after optional comments.
+_AUTHSERV_ID = re.compile(r"\s*(?:\((?:[^()\\]|\\.)*\)\s*)*([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+)")
+_ID_SYNTAX = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+_TRUST_KEYS = ("authserv_ids", "require_authentication", "own_relays")
+MAX_REASON_CHARS = 300
+
+
+@dataclass(frozen=True)
+class TrustSettings:
+    """Which Authentication-Results headers are ours, and whether the check applies at all.
+
+    `authserv_ids`: the authserv-ids our receiving server writes into Authentication-Results.
+    `own_relays`: the authserv-ids of servers that are ours for *outbound* mail, i.e. that only our
+    team can send through (a submission server, or the hosted provider that signs our domain).
+    Authserv-ids rather than Received host names: Received lines carry no machine-readable
+    authentication result, and every one below the topmost is written by whoever handed the
+    message over. Empty: outbound mail is trusted only when it was found in the Sent folder.
+    The defaults match the embedded configuration (a Google Workspace domain, like examples/).
+    """
+
+    authserv_ids: tuple[str, ...] = ("mx.google.com",)
+    require_authentication: bool = True
+    own_relays: tuple[str, ...] = ("mx.google.com",)
+
+
+@dataclass(frozen=True)
+class TrustVerdict:
+    trusted: bool
+    reason: str  # says which result decided, and by which server; shown in review items and logs
+    method: str | None = None  # "dmarc", "dkim", "auth", "sent-folder", or None
+
+
+def parse_trust_settings(table: Mapping[str, Any]) -> TrustSettings:
+    """Validate a `[trust]` TOML table; `own_relays` defaults to `authserv_ids` when absent.
+
+    That default fits a hosted provider (Google Workspace, Microsoft 365): the server that receives
+    our mail also carries the team's own mail, and its dmarc=pass for a team domain means the
+    message left through infrastructure our domain authorises. Set `own_relays = []` to trust
+    outbound mail only from the Sent folder.
+    """
+    if not isinstance(table, Mapping):
+        raise ConfigError("[trust] must be a table")
+    unknown = sorted(set(table) - set(_TRUST_KEYS))
+    if unknown:
+        raise ConfigError(f"[trust] unknown key(s): {', '.join(unknown)}")
+    defaults = TrustSettings()
+    require = table.get("require_authentication", defaults.require_authentication)
+    if not isinstance(require, bool):
+        raise ConfigError(f"[trust] require_authentication: expected true or false, got {require!r}")
+    authserv_ids = _id_list(table, "authserv_ids", defaults.authserv_ids)
+    if require and not authserv_ids:
+        raise ConfigError("[trust] authserv_ids: empty, so no sender could ever be trusted; name the receiving "
+                          "server's authserv-id (e.g. \"mx.google.com\") or set require_authentication = false")
+    own_relays = _id_list(table, "own_relays", authserv_ids)
+    return TrustSettings(authserv_ids=authserv_ids, require_authentication=require, own_relays=own_relays)
+
+
+def _id_list(table: Mapping[str, Any], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    if key not in table:
+        return default
+    value = table[key]
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"[trust] {key}: expected a list of authserv-ids such as [\"mx.google.com\"], "
+                          f"got {value!r}")
+    for item in value:
+        if not _ID_SYNTAX.fullmatch(item.strip()):
+            raise ConfigError(f"[trust] {key}: {item!r} is not an authserv-id (a host name such as mx.google.com)")
+    return tuple(dict.fromkeys(item.strip().lower() for item in value))
+
+
+def assess_sender(message: Message, settings: TrustSettings, *, outbound: bool,
+                  from_sent_folder: bool = False) -> TrustVerdict:
+    """Whether `message` may trigger automatic actions; never raises.
+
+    Only the topmost Authentication-Results header whose authserv-id is ours counts: our server
+    adds its header on top of whatever the message arrived with, so any lower header, even one
+    naming our server, may have been written by the sender. Headers from other servers are ignored.
+
+    Inbound: trusted on dmarc=pass whose header.from is the From domain, or on dkim=pass for a domain
+    aligned with it; an explicit dmarc=fail vetoes, since the server's own (public-suffix aware)
+    alignment then disagrees with ours. Outbound (`outbound=True`, a team From address): trusted when
+    found in the Sent folder, or when the topmost header from one of `authserv_ids` + `own_relays` was
+    written by an own relay and says auth=pass (the sender logged in to our server) or passes the
+    inbound test for the team's From domain (our domain's signature, verified by our server).
+    """
+    try:
+        verdict = _assess(message, settings, outbound=outbound, from_sent_folder=from_sent_folder)
+    except Exception as exc:  # a verdict for every message: hostile input must reach review, not crash
+        verdict = TrustVerdict(False, f"authentication check failed: {type(exc).__name__}: {exc}")
+    # Reasons quote header text and end up in logs and `review list`: no control or bidi characters.
+    reason = verdict.reason
+    if len(reason) > MAX_REASON_CHARS:
+        reason = reason[: MAX_REASON_CHARS - 3] + "..."
+    reason = "".join(ch if ch.isprintable() else "?" for ch in reason)
+    return verdict if reason == verdict.reason else TrustVerdict(verdict.trusted, reason, verdict.method)
+
+
+def _assess(message: Message, settings: TrustSettings, *, outbound: bool, from_sent_folder: bool) -> TrustVerdict:
+    if not settings.require_authentication:
+        return TrustVerdict(True, "authentication check disabled")
+    if outbound and from_sent_folder:
+        return TrustVerdict(True, "found in the Sent folder, which only our own account writes to", "sent-folder")
+    from_headers = message.header("from")
+    if len(from_headers) > 1:
+        return TrustVerdict(False, f"{len(from_headers)} From headers: cannot tell which one was authenticated")
+    from_domain = _domain(message.from_addr or "")
+    if not from_domain:
+        return TrustVerdict(False, "no From address to authenticate")
+
+    receiving = _lower(settings.authserv_ids)
+    relays = _lower(settings.own_relays)
+    ours = receiving + tuple(r for r in relays if r not in receiving) if outbound else receiving
+    found = _topmost(message, ours)
+    if found is None:
+        if outbound:
+            return TrustVerdict(False, "outbound message not found in the Sent folder and without "
+                                       f"Authentication-Results from our own server ({_names(ours)})")
+        return TrustVerdict(False, f"no Authentication-Results from a trusted server ({_names(ours)})")
+    authserv_id, value = found
+    if outbound and authserv_id not in relays:
+        return TrustVerdict(False, f"outbound message: the topmost trusted Authentication-Results is from "
+                                   f"{authserv_id}, not from one of our own relays ({_names(relays)})")
+    if len(value) > MAX_HEADER_CHARS:
+        return TrustVerdict(False, f"Authentication-Results from {authserv_id} too long to parse "
+                                   f"({len(value)} characters)")
+    try:
+        header = authres.AuthenticationResultsHeader.parse("Authentication-Results: " + value)
+    except Exception as exc:  # authres raises its own SyntaxError, and RecursionError on deep comments
+        return TrustVerdict(False, f"unparseable Authentication-Results from {authserv_id}: {exc}")
+    return _judge(header.results, from_domain, authserv_id, accept_auth=outbound)
+
+
+def _topmost(message: Message, ours: tuple[str, ...]) -> tuple[str, str] | None:
+    """(authserv-id, value) of the first Authentication-Results header, top down, written by one of `ours`."""
+    for value in message.header("authentication-results"):
+        match = _AUTHSERV_ID.match(value)
+        if match and match.group(1).lower() in ours:
+            return match.group(1).lower(), value
+    return None
+
+
+def _judge(results: Iterable[Any], from_domain: str, authserv_id: str, *, accept_auth: bool) -> TrustVerdict:
+    seen: list[str] = []
+    passed: TrustVerdict | None = None
+    for result in results:
+        method = str(getattr(result, "method", "")).lower()
+        outcome = str(getattr(result, "result", "")).lower()
+        props = {(p.type, p.name): str(p.value or "") for p in getattr(result, "properties", ())}
+        if method == "dmarc":
+            header_from = _domain(props.get(("header", "from"), ""))
+            if outcome == "fail":
+                return TrustVerdict(False, f"dmarc=fail (header.from={header_from or '?'}) by {authserv_id}")
+            if outcome != "pass":
+                seen.append(f"dmarc={outcome}")
+            elif not header_from:
+                seen.append("dmarc=pass without header.from")
+            elif header_from != from_domain:
+                seen.append(f"dmarc=pass for {header_from}, not the From domain {from_domain}")
+            elif passed is None or passed.method != "dmarc":
+                passed = TrustVerdict(True, f"dmarc=pass (header.from={header_from}) by {authserv_id}", "dmarc")
+        elif method == "dkim":
+            signer = _domain(props.get(("header", "d"), "") or props.get(("header", "i"), ""))
+            if outcome != "pass":
+                seen.append(f"dkim={outcome}" + (f" for {signer}" if signer else ""))
+            elif not signer:
+                seen.append("dkim=pass without header.d or header.i")
+            elif not aligned(signer, from_domain):
+                seen.append(f"dkim=pass for {signer}, not aligned with From domain {from_domain}")
+            elif passed is None:
+                passed = TrustVerdict(True, f"dkim=pass (header.d={signer}) aligned with From domain {from_domain} "
+                                            f"by {authserv_id}", "dkim")
+        elif method == "auth" and accept_auth:
+            user = props.get(("smtp", "auth"), "")
+            if outcome != "pass":
+                seen.append(f"auth={outcome}")
+            elif "@" in user and not aligned(_domain(user), from_domain):
+                seen.append(f"auth=pass as {user}, not aligned with From domain {from_domain}")
+            elif passed is None:
+                who = f" (smtp.auth={user})" if user else ""
+                passed = TrustVerdict(True, f"auth=pass{who} by {authserv_id}", "auth")
+        elif method == "spf":
+            seen.append(f"spf={outcome} (SPF checks the envelope sender, not From)")
+        elif method:
+            seen.append(f"{method}={outcome}")
+    if passed is not None:
+        return passed
+    wanted = "auth=pass, dmarc=pass or aligned dkim=pass" if accept_auth else "dmarc=pass or aligned dkim=pass"
+    details = "; ".join(seen) if seen else "no results"
+    return TrustVerdict(False, f"no {wanted} for {from_domain} by {authserv_id}: {details}")
+
+
+def aligned(signer: str, from_domain: str) -> bool:
+    """Relaxed alignment without a public-suffix list: equal, or one a subdomain of the other.
+
+    The shorter name must have at least two labels, so that a bare TLD ("edu") never aligns. Without
+    the public-suffix list "ac.uk" would align with "glenmoor.ac.uk"; signing as d=ac.uk needs the
+    registry's DNS, and the receiving server's DMARC verdict (which does use the list) vetoes anyway.
+    """
+    a, b = _domain(signer), _domain(from_domain)
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    shorter, longer = (a, b) if len(a) < len(b) else (b, a)
+    return "." in shorter and longer.endswith("." + shorter)
+
+
+def _domain(value: str) -> str:
+    """The lower-case domain of an address, "@domain" or a bare domain; "" when there is none."""
+    domain = value.strip().strip("\"'<>").rpartition("@")[2].strip().rstrip(".").lower()
+    if domain and not domain.isascii():
+        with contextlib.suppress(UnicodeError):  # not a valid IDN: compare it as it is
+            domain = domain.encode("idna").decode("ascii")
+    return domain
+
+
+def _lower(ids: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(i.strip().lower() for i in ids if i.strip()))
+
+
+def _names(ids: tuple[str, ...]) -> str:
+    return ", ".join(ids) if ids else "none configured"

@@ -1,0 +1,599 @@
+"""The monthly invoice batch as pure functions: readiness, fees and cloud spend per community, and when to send it."""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import io
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from daemon.core.lead import ACTIVE_SERVICE, Lead
+from daemon.errors import DaemonError
+from daemon.settings import InvoiceSchedule, Tier
+
+CENT = Decimal("0.01")
+READY = "ready"
+MISSING_AFFIRMATION = "missing affirmation"
+MISSING_CONFIRMATION = "missing confirmation"
+MISSING_BOTH = "missing confirmation and affirmation"
+LEGACY_CONFIRMATION = "confirmation predates the daemon (tier on file)"
+SPEND_COLUMNS = ("community", "amount", "currency")
+BATCH_CSV_COLUMNS = ("month", "community", "tier", "fee", "cloud_spend", "total", "currency", "readiness",
+                     "confirmation_message_id", "affirmation_message_id", "contract")
+MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+               "October", "November", "December")
+
+_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+# Plain digits, or comma-grouped thousands in groups of exactly three: "1,23" or "1.234,50" stay errors.
+_AMOUNT = re.compile(r"-?(?:\d+|\d{1,3}(?:,\d{3})+)(?:\.\d+)?")
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+# Spreadsheets execute cells starting with these; names can come from email, so the CSV defuses them.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class InvoiceError(DaemonError):
+    """An invoicing input (month, spend file) is unusable; the message says which and why."""
+
+
+class SpendError(InvoiceError):
+    """A cloud spend CSV is malformed; the message names the file, line and value."""
+
+
+# --- Months ----------------------------------------------------------------------------------
+
+
+def parse_month(text: str) -> tuple[int, int]:
+    """'2026-10' -> (2026, 10); anything else raises InvoiceError."""
+    match = _MONTH.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise InvoiceError(f"month {text!r} is not YYYY-MM (e.g. 2026-10)")
+    return int(match.group(1)), int(match.group(2))
+
+
+def month_of(day: date) -> str:
+    return f"{day.year}-{day.month:02d}"
+
+
+def next_month(month: str) -> str:
+    year, number = parse_month(month)
+    return f"{year + 1}-01" if number == 12 else f"{year}-{number + 1:02d}"
+
+
+def previous_month(month: str) -> str:
+    year, number = parse_month(month)
+    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
+
+
+def month_label(month: str) -> str:
+    """'2026-10' -> 'October 2026' (fixed English names: the locale must not change the email)."""
+    year, number = parse_month(month)
+    return f"{MONTH_NAMES[number - 1]} {year}"
+
+
+def _last_day(month: str) -> date:
+    year, number = parse_month(month)
+    return date(year, number, calendar.monthrange(year, number)[1])
+
+
+# --- Evidence --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvidenceFact:
+    """One recorded piece of evidence, as plain data built from a `store.Evidence` row."""
+
+    lead_id: str
+    kind: str  # "confirmation" | "affirmation" | "contract"
+    message_id: str
+    date: datetime | None = None
+    month: str | None = None  # YYYY-MM, affirmations only
+    tier: str | None = None
+    price: Decimal | None = None
+    month_stated: bool = True  # False: the affirmed month was inferred from the reply's date
+
+
+def evidence_from_rows(rows: Iterable[Any]) -> list[EvidenceFact]:
+    """Convert ORM-like objects (lead_id, kind, message_id, date, month, tier, price[, month_stated])."""
+    return [
+        EvidenceFact(
+            lead_id=str(row.lead_id),
+            kind=row.kind,
+            message_id=row.message_id,
+            date=row.date,
+            month=row.month,
+            tier=row.tier.lower() if row.tier else None,
+            price=_stored_price(row.price),
+            month_stated=bool(getattr(row, "month_stated", True)),
+        )
+        for row in rows
+    ]
+
+
+def _stored_price(text: str | None) -> Decimal | None:
+    # A price the store cannot give back as a decimal counts as "not stated"; the line's notes then say so.
+    if not text:
+        return None
+    try:
+        price = Decimal(text)
+    except InvalidOperation:
+        return None
+    return price if price.is_finite() else None
+
+
+def _chronological(fact: EvidenceFact) -> tuple[datetime, str]:
+    # Store dates are naive UTC, tests and callers may pass aware ones: compare them all as naive UTC.
+    moment = fact.date or datetime.min
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment, fact.message_id
+
+
+@dataclass(frozen=True)
+class _LeadEvidence:
+    confirmation: EvidenceFact | None  # the latest: it states the tier and price in force
+    affirmation: EvidenceFact | None  # the first affirming the batch's month
+    contract: EvidenceFact | None
+
+
+def _evidence_for(lead_id: str, month: str, facts: Sequence[EvidenceFact]) -> _LeadEvidence:
+    own = sorted((fact for fact in facts if fact.lead_id == lead_id), key=_chronological)
+    confirmations = [fact for fact in own if fact.kind == "confirmation"]
+    affirmations = [fact for fact in own if fact.kind == "affirmation" and fact.month == month]
+    contracts = [fact for fact in own if fact.kind == "contract"]
+    return _LeadEvidence(
+        confirmation=confirmations[-1] if confirmations else None,
+        affirmation=affirmations[0] if affirmations else None,
+        contract=contracts[0] if contracts else None,
+    )
+
+
+# --- Cloud spend -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpendRow:
+    community: str
+    amount: Decimal
+    currency: str
+    source: str = ""  # file name, for messages
+    line: int = 0
+
+    @property
+    def where(self) -> str:
+        return f"{self.source} line {self.line}" if self.source else f"line {self.line}"
+
+    def describe(self) -> str:
+        return f"{self.community!r} in {self.where}: {_plain(self.amount)} {self.currency}"
+
+
+@dataclass(frozen=True)
+class SpendSheet:
+    """A month's spend rows, plus what kept them from being complete (a missing file)."""
+
+    rows: tuple[SpendRow, ...]
+    problems: tuple[str, ...] = ()
+
+
+def parse_amount(text: str) -> Decimal:
+    """'1234.50' or '1,234.50' -> Decimal; exponents, NaN, '1,23' and '1.234,50' raise ValueError."""
+    cleaned = text.strip()
+    if not _AMOUNT.fullmatch(cleaned):
+        raise ValueError(f"{text!r} is not a decimal amount such as 1234.50 or 1,234.50")
+    return Decimal(cleaned.replace(",", ""))
+
+
+def read_spend_csv(path: Path) -> list[SpendRow]:
+    """Parse a spend CSV with exactly the columns community, amount, currency (any case, any order)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: spreadsheets often write a BOM
+    except OSError as exc:
+        raise SpendError(f"cloud spend file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SpendError(f"cloud spend file {path}: not UTF-8 text") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        columns = _spend_columns(path, next(reader, None))
+        return [row for record in reader if (row := _spend_row(path, reader.line_num, columns, record))]
+    except csv.Error as exc:
+        raise SpendError(f"cloud spend file {path} line {reader.line_num}: {exc}") from None
+
+
+def _spend_columns(path: Path, header: list[str] | None) -> dict[str, int]:
+    names = [name.strip().lower() for name in header or []]
+    if sorted(names) != sorted(SPEND_COLUMNS):
+        raise SpendError(f"cloud spend file {path}: header {','.join(header or [])!r} must name exactly the "
+                         f"columns {', '.join(SPEND_COLUMNS)}")
+    return {name: names.index(name) for name in SPEND_COLUMNS}
+
+
+def _spend_row(path: Path, line: int, columns: dict[str, int], record: list[str]) -> SpendRow | None:
+    if not any(cell.strip() for cell in record):
+        return None
+    if len(record) != len(columns):
+        raise SpendError(f"cloud spend file {path} line {line}: expected {len(columns)} fields, got {len(record)}")
+    community, amount, currency = (record[columns[name]].strip() for name in SPEND_COLUMNS)
+    if not community:
+        raise SpendError(f"cloud spend file {path} line {line}: community is empty")
+    if not _CURRENCY.fullmatch(currency):
+        raise SpendError(f"cloud spend file {path} line {line}: currency {currency!r} is not a 3-letter code")
+    try:
+        value = parse_amount(amount)
+    except ValueError as exc:
+        raise SpendError(f"cloud spend file {path} line {line}: amount {exc}") from None
+    return SpendRow(community, value, currency.upper(), source=path.name, line=line)
+
+
+def spend_file(folder: Path, month: str) -> Path:
+    parse_month(month)
+    return folder / f"{month}.csv"
+
+
+def spend_for_month(folder: Path, month: str) -> SpendSheet:
+    """Read `<folder>/<YYYY-MM>.csv`; a missing file is a problem for the batch to report, a bad one an error."""
+    path = spend_file(folder, month)
+    if not path.exists():
+        return SpendSheet((), (f"no cloud spend file {path}: cloud spend for {month} is not included",))
+    return SpendSheet(tuple(read_spend_csv(path)))
+
+
+def _normalised(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def _matching_leads(row: SpendRow, leads: Sequence[Lead]) -> list[Lead]:
+    key = _normalised(row.community)
+    return [lead for lead in leads
+            if _normalised(lead.name) == key or (lead.domain and lead.domain.casefold() == key)]
+
+
+def _assign_spend(leads: Sequence[Lead], spend: Sequence[SpendRow],
+                  currency: str) -> tuple[dict[str, list[SpendRow]], list[str]]:
+    """Spend rows per Active Service lead with managed billing; every other row becomes a problem."""
+    assigned: dict[str, list[SpendRow]] = {}
+    problems: list[str] = []
+    for row in spend:
+        matches = _matching_leads(row, leads)
+        active = [lead for lead in matches if lead.status == ACTIVE_SERVICE]
+        if not matches:
+            problems.append(f"unknown community {row.describe()} not invoiced")
+        elif len(active) > 1:
+            names = ", ".join(lead.name for lead in active)
+            problems.append(f"spend row {row.describe()} matches several communities ({names}); not invoiced")
+        elif not active:
+            problems.append(f"spend for {matches[0].name} ({matches[0].status}), {row.describe()}, not invoiced: "
+                            f"not an {ACTIVE_SERVICE} community")
+        elif not active[0].cloud_billing_managed:
+            problems.append(f"spend for {active[0].name}, {row.describe()}, not invoiced: we do not manage "
+                            "its cloud billing")
+        elif row.currency != currency.upper():
+            problems.append(f"currency mismatch: spend for {active[0].name}, {row.describe()}, is not in "
+                            f"{currency.upper()}; not invoiced")
+        else:
+            assigned.setdefault(active[0].id, []).append(row)
+    return assigned, problems
+
+
+# --- The batch -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    community: str
+    lead_id: str
+    tier: str | None
+    fee: Decimal
+    cloud_spend: Decimal
+    total: Decimal
+    currency: str
+    readiness: str
+    confirmation_message_id: str | None
+    confirmation_date: datetime | None
+    affirmation_message_id: str | None
+    affirmation_date: datetime | None
+    contract: bool
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        return self.readiness == READY
+
+
+@dataclass(frozen=True)
+class InvoiceBatch:
+    month: str
+    lines: tuple[InvoiceLine, ...]
+    totals: dict[str, Decimal]  # per currency, every line
+    ready_totals: dict[str, Decimal]  # per currency, only lines ready to invoice
+    ready_count: int
+    problems: tuple[str, ...] = ()
+
+
+def readiness(confirmed: bool, affirmed: bool) -> str:
+    if confirmed and affirmed:
+        return READY
+    if confirmed:
+        return MISSING_AFFIRMATION
+    return MISSING_CONFIRMATION if affirmed else MISSING_BOTH
+
+
+def money(amount: Decimal) -> Decimal:
+    """Round to cents, half up, the way an invoice shows it."""
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def build_batch(month: str, leads: Sequence[Lead], evidence: Sequence[EvidenceFact], spend: Sequence[SpendRow],
+                tiers: Iterable[Tier], currency: str, *, problems: Sequence[str] = ()) -> InvoiceBatch:
+    """One line per Active Service lead, sorted by name; `problems` (e.g. a missing spend file) are carried over."""
+    parse_month(month)
+    tier_fees = {tier.name.lower(): tier.fee for tier in tiers}
+    assigned, spend_problems = _assign_spend(leads, spend, currency)
+    active = sorted((lead for lead in leads if lead.status == ACTIVE_SERVICE), key=lambda lead: (
+        _normalised(lead.name), lead.id))
+    built = [_line(month, lead, evidence, assigned.get(lead.id, []), tier_fees, currency.upper())
+             for lead in active]
+    lines = tuple(line for line, _ in built)
+    line_problems = [problem for _, found in built for problem in found]
+    return InvoiceBatch(
+        month=month,
+        lines=lines,
+        totals=_totals(lines, currency.upper()),
+        ready_totals=_totals([line for line in lines if line.ready], currency.upper()),
+        ready_count=sum(line.ready for line in lines),
+        problems=(*problems, *spend_problems, *line_problems),
+    )
+
+
+def _totals(lines: Iterable[InvoiceLine], currency: str) -> dict[str, Decimal]:
+    # The batch's own currency always appears, so "0.00" is shown rather than no total at all.
+    totals = {currency: money(Decimal(0))}
+    for line in lines:
+        totals[line.currency] = money(totals.get(line.currency, Decimal(0)) + line.total)
+    return totals
+
+
+def _line(month: str, lead: Lead, facts: Sequence[EvidenceFact], spend: Sequence[SpendRow],
+          tier_fees: Mapping[str, Decimal], currency: str) -> tuple[InvoiceLine, list[str]]:
+    found = _evidence_for(lead.id, month, facts)
+    tier, fee, fee_notes, problems = _fee(lead, found.confirmation, tier_fees)
+    cloud, spend_notes = _cloud_spend(lead, spend)
+    confirmed, confirmation_notes = _confirmed(lead, found.confirmation)
+    affirmed, affirmation_notes = _affirmed(found)
+    fee = money(fee)
+    return InvoiceLine(
+        community=lead.name,
+        lead_id=lead.id,
+        tier=tier,
+        fee=fee,
+        cloud_spend=cloud,
+        total=fee + cloud,
+        currency=currency,
+        readiness=readiness(confirmed, affirmed),
+        confirmation_message_id=found.confirmation.message_id if found.confirmation else None,
+        confirmation_date=found.confirmation.date if found.confirmation else None,
+        affirmation_message_id=found.affirmation.message_id if found.affirmation else None,
+        affirmation_date=found.affirmation.date if found.affirmation else None,
+        contract=found.contract is not None,
+        notes=(*fee_notes, *spend_notes, *confirmation_notes, *affirmation_notes, *_start_notes(month, lead)),
+    ), [f"{lead.name}: {problem}" for problem in problems]
+
+
+def _fee(lead: Lead, confirmation: EvidenceFact | None,
+         tier_fees: Mapping[str, Decimal]) -> tuple[str | None, Decimal, list[str], list[str]]:
+    """The fee charged: the leads table's, else the price the community confirmed, else the tier's from config."""
+    named = lead.service_tier or (confirmation.tier if confirmation else None)
+    tier = named.lower() if named else None
+    tier_fee = tier_fees.get(tier) if tier else None
+    price = confirmation.price if confirmation else None
+    notes: list[str] = []
+    problems: list[str] = []
+    if lead.monthly_fee is not None:
+        fee, notes = lead.monthly_fee, ["fee from the leads table"]
+    elif price is not None and confirmation is not None:
+        fee, notes = price, [f"fee from the price confirmed in <{confirmation.message_id}>"]
+    elif tier_fee is not None:
+        fee, notes = tier_fee, [f"fee from tier {tier}"]
+    else:
+        why = f"tier {tier!r} has no fee in [tiers]" if tier else "no service tier on file"
+        return tier, Decimal(0), [f"no monthly fee ({why}); fee 0"], [f"no monthly fee: {why}; invoiced at 0"]
+    if tier_fee is not None and fee != tier_fee:
+        notes.append(f"fee {_plain(money(fee))} differs from tier {tier} fee {_plain(tier_fee)}")
+    if price is not None and confirmation is not None and price != fee:
+        difference = f"fee {_plain(money(fee))} differs from the price {_plain(price)} confirmed in " \
+                     f"<{confirmation.message_id}>"
+        notes.append(difference)
+        problems.append(difference)
+    return tier, fee, notes, problems
+
+
+def _cloud_spend(lead: Lead, rows: Sequence[SpendRow]) -> tuple[Decimal, list[str]]:
+    if not lead.cloud_billing_managed:
+        return money(Decimal(0)), ["cloud billing not managed by us: no cloud spend"]
+    if not rows:
+        return money(Decimal(0)), ["no cloud spend reported"]
+    # Sum exactly first, round once: rounding each row would drift from the cloud bill.
+    total = money(sum((row.amount for row in rows), Decimal(0)))
+    where = ", ".join(row.where for row in rows)
+    return total, [f"cloud spend from {where}"]
+
+
+def _confirmed(lead: Lead, confirmation: EvidenceFact | None) -> tuple[bool, list[str]]:
+    if confirmation is not None:
+        missing = [fact for fact, value in (("tier", confirmation.tier), ("price", confirmation.price))
+                   if value is None]
+        notes = [f"confirmation <{confirmation.message_id}> states no {' or '.join(missing)}"] if missing else []
+        return True, notes
+    # Leads that were confirmed before the daemon existed have no recorded email, only the agreed terms.
+    if lead.service_tier and lead.monthly_fee is not None:
+        return True, [LEGACY_CONFIRMATION]
+    return False, []
+
+
+def _affirmed(found: _LeadEvidence) -> tuple[bool, list[str]]:
+    if found.affirmation is not None:
+        stated = found.affirmation.month_stated
+        return True, [] if stated else [f"affirmed month inferred from the date of <{found.affirmation.message_id}>"]
+    if found.contract is not None:
+        return True, [f"contract on file <{found.contract.message_id}> instead of a monthly affirmation"]
+    return False, []
+
+
+def _start_notes(month: str, lead: Lead) -> list[str]:
+    start = lead.service_start
+    if start is None or month_of(start) < month:
+        return []
+    if month_of(start) > month:
+        return [f"service starts {start.isoformat()}, after {month}"]
+    return [f"service started {start.isoformat()}; fee not prorated"] if start.day > 1 else []
+
+
+def _missing(line: InvoiceLine, month: str) -> list[str]:
+    missing = []
+    if line.readiness in (MISSING_CONFIRMATION, MISSING_BOTH):
+        missing.append("no service confirmation (tier at a price) on file")
+    if line.readiness in (MISSING_AFFIRMATION, MISSING_BOTH):
+        missing.append(f"no delivery affirmation for {month_label(month)} and no contract")
+    return missing
+
+
+# --- Output: CSV attachment, template variables ------------------------------------------------
+
+
+def _plain(amount: Decimal) -> str:
+    return f"{amount:f}"
+
+
+def _display(amount: Decimal) -> str:
+    return f"{amount:,.2f}"
+
+
+def _cell(text: str | None) -> str:
+    value = text or ""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def csv_filename(month: str) -> str:
+    parse_month(month)
+    return f"invoice-batch-{month}.csv"
+
+
+def batch_csv(batch: InvoiceBatch) -> bytes:
+    """The line items as UTF-8 CSV with BATCH_CSV_COLUMNS; amounts as plain decimal strings."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(BATCH_CSV_COLUMNS)
+    for line in batch.lines:
+        writer.writerow([
+            batch.month, _cell(line.community), _cell(line.tier), _plain(line.fee), _plain(line.cloud_spend),
+            _plain(line.total), line.currency, line.readiness, _cell(line.confirmation_message_id),
+            _cell(line.affirmation_message_id), "yes" if line.contract else "no",
+        ])
+    return out.getvalue().encode("utf-8")
+
+
+def batch_subject(batch: InvoiceBatch) -> str:
+    return (f"Invoice batch for {month_label(batch.month)}: {batch.ready_count} of {len(batch.lines)} "
+            "communities ready")
+
+
+def _line_variables(line: InvoiceLine, month: str) -> dict[str, Any]:
+    return {
+        "community": line.community,
+        "tier": line.tier or "-",
+        "fee": _display(line.fee),
+        "cloud_spend": _display(line.cloud_spend),
+        "total": _display(line.total),
+        "currency": line.currency,
+        "readiness": line.readiness,
+        "ready": line.ready,
+        "missing": _missing(line, month),
+        "confirmation_message_id": line.confirmation_message_id,
+        "confirmation_date": line.confirmation_date.date().isoformat() if line.confirmation_date else None,
+        "affirmation_message_id": line.affirmation_message_id,
+        "affirmation_date": line.affirmation_date.date().isoformat() if line.affirmation_date else None,
+        "contract": line.contract,
+        "notes": list(line.notes),
+    }
+
+
+_TABLE_HEADINGS = {"community": "Community", "tier": "Tier", "fee": "Fee", "cloud_spend": "Cloud spend",
+                   "total": "Total", "currency": "Currency", "readiness": "Readiness"}
+
+
+def batch_variables(batch: InvoiceBatch) -> dict[str, Any]:
+    """What templates/invoice_batch.txt.j2 renders: strings, counts and lists, no arithmetic left to do."""
+    lines = [_line_variables(line, batch.month) for line in batch.lines]
+    widths = {key: max([len(heading), *(len(line[key]) for line in lines)])
+              for key, heading in _TABLE_HEADINGS.items()}
+    return {
+        "month": batch.month,
+        "month_label": month_label(batch.month),
+        "lines": lines,
+        "not_ready": [line for line in lines if not line["ready"]],
+        "line_count": len(lines),
+        "ready_count": batch.ready_count,
+        "headings": _TABLE_HEADINGS,
+        "widths": widths,
+        "totals": [{"currency": code, "amount": _display(amount),
+                    "ready": _display(batch.ready_totals.get(code, Decimal(0)))}
+                   for code, amount in batch.totals.items()],
+        "problems": list(batch.problems),
+        "attachment_name": csv_filename(batch.month),
+    }
+
+
+# --- When to send ------------------------------------------------------------------------------
+
+
+def _first_business_day(month: str) -> date:
+    year, number = parse_month(month)
+    day = date(year, number, 1)
+    while day.weekday() >= 5:  # Saturday, Sunday; public holidays are not known here
+        day += timedelta(days=1)
+    return day
+
+
+def send_moment(month: str, schedule: InvoiceSchedule) -> datetime:
+    """When `month`'s batch is due: its last day, or the first Mon-Fri of the next month, at `at` in the zone."""
+    day = _last_day(month) if schedule.send_on == "last-day" else _first_business_day(next_month(month))
+    local = datetime.combine(day, schedule.at, tzinfo=schedule.zone)
+    # The round trip through UTC turns a wall time skipped by a DST change into the real one after it.
+    return local.astimezone(UTC).astimezone(schedule.zone)
+
+
+def latest_passed_month(now: datetime, schedule: InvoiceSchedule) -> str:
+    """The most recent month whose send moment is at or before `now`."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    month = month_of(now.astimezone(schedule.zone))
+    while send_moment(month, schedule) > now:
+        month = previous_month(month)
+    return month
+
+
+def unsent_months(now: datetime, schedule: InvoiceSchedule, sent_months: set[str], first_month: str) -> list[str]:
+    """Every month from `first_month` whose moment has passed and that has no batch: for status and warnings."""
+    last = latest_passed_month(now, schedule)
+    months = []
+    month = first_month
+    while month <= last:  # YYYY-MM strings order like the months they name
+        if month not in sent_months:
+            months.append(month)
+        month = next_month(month)
+    return months
+
+
+def due_months(now: datetime, schedule: InvoiceSchedule, sent_months: set[str], first_month: str) -> list[str]:
+    """The batch to send now: the latest passed month if it was not sent, never older ones.
+
+    After downtime that spanned several moments only the most recent missed month is sent (once); older missed
+    months are stale and are listed by `unsent_months` for a person to send with `partnerships invoice --month`.
+    """
+    parse_month(first_month)
+    last = latest_passed_month(now, schedule)
+    return [last] if last >= first_month and last not in sent_months else []

@@ -1,0 +1,178 @@
+"""Watch IMAP folders: incremental sync by UID with BODY.PEEK[], IDLE (or polling), reconnect with backoff."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import imapclient
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from daemon.io.item import RawItem
+from daemon.settings import ImapConfig
+
+log = logging.getLogger("daemon.imap")
+
+# What a dead or refused connection looks like through imapclient: all of these mean "reconnect".
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (IMAPClientError, OSError, socket.timeout, EOFError,
+                                                      ConnectionError, ssl.SSLError)
+IDLE_SLICE_SECONDS = 2.0  # how long one idle_check waits: bounds the reaction time to a stop request
+
+
+class Cursors(Protocol):
+    def cursor(self, source: str) -> tuple[int | None, int]: ...
+
+
+class StopFlag(Protocol):
+    @property
+    def requested(self) -> bool: ...
+
+
+class Disconnected(ConnectionError):
+    """The server said BYE or the socket went quiet in a way that means the connection is gone."""
+
+
+def source_name(folder: str) -> str:
+    return f"imap:{folder}"
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter, so many clients do not reconnect in lockstep."""
+
+    base: float = 1.0
+    cap: float = 300.0
+    failures: int = 0
+
+    def next_delay(self) -> float:
+        self.failures += 1
+        return random.uniform(0, min(self.cap, self.base * 2 ** (self.failures - 1)))
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class ImapSource:
+    """A thin I/O shell: which UIDs are new is decided from the stored cursor; nothing is ever flagged."""
+
+    def __init__(self, config: ImapConfig, password: str) -> None:
+        self.config = config
+        self._password = password
+        self.client: IMAPClient | None = None
+
+    def connect(self) -> IMAPClient:
+        server = self.config.server
+        timeout = imapclient.SocketTimeout(connect=15, read=server.timeout)
+        context = ssl.create_default_context()
+        client = IMAPClient(server.host, port=server.port, ssl=server.tls == "ssl", ssl_context=context,
+                            timeout=timeout)
+        try:
+            if server.tls == "starttls":
+                client.starttls(context)
+            client.login(server.username, self._password)
+        except BaseException:
+            _close(client)
+            raise
+        self.client = client
+        log.info("connected host=%s port=%s tls=%s idle=%s", server.host, server.port, server.tls,
+                 self.supports_idle)
+        return client
+
+    @property
+    def supports_idle(self) -> bool:
+        return self.client is not None and self.client.has_capability("IDLE")
+
+    def close(self) -> None:
+        if self.client is not None:
+            _close(self.client)
+            self.client = None
+
+    def new_messages(self, folder: str, cursors: Cursors) -> Iterator[RawItem]:
+        """Messages above the stored cursor, in UID order, fetched in batches (memory stays flat)."""
+        client = self._require_client()
+        # readonly: even a buggy fetch cannot set \\Seen or any other flag.
+        info = client.select_folder(folder, readonly=True)
+        uidvalidity = int(info[b"UIDVALIDITY"])
+        source = source_name(folder)
+        stored_validity, last_uid = cursors.cursor(source)
+        if stored_validity is not None and stored_validity != uidvalidity:
+            log.warning("uidvalidity changed folder=%s old=%s new=%s: resyncing, Message-ID dedup prevents repeats",
+                        folder, stored_validity, uidvalidity)
+            last_uid = 0
+        # A search for N:* always returns the highest UID even when it is below N; filter ourselves.
+        uids = sorted(uid for uid in client.search(["UID", f"{last_uid + 1}:*"]) if uid > last_uid)
+        if uids:
+            log.info("new messages folder=%s count=%d from_uid=%d", folder, len(uids), uids[0])
+        for start in range(0, len(uids), self.config.batch_size):
+            batch = uids[start:start + self.config.batch_size]
+            fetched = client.fetch(batch, ["BODY.PEEK[]"])
+            for uid in batch:
+                data = fetched.get(uid, {}).get(b"BODY[]")
+                if data is None:  # expunged between SEARCH and FETCH
+                    continue
+                yield RawItem(source, uid, bytes(data), f"{folder}/{uid}", uidvalidity)
+
+    def wait_for_change(self, folder: str, seconds: float, stop: StopFlag, tick: Callable[[], None]) -> bool:
+        """IDLE on `folder` for up to `seconds` (polling sleep without IDLE); True when the server saw news.
+
+        `tick` runs about every IDLE_SLICE_SECONDS so timers (scheduler, watchdog, retries) keep running.
+        """
+        client = self._require_client()
+        deadline = time.monotonic() + seconds
+        if not self.supports_idle:
+            while time.monotonic() < deadline and not stop.requested:
+                time.sleep(min(IDLE_SLICE_SECONDS, max(0.0, deadline - time.monotonic())))
+                tick()
+            client.noop()  # a real round trip: proves the connection is alive before the next sync
+            return False
+        client.select_folder(folder, readonly=True)
+        client.idle()
+        changed = False
+        try:
+            while not changed and not stop.requested and time.monotonic() < deadline:
+                slice_seconds = min(IDLE_SLICE_SECONDS, max(0.1, deadline - time.monotonic()))
+                started = time.monotonic()
+                responses = client.idle_check(timeout=slice_seconds)
+                if any(_is_bye(r) for r in responses):
+                    raise Disconnected("server said BYE during IDLE")
+                if not responses and time.monotonic() - started < slice_seconds * 0.5:
+                    # idle_check returns [] at once once the socket is closed: that is not a timeout.
+                    raise Disconnected("connection closed during IDLE")
+                changed = any(_is_news(r) for r in responses)
+                tick()
+        finally:
+            if self.client is not None:
+                try:
+                    client.idle_done()
+                except CONNECTION_ERRORS as exc:
+                    raise Disconnected(f"IDLE could not be ended: {exc}") from exc
+        return changed
+
+    def _require_client(self) -> IMAPClient:
+        if self.client is None:
+            raise Disconnected("not connected")
+        return self.client
+
+
+def _is_bye(response: tuple[object, ...]) -> bool:
+    return bool(response) and response[0] == b"BYE"
+
+
+def _is_news(response: tuple[object, ...]) -> bool:
+    return len(response) >= 2 and response[1] in (b"EXISTS", b"RECENT")
+
+
+def _close(client: IMAPClient) -> None:
+    try:
+        client.logout()
+    except CONNECTION_ERRORS:
+        with contextlib.suppress(CONNECTION_ERRORS):
+            client.shutdown()

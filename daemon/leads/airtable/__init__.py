@@ -1,0 +1,1 @@
+"""leads/airtable"""

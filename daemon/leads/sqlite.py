@@ -1,0 +1,182 @@
+"""The embedded `sqlite` leads backend, and the leads CSV that seeds it."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from daemon.core.lead import STATUSES, Lead, NewLead
+from daemon.errors import ActionError, ConfigError
+from daemon.state.models import ActiveHub, LeadRow, LeadStatusChange, utcnow
+
+
+def _to_lead(row: LeadRow) -> Lead:
+    return Lead(
+        id=str(row.id),
+        name=row.name,
+        status=row.status,
+        contact_emails=tuple(row.contact_emails or ()),
+        domain=row.domain,
+        service_tier=row.service_tier,
+        monthly_fee=Decimal(row.monthly_fee) if row.monthly_fee else None,
+        cloud_billing_managed=row.cloud_billing_managed,
+        service_start=date.fromisoformat(row.service_start) if row.service_start else None,
+        notes=row.notes or "",
+    )
+
+
+class SqliteLeadStore:
+    """The embedded backend: leads live in the state database beside everything else."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def all(self) -> Sequence[Lead]:
+        with self._sessions() as session:
+            return [_to_lead(row) for row in session.scalars(select(LeadRow).order_by(LeadRow.id))]
+
+    def get(self, lead_id: str) -> Lead | None:
+        with self._sessions() as session:
+            row = session.get(LeadRow, _row_id(lead_id))
+            return _to_lead(row) if row else None
+
+    def create(self, lead: NewLead, *, key: str) -> Lead:
+        _check_status(lead.status)
+        with self._sessions.begin() as session:
+            existing = session.scalar(select(LeadRow).where(LeadRow.created_by == key))
+            if existing is not None:
+                return _to_lead(existing)
+            row = LeadRow(
+                name=lead.name,
+                status=lead.status,
+                contact_emails=list(lead.contact_emails),
+                domain=lead.domain,
+                notes=lead.notes,
+                created_by=key,
+            )
+            session.add(row)
+            session.flush()
+            session.add(LeadStatusChange(lead_id=row.id, old_status=None, new_status=lead.status,
+                                         reason="lead created", action_key=key))
+            return _to_lead(row)
+
+    def set_status(self, lead_id: str, status: str, *, reason: str, key: str) -> Lead:
+        _check_status(status)
+        with self._sessions.begin() as session:
+            row = session.get(LeadRow, _row_id(lead_id))
+            if row is None:
+                raise ActionError(f"lead {lead_id} does not exist", retryable=False)
+            done = session.scalar(select(LeadStatusChange).where(LeadStatusChange.action_key == key))
+            if done is None and row.status != status:
+                session.add(LeadStatusChange(lead_id=row.id, old_status=row.status, new_status=status,
+                                             reason=reason, action_key=key))
+                row.status = status
+                row.updated_at = utcnow()
+            return _to_lead(row)
+
+    def append_note(self, lead_id: str, line: str, *, key: str) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(LeadRow, _row_id(lead_id))
+            if row is None:
+                raise ActionError(f"lead {lead_id} does not exist", retryable=False)
+            # The key is embedded in the line so a retry after a crash can see it was written.
+            marker = f"[{key}]"
+            if marker in (row.notes or ""):
+                return
+            row.notes = ((row.notes or "") + f"{line} {marker}\n")
+            row.updated_at = utcnow()
+
+    def add_active_hub(self, lead_id: str, hub_name: str, *, key: str) -> str:
+        with self._sessions.begin() as session:
+            session.execute(insert(ActiveHub).values(key=key, lead_id=_row_id(lead_id), name=hub_name,
+                                                     created_at=utcnow()).on_conflict_do_nothing(index_elements=["key"]))
+            return str(session.scalar(select(ActiveHub.id).where(ActiveHub.key == key)))
+
+    def active_hubs(self) -> list[ActiveHub]:
+        with self._sessions() as session:
+            return list(session.scalars(select(ActiveHub).order_by(ActiveHub.id)))
+
+    def status_history(self, lead_id: str) -> list[LeadStatusChange]:
+        with self._sessions() as session:
+            query = select(LeadStatusChange).where(LeadStatusChange.lead_id == _row_id(lead_id))
+            return list(session.scalars(query.order_by(LeadStatusChange.id)))
+
+    def seed_from_csv(self, path: Path) -> int:
+        """Load the team's existing leads from a CSV export, only into an empty table."""
+        with self._sessions.begin() as session:
+            if session.scalar(select(LeadRow.id).limit(1)) is not None:
+                return 0
+            rows = read_leads_csv(path)
+            for number, lead in enumerate(rows, start=1):
+                session.add(LeadRow(
+                    name=lead.name, status=lead.status, contact_emails=list(lead.contact_emails),
+                    domain=lead.domain, service_tier=lead.service_tier,
+                    monthly_fee=str(lead.monthly_fee) if lead.monthly_fee is not None else None,
+                    cloud_billing_managed=lead.cloud_billing_managed,
+                    service_start=lead.service_start.isoformat() if lead.service_start else None,
+                    notes=lead.notes, created_by=f"seed:{path.name}:{number}",
+                ))
+            return len(rows)
+
+
+def _row_id(lead_id: str) -> int:
+    try:
+        return int(lead_id)
+    except ValueError:
+        raise ActionError(f"lead id {lead_id!r} is not an id of the sqlite backend", retryable=False) from None
+
+
+def _check_status(status: str) -> None:
+    if status not in STATUSES:
+        raise ActionError(f"{status!r} is not a lead status ({', '.join(STATUSES)})", retryable=False)
+
+
+CSV_COLUMNS = ("name", "status", "contact_emails", "domain", "service_tier", "monthly_fee",
+               "cloud_billing_managed", "service_start", "notes")
+
+
+def read_leads_csv(path: Path) -> list[Lead]:
+    """Parse a leads CSV; every bad cell is reported with its line and column."""
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"leads CSV {path}: {exc.strerror}") from None
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ConfigError(f"leads CSV {path}: missing column(s) {', '.join(missing)}")
+        leads = []
+        for row in reader:
+            where = f"leads CSV {path} line {reader.line_num}"
+            status = row["status"].strip()
+            if status not in STATUSES:
+                raise ConfigError(f"{where}: status {status!r} is not one of {', '.join(STATUSES)}")
+            try:
+                fee = Decimal(row["monthly_fee"]) if row["monthly_fee"].strip() else None
+            except InvalidOperation:
+                raise ConfigError(f"{where}: monthly_fee {row['monthly_fee']!r} is not a decimal") from None
+            try:
+                start = date.fromisoformat(row["service_start"]) if row["service_start"].strip() else None
+            except ValueError:
+                raise ConfigError(f"{where}: service_start {row['service_start']!r} is not YYYY-MM-DD") from None
+            leads.append(Lead(
+                id="",
+                name=row["name"].strip(),
+                status=status,
+                contact_emails=tuple(e.strip().lower() for e in row["contact_emails"].split(";") if e.strip()),
+                domain=row["domain"].strip().lower() or None,
+                service_tier=row["service_tier"].strip().lower() or None,
+                monthly_fee=fee,
+                cloud_billing_managed=row["cloud_billing_managed"].strip().lower() in ("true", "yes", "1"),
+                service_start=start,
+                notes=row["notes"],
+            ))
+        return leads

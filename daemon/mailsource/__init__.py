@@ -1,6 +1,0 @@
-"""Where raw messages come from: files (mbox, Maildir, .eml folders) and an IMAP mailbox."""
-
-from daemon.mailsource.files import detect_kind, iter_source
-from daemon.mailsource.item import RawItem
-
-__all__ = ["RawItem", "detect_kind", "iter_source"]

@@ -1,0 +1,159 @@
+"""`partnerships run`: owns the lock, signals, systemd notifications, reloads and the loop over the source."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from daemon.core.maniac import load_maniac_rules
+from daemon.core.notes import NoteRenderer
+from daemon.core.rules import load_rules
+from daemon.errors import DaemonError
+from daemon.io import iter_source
+from daemon.io.imap import source_name
+from daemon.pipeline import Pipeline, Summary
+from daemon.service.lock import RunLock
+from daemon.service.scheduler import InvoiceScheduler
+from daemon.service.sdnotify import Notifier
+from daemon.service.watch import watch
+from daemon.state.models import set_meta
+
+if TYPE_CHECKING:
+    from daemon.runtime import Runtime
+
+log = logging.getLogger("daemon.run")
+CONNECTION_KEY = "connection"
+
+
+@dataclass
+class Signals:
+    """SIGTERM/SIGINT ask the loop to stop between two messages; SIGHUP asks for a reload of rules and templates."""
+
+    stop_requested: bool = False
+    reload_requested: bool = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGHUP, self._reload)
+
+    @property
+    def requested(self) -> bool:  # the StopFlag protocol of the watcher
+        return self.stop_requested
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        log.warning("stop requested signal=%s: finishing the current message", signal.Signals(signum).name)
+        self.stop_requested = True
+
+    def _reload(self, signum: int, frame: FrameType | None) -> None:
+        self.reload_requested = True
+
+
+@dataclass
+class Runner:
+    runtime: Runtime
+    pipeline: Pipeline
+    dry_run: bool = False
+    once: bool = False
+    interval: float = 60.0
+    notifier: Notifier = field(default_factory=Notifier)
+    signals: Signals = field(default_factory=Signals)
+    invoices: InvoiceScheduler | None = None
+    synced_at: datetime | None = None
+
+    def run(self) -> Summary:
+        config = self.runtime.config
+        lock = None if self.dry_run else RunLock(config.state_dir).acquire()
+        self.signals.install()
+        try:
+            if not self.dry_run:
+                self.invoices = InvoiceScheduler(config, self.runtime.sessions, self.runtime.executor)
+                self.invoices.start()
+            imap = config.source.imap
+            if config.source.kind == "imap" and imap is not None:
+                password = imap.server.password.resolve() if imap.server.password else ""
+                max_wait = self.notifier.watchdog_interval
+                watch(imap, password, self.pipeline, self.signals, once=self.once, on_synced=self._synced,
+                      tick=self._tick, on_disconnected=self._disconnected, max_wait=max_wait)
+            else:
+                self._watch_files()
+        finally:
+            self.notifier.stopping()
+            if lock is not None:
+                lock.release()
+        return self.pipeline.summary
+
+    def _watch_files(self) -> None:
+        source = self.runtime.config.source
+        while True:
+            self.pipeline.process_all(iter_source(source.path, source.kind))
+            self._synced()
+            if self.once or self.signals.stop_requested:
+                return
+            deadline = time.monotonic() + self.interval
+            while time.monotonic() < deadline:
+                if self.signals.stop_requested:
+                    return
+                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+                self._tick()
+                self.notifier.watchdog()  # re-reading a local file has no connection that could die silently
+
+    def _synced(self) -> None:
+        """After every complete pass over the source: the proof of life systemd's watchdog waits for."""
+        self.synced_at = datetime.now(UTC)
+        config = self.runtime.config
+        sources = ([source_name(f) for f in config.source.imap.folders] if config.source.kind == "imap"
+                   and config.source.imap else [f"{config.source.kind}:{config.source.path.name}"])
+        if not self.dry_run:
+            stamp = self.synced_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+            values = {f"last_sync:{source}": stamp for source in sources}
+            values[CONNECTION_KEY] = f"connected (last sync {stamp})"
+            set_meta(self.runtime.sessions, values)
+        status = self._status_line()
+        self.notifier.ready(status)
+        self.notifier.status(status)
+        self.notifier.watchdog()
+
+    def _disconnected(self, reason: str) -> None:
+        if not self.dry_run:
+            set_meta(self.runtime.sessions, {
+                CONNECTION_KEY: f"disconnected since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC: {reason}"})
+        self.notifier.status(f"reconnecting: {reason}")
+        # Failing loudly and retrying is alive; only a silent hang should trip the watchdog.
+        self.notifier.watchdog()
+
+    def _tick(self) -> None:
+        self.pipeline.execute()
+        if self.invoices is not None:
+            self.invoices.tick()
+        if self.signals.reload_requested:
+            self.signals.reload_requested = False
+            self.reload()
+
+    def reload(self) -> bool:
+        """New rules and templates, or (when either is broken) the old ones and a log line saying why."""
+        config = self.runtime.config
+        try:
+            rules = load_rules(config.rules_dir)
+            maniac = load_maniac_rules(config.rules_dir / "maniac")
+            renderer = NoteRenderer(config.templates_dir, globals_={"currency": config.currency})
+            renderer.check()
+        except DaemonError as exc:
+            log.error("reload failed, keeping the rules and templates in use: %s", exc)
+            return False
+        self.pipeline.rules = rules
+        self.pipeline.maniac = maniac
+        self.runtime.executor.renderer = renderer
+        log.warning("reloaded rules=%d templates=%s", len(rules.rules), config.templates_dir)
+        return True
+
+    def _status_line(self) -> str:
+        summary = self.pipeline.summary
+        synced = self.synced_at.strftime("%H:%M:%S") if self.synced_at else "never"
+        return (f"last sync {synced} UTC; read {summary.read}, reviews {len(summary.reviews)}, "
+                f"quarantined {len(summary.quarantined)}")

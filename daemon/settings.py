@@ -1,0 +1,506 @@
+"""Load and validate the daemon's TOML settings, falling back to the embedded defaults."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from daemon.core.handoff import HandoffConfig, parse_handoff_config
+from daemon.core.trust import TrustSettings, parse_trust_settings
+from daemon.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SOURCE_KINDS = ("mbox", "maildir", "emldir", "imap")
+SEND_KINDS = ("outbox", "smtp")
+TLS_MODES = ("ssl", "starttls", "none")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+SEND_ON = ("last-day", "first-business-day")
+_TIME_OF_DAY = re.compile(r"\d{2}:\d{2}(?::\d{2})?")
+LEAD_BACKENDS = ("sqlite", "airtable")
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ConfigError(f"[invoice] timezone: {name!r} is not a known IANA time zone "
+                          "(e.g. America/Los_Angeles)") from None
+
+
+@dataclass(frozen=True)
+class InvoiceSchedule:
+    send_on: str = "last-day"
+    at: time = time(9, 0)
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        if self.send_on not in SEND_ON:
+            raise ConfigError(f"[invoice] send_on: {self.send_on!r} is not one of {', '.join(SEND_ON)}")
+        if not isinstance(self.at, time) or self.at.tzinfo is not None:
+            raise ConfigError(f"[invoice] at: {self.at!r} must be a local time of day; the zone goes in timezone")
+        _zone(self.timezone)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return _zone(self.timezone)
+
+
+def parse_invoice_schedule(table: Mapping[str, Any]) -> InvoiceSchedule:
+    """Read send_on, at ("HH:MM" or a TOML time) and timezone from the [invoice] table; other keys are ignored."""
+    defaults = InvoiceSchedule()
+    for key in ("send_on", "timezone"):
+        if key in table and not isinstance(table[key], str):
+            raise ConfigError(f"[invoice] {key}: expected a string, got {table[key]!r}")
+    return InvoiceSchedule(
+        send_on=table.get("send_on", defaults.send_on),
+        at=_time_of_day(table.get("at", defaults.at)),
+        timezone=table.get("timezone", defaults.timezone),
+    )
+
+
+def _time_of_day(value: Any, where: str = "[invoice] at") -> time:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, str) and _TIME_OF_DAY.fullmatch(value.strip()):
+        try:
+            return time.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ConfigError(f"{where}: {value!r} is not a time of day such as \"09:00\"")
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    """The weekly digest to partnerships@ (off unless enabled)."""
+
+    enabled: bool = False
+    weekday: str = "monday"
+    at: time = time(9, 0)
+    timezone: str = "UTC"
+    inactive_days: int = 30
+
+    def __post_init__(self) -> None:
+        if self.weekday not in WEEKDAYS:
+            raise ConfigError(f"[digest] weekday: {self.weekday!r} is not one of {', '.join(WEEKDAYS)}")
+        _zone(self.timezone)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return _zone(self.timezone)
+
+
+def parse_digest_settings(table: Mapping[str, Any]) -> DigestSettings:
+    section = Section("digest", table)
+    defaults = DigestSettings()
+    enabled = section.take("enabled", bool, defaults.enabled)
+    weekday = section.take("weekday", str, defaults.weekday).lower()
+    at = _time_of_day(section.data.pop("at", defaults.at), "[digest] at")
+    timezone = section.take("timezone", str, defaults.timezone)
+    inactive_days = section.take("inactive_days", int, defaults.inactive_days)
+    section.finish()
+    return DigestSettings(enabled=enabled, weekday=weekday, at=at, timezone=timezone, inactive_days=inactive_days)
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    fee: Decimal
+
+
+@dataclass(frozen=True)
+class Addresses:
+    team_domains: tuple[str, ...] = ("2i2c.org",)
+    partnerships: str = "partnerships@2i2c.org"
+    operations: str = "operations@codeforsociety.org"
+    # Our forwards carry Message-IDs in this domain so that we can recognise them when they come back.
+    daemon_id_domain: str = "partnerships-daemon.invalid"
+
+    def is_team(self, address: str) -> bool:
+        return domain_of(address) in self.team_domains or address == self.partnerships
+
+    def is_operations(self, address: str) -> bool:
+        return address == self.operations or domain_of(address) == domain_of(self.operations)
+
+    def is_internal(self, address: str) -> bool:
+        return self.is_team(address) or self.is_operations(address)
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """Where a secret lives (a file, e.g. a systemd credential, or an environment variable), never its value."""
+
+    key: str  # the config key, for error messages
+    file: Path | None = None
+    env: str | None = None
+
+    def resolve(self) -> str:
+        if self.file is not None:
+            try:
+                return self.file.read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ConfigError(f"{self.key}_file: cannot read {self.file}: {exc.strerror}") from None
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if not value:
+                raise ConfigError(f"{self.key}: environment variable {self.env} is not set")
+            return value
+        raise ConfigError(f"{self.key}: no {self.key}_file or {self.key}_env configured")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """An IMAP or SMTP server and how to log in to it."""
+
+    host: str
+    port: int
+    tls: str
+    username: str | None = None
+    password: SecretRef | None = None
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    server: ServerConfig
+    folders: tuple[str, ...] = ("INBOX",)
+    batch_size: int = 200
+    # RFC 2177: clients must re-issue IDLE at least every 29 minutes.
+    idle_renew_seconds: float = 600.0
+    poll_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    server: ServerConfig
+    envelope_from: str
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    kind: str = "mbox"
+    path: Path = PROJECT_ROOT / "examples" / "inbox.mbox"
+    imap: ImapConfig | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    state_dir: Path = PROJECT_ROOT / "state"
+    rules_dir: Path = PROJECT_ROOT / "rules"
+    templates_dir: Path = PROJECT_ROOT / "templates"
+    addresses: Addresses = field(default_factory=Addresses)
+    source: SourceConfig = field(default_factory=SourceConfig)
+    lead_backend: str = "sqlite"
+    # The [leads.airtable] and [invoice.airtable] tables as written: the Airtable package parses them
+    # (daemon.runtime.load_config), so this module imports no backend.
+    airtable_table: Mapping[str, Any] | None = None
+    invoice_airtable_table: Mapping[str, Any] | None = None
+    airtable: Any = None  # daemon.leads.airtable.settings.AirtableConfig with backend = "airtable"
+    invoice_tables: Any = None  # daemon.leads.airtable.invoices.InvoiceTables with backend = "airtable"
+    base_dir: Path = field(default_factory=Path.cwd)  # relative paths and credential files resolve here
+    leads_seed_csv: Path | None = PROJECT_ROOT / "examples" / "leads.csv"
+    send_kind: str = "outbox"
+    smtp: SmtpConfig | None = None
+    # Intents that send email act automatically only at or above this confidence.
+    min_confidence: float = 0.8
+    max_message_bytes: int = 25 * 1024 * 1024
+    max_attempts: int = 8
+    retry_base_seconds: float = 30.0  # first retry delay; doubles per attempt, capped at an hour
+    # How long a send interrupted by a crash waits for its Cc copy to come back before it is sent again.
+    uncertain_grace_seconds: float = 900.0
+    currency: str = "USD"
+    tiers: tuple[Tier, ...] = (
+        Tier("small", Decimal("1500.00")),
+        Tier("medium", Decimal("3000.00")),
+        Tier("large", Decimal("6000.00")),
+    )
+    invoice_schedule: InvoiceSchedule = field(default_factory=lambda: InvoiceSchedule())
+    spend_dir: Path = PROJECT_ROOT / "examples" / "spend"
+    # Invoice catch-up never reaches back before this month (default: the month of the first `run`).
+    first_invoice_month: str | None = None
+    trust: TrustSettings = field(default_factory=TrustSettings)
+    handoff: HandoffConfig = field(default_factory=HandoffConfig)
+    digest: DigestSettings = field(default_factory=DigestSettings)
+    # IMAP folders only our own account writes to (e.g. Sent): outbound mail there is trusted as ours.
+    sent_folders: tuple[str, ...] = ()
+    log_format: str = "kv"
+    source_file: Path | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "partnerships.sqlite3"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.state_dir / "outbox"
+
+    def tier(self, name: str) -> Tier | None:
+        return next((tier for tier in self.tiers if tier.name == name.lower()), None)
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def load_settings(path: Path | None = None, *, state_dir: Path | None = None) -> Config:
+    """Read `path` (or $PARTNERSHIPS_CONFIG); with neither, the embedded defaults apply. The backend sections stay
+    as written: `daemon.runtime.load_config` has them parsed by their packages."""
+    if path is None and os.environ.get("PARTNERSHIPS_CONFIG"):
+        path = Path(os.environ["PARTNERSHIPS_CONFIG"])
+    if state_dir is None and os.environ.get("PARTNERSHIPS_STATE"):
+        state_dir = Path(os.environ["PARTNERSHIPS_STATE"])
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: invalid TOML: {exc}") from None
+    config = _build(data, base=path.parent if path else Path.cwd(), source_file=path)
+    if state_dir is not None:
+        config = _replace(config, state_dir=state_dir.resolve())
+    return config
+
+
+def _replace(config: Config, **changes: Any) -> Config:
+    from dataclasses import replace
+
+    return replace(config, **changes)
+
+
+class Section:
+    """A TOML table being consumed; leftover keys are reported as unknown, naming the section."""
+
+    def __init__(self, name: str, data: Any) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(f"[{name}] must be a table")
+        self.name = name
+        self.data = dict(data)
+
+    def take(self, key: str, kind: type, default: Any) -> Any:
+        if key not in self.data:
+            return default
+        value = self.data.pop(key)
+        if kind is float and isinstance(value, int):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(f"[{self.name}] {key}: expected {kind.__name__}, got {value!r}")
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.take(key, str, default)
+        if value not in choices:
+            raise ConfigError(f"[{self.name}] {key}: {value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def finish(self) -> None:
+        if self.data:
+            raise ConfigError(f"[{self.name}] unknown key(s): {', '.join(sorted(self.data))}")
+
+
+def _path(base: Path, value: str | None) -> Path | None:
+    if value is None or value == "":
+        return None
+    candidate = Path(value).expanduser()
+    return candidate if candidate.is_absolute() else (base / candidate).resolve()
+
+
+def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Config:
+    defaults = Config()
+    top = Section("top level", data)
+    daemon = Section("daemon", top.data.pop("daemon", {}))
+    addresses = Section("addresses", top.data.pop("addresses", {}))
+    source = Section("source", top.data.pop("source", {}))
+    leads = Section("leads", top.data.pop("leads", {}))
+    rules = Section("rules", top.data.pop("rules", {}))
+    send = Section("send", top.data.pop("send", {}))
+    tiers_data = top.data.pop("tiers", None)
+    invoice = Section("invoice", top.data.pop("invoice", {}))
+    trust = parse_trust_settings(top.data.pop("trust", {}))
+    handoff = parse_handoff_config(top.data.pop("handoff", {}))
+    digest = parse_digest_settings(top.data.pop("digest", {}))
+    top.finish()
+
+    state_dir = _path(base, daemon.take("state_dir", str, None)) or defaults.state_dir
+    rules_dir = _path(base, daemon.take("rules_dir", str, None)) or defaults.rules_dir
+    templates_dir = _path(base, daemon.take("templates_dir", str, None)) or defaults.templates_dir
+    log_format = daemon.choice("log_format", ("kv", "json"), defaults.log_format)
+    max_bytes = daemon.take("max_message_bytes", int, defaults.max_message_bytes)
+    max_attempts = daemon.take("max_attempts", int, defaults.max_attempts)
+    retry_base = daemon.take("retry_base_seconds", float, defaults.retry_base_seconds)
+    grace = daemon.take("uncertain_grace_seconds", float, defaults.uncertain_grace_seconds)
+    daemon.finish()
+
+    team_domains = addresses.take("team_domains", list, list(defaults.addresses.team_domains))
+    if not team_domains or not all(isinstance(d, str) and d for d in team_domains):
+        raise ConfigError("[addresses] team_domains: expected a non-empty list of domains")
+    built_addresses = Addresses(
+        team_domains=tuple(d.lower().lstrip("@") for d in team_domains),
+        partnerships=_address(addresses, "partnerships", defaults.addresses.partnerships),
+        operations=_address(addresses, "operations", defaults.addresses.operations),
+        daemon_id_domain=addresses.take("daemon_id_domain", str, defaults.addresses.daemon_id_domain),
+    )
+    addresses.finish()
+
+    source_kind = source.choice("kind", SOURCE_KINDS, defaults.source.kind)
+    source_path = _path(base, source.take("path", str, None)) or defaults.source.path
+    sent_folders = source.take("sent_folders", list, [])
+    if not all(isinstance(folder, str) and folder for folder in sent_folders):
+        raise ConfigError("[source] sent_folders: expected a list of folder names")
+    imap = _imap(source, base) if source_kind == "imap" else None
+    source.finish()
+
+    lead_backend = leads.choice("backend", LEAD_BACKENDS, defaults.lead_backend)
+    airtable_table = leads.data.pop("airtable", None)
+    if lead_backend == "airtable" and airtable_table is None:
+        raise ConfigError("[leads.airtable] is required with backend = \"airtable\" (base_id, token_file, ...)")
+    seed = leads.take("seed_csv", str, None)
+    seed_csv = _path(base, seed) if seed is not None else defaults.leads_seed_csv
+    leads.finish()
+
+    min_confidence = rules.take("min_confidence", float, defaults.min_confidence)
+    if not 0.0 <= min_confidence <= 1.0:
+        raise ConfigError(f"[rules] min_confidence: {min_confidence} is not between 0 and 1")
+    rules.finish()
+
+    send_kind = send.choice("kind", SEND_KINDS, defaults.send_kind)
+    smtp = None
+    if send_kind == "smtp":
+        server = _server(send, base, kind="smtp", default_port={"ssl": 465, "starttls": 587, "none": 25})
+        envelope_from = _address(send, "envelope_from", built_addresses.partnerships)
+        smtp = SmtpConfig(server=server, envelope_from=envelope_from)
+    send.finish()
+
+    currency = invoice.take("currency", str, defaults.currency)
+    spend_dir = _path(base, invoice.take("spend_dir", str, None)) or defaults.spend_dir
+    first_month = invoice.take("first_month", str, None)
+    if first_month is not None and not re.fullmatch(r"20\d\d-(0[1-9]|1[0-2])", first_month):
+        raise ConfigError(f"[invoice] first_month: {first_month!r} is not YYYY-MM")
+    schedule = parse_invoice_schedule({k: invoice.data.pop(k) for k in ("send_on", "at", "timezone")
+                                       if k in invoice.data})
+    invoice_airtable = invoice.data.pop("airtable", None)
+    invoice.finish()
+    if lead_backend != "airtable" and invoice_airtable is not None:
+        raise ConfigError("[invoice.airtable] is only used with [leads] backend = \"airtable\"")
+
+    return Config(
+        state_dir=state_dir,
+        rules_dir=rules_dir,
+        templates_dir=templates_dir,
+        addresses=built_addresses,
+        source=SourceConfig(kind=source_kind, path=source_path, imap=imap),
+        lead_backend=lead_backend,
+        airtable_table=airtable_table if lead_backend == "airtable" else None,
+        invoice_airtable_table=(invoice_airtable or {}) if lead_backend == "airtable" else None,
+        base_dir=base,
+        leads_seed_csv=seed_csv,
+        send_kind=send_kind,
+        smtp=smtp,
+        min_confidence=min_confidence,
+        max_message_bytes=max_bytes,
+        max_attempts=max_attempts,
+        retry_base_seconds=retry_base,
+        uncertain_grace_seconds=grace,
+        currency=currency,
+        tiers=_tiers(tiers_data) if tiers_data is not None else defaults.tiers,
+        invoice_schedule=schedule,
+        spend_dir=spend_dir,
+        first_invoice_month=first_month,
+        trust=trust,
+        handoff=handoff,
+        digest=digest,
+        sent_folders=tuple(sent_folders),
+        log_format=log_format,
+        source_file=source_file,
+    )
+
+
+def _address(section: Section, key: str, default: str) -> str:
+    value = section.take(key, str, default).strip().lower()
+    if value.count("@") != 1 or value.startswith("@") or value.endswith("@"):
+        raise ConfigError(f"[{section.name}] {key}: {value!r} is not an e-mail address")
+    return value
+
+
+def _tiers(data: Any) -> tuple[Tier, ...]:
+    if not isinstance(data, dict) or not data:
+        raise ConfigError("[tiers] must hold at least one [tiers.NAME] table with a fee")
+    tiers = []
+    for name, table in data.items():
+        section = Section(f"tiers.{name}", table)
+        raw_fee = section.data.pop("fee", None)
+        section.finish()
+        # Floats would round money; accept only exact forms.
+        if isinstance(raw_fee, bool) or not isinstance(raw_fee, str | int):
+            raise ConfigError(f"[tiers.{name}] fee: expected a decimal string such as \"1500.00\", got {raw_fee!r}")
+        try:
+            fee = Decimal(str(raw_fee))
+        except InvalidOperation:
+            raise ConfigError(f"[tiers.{name}] fee: {raw_fee!r} is not a decimal amount") from None
+        if not fee.is_finite() or fee < 0:
+            raise ConfigError(f"[tiers.{name}] fee: {raw_fee!r} must be a non-negative amount")
+        tiers.append(Tier(name.lower(), fee))
+    return tuple(tiers)
+
+
+def _server(section: Section, base: Path, *, kind: str, default_port: dict[str, int]) -> ServerConfig:
+    host = section.take("host", str, None)
+    if not host:
+        raise ConfigError(f"[{section.name}] host: required for kind = {kind}")
+    tls = section.choice("tls", TLS_MODES, "ssl")
+    if tls == "none" and host not in LOOPBACK_HOSTS:
+        # Passwords and mail would cross the network in clear text.
+        raise ConfigError(f"[{section.name}] tls = \"none\" is only allowed for a loopback host, not {host!r}")
+    port = section.take("port", int, default_port[tls])
+    if not 0 < port < 65536:
+        raise ConfigError(f"[{section.name}] port: {port} is not a TCP port")
+    username = section.take("username", str, None)
+    password_file = section.take("password_file", str, None)
+    password_env = section.take("password_env", str, f"PARTNERSHIPS_{kind.upper()}_PASSWORD")
+    password = None
+    if username:
+        password = SecretRef(key=f"[{section.name}] password", file=credential_path(base, password_file),
+                             env=None if password_file else password_env)
+    timeout = section.take("timeout", float, 60.0)
+    return ServerConfig(host=host, port=port, tls=tls, username=username, password=password, timeout=timeout)
+
+
+def credential_path(base: Path, value: str | None) -> Path | None:
+    """A bare name is looked up in systemd's $CREDENTIALS_DIRECTORY (LoadCredential=) when that is set."""
+    if value is None:
+        return None
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if credentials and "/" not in value:
+        return Path(credentials) / value
+    return _path(base, value)
+
+
+def _imap(section: Section, base: Path) -> ImapConfig:
+    server = _server(section, base, kind="imap", default_port={"ssl": 993, "starttls": 143, "none": 143})
+    if not server.username:
+        raise ConfigError("[source] username: required for kind = imap")
+    folders = section.take("folders", list, ["INBOX"])
+    if not folders or not all(isinstance(f, str) and f for f in folders):
+        raise ConfigError("[source] folders: expected a non-empty list of folder names")
+    batch_size = section.take("batch_size", int, 200)
+    if not 1 <= batch_size <= 1000:
+        raise ConfigError(f"[source] batch_size: {batch_size} is not between 1 and 1000")
+    renew = section.take("idle_renew_seconds", float, 600.0)
+    if not 1 <= renew <= 29 * 60:
+        raise ConfigError(f"[source] idle_renew_seconds: {renew} must be between 1 and 1740 (RFC 2177: 29 minutes)")
+    poll = section.take("poll_seconds", float, 60.0)
+    if poll <= 0:
+        raise ConfigError(f"[source] poll_seconds: {poll} must be positive")
+    return ImapConfig(server=server, folders=tuple(folders), batch_size=batch_size, idle_renew_seconds=renew,
+                      poll_seconds=poll)
