@@ -14,7 +14,6 @@ from email import policy
 from pathlib import Path
 
 from daemon.core.message import MalformedMessage, parse
-from daemon.core.threads import thread_message_ids
 from daemon.io import iter_source
 from daemon.runtime import make_pipeline, open_runtime
 from daemon.settings import PROJECT_ROOT, Config
@@ -41,7 +40,6 @@ def bench_daemon(messages: list[bytes]) -> tuple[float, int, int]:
     with tempfile.TemporaryDirectory() as state:
         runtime = open_runtime(Config(state_dir=Path(state)))
         pipeline = make_pipeline(runtime, dry_run=True)
-        addresses = runtime.config.addresses
         quarantined = decided = 0
         start = time.perf_counter()
         for raw in messages:
@@ -50,9 +48,7 @@ def bench_daemon(messages: list[bytes]) -> tuple[float, int, int]:
             except MalformedMessage:
                 quarantined += 1
                 continue
-            evaluation = pipeline.evaluate(message)
-            pipeline.index.add(evaluation.thread_id, thread_message_ids(message), message.subject,
-                               message.participants, addresses)
+            pipeline.evaluator.remember(pipeline.evaluate(message))
             decided += 1
         return time.perf_counter() - start, decided, quarantined
 

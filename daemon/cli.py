@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,26 +17,25 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.sqlite import insert
 
 from daemon import logsetup
-from daemon.core.automated import detect_automated
-from daemon.core.extract import affirmed_month, facts_of
-from daemon.core.lead import STATUSES, Lead
+from daemon.core.extract import affirmed_month
+from daemon.core.lead import STATUSES
 from daemon.core.maniac import EvidencePiece, checklist_details, load_maniac_rules
 from daemon.core.message import MalformedMessage, parse
 from daemon.core.notes import NoteRenderer
-from daemon.core.rules import Context, load_rules
-from daemon.core.threads import direction_of, external_participants, match_lead, sender_role
+from daemon.core.rules import load_rules
 from daemon.errors import DaemonError
 from daemon.invoicing.batch import month_of, parse_month, previous_month
 from daemon.invoicing.render import invoice_key, render_batch
 from daemon.io import iter_source
 from daemon.leads.airtable.invoices import check_invoice_schema
 from daemon.leads.airtable.schema import check_schema
-from daemon.leads.sqlite import SqliteLeadStore
-from daemon.pipeline import Summary
-from daemon.runtime import Runtime, load_config, make_pipeline, open_runtime
+from daemon.pipeline import Summary, retry_quarantined
+from daemon.runtime import Runtime, load_config, make_pipeline, open_evaluator, open_runtime
+from daemon.service.lock import RunLock, writer
 from daemon.service.runner import CONNECTION_KEY, Runner
 from daemon.service.scheduler import record_invoice
 from daemon.settings import Config
+from daemon.state import ledger
 from daemon.state.models import (
     APPROVED,
     DONE,
@@ -51,8 +50,8 @@ from daemon.state.models import (
     ReviewItem,
     StoredMessage,
     SyncCursor,
+    existing_sessions,
     get_meta,
-    make_sessions,
     utcnow,
 )
 
@@ -90,7 +89,11 @@ def cmd_invoice(args: argparse.Namespace, config: Config) -> int:
         print(f"the batch for {month} was recorded before ({row.status}, {row.updated_at:%Y-%m-%d %H:%M} UTC); "
               "it is sent once only")
         return EXIT_OK if row.status != FAILED else EXIT_INPUT
-    outcome = next((o for o in runtime.executor.run_pending() if o.key == invoice_key(month)), None)
+    with writer(config.state_dir, "invoice") as lock:
+        if not lock.held:
+            _left_to_daemon(lock)
+            return EXIT_OK
+        outcome = next((o for o in runtime.executor.run_pending() if o.key == invoice_key(month)), None)
     if outcome is None or outcome.status != DONE:
         print(f"the batch for {month} is recorded but not sent yet: {outcome.detail if outcome else 'not due'}")
         return EXIT_INPUT
@@ -100,18 +103,26 @@ def cmd_invoice(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_replay(args: argparse.Namespace, config: Config) -> int:
     runtime = open_runtime(config)
-    pipeline = make_pipeline(runtime, dry_run=args.dry_run)
-    summary = pipeline.process_all(iter_source(Path(args.path)))
-    print_summary(summary, runtime, dry_run=args.dry_run)
+    with writer(config.state_dir, "replay") as lock:
+        pipeline = make_pipeline(runtime, dry_run=args.dry_run, execute=lock.held)
+        summary = pipeline.process_all(iter_source(Path(args.path)))
+        print_summary(summary, runtime, dry_run=args.dry_run)
+        _left_to_daemon(lock, dry_run=args.dry_run)
     return EXIT_INPUT if summary.quarantined else EXIT_OK
 
 
+def _left_to_daemon(lock: RunLock, *, dry_run: bool = False) -> None:
+    """Say so when the recorded actions wait for the process that holds the state (the running daemon)."""
+    if not lock.held and not dry_run:
+        pid, purpose = lock.holder()
+        print(f"actions recorded; `partnerships {purpose}` (pid {pid}) holds {lock.path.parent} and carries them out")
+
+
 def cmd_classify(args: argparse.Namespace, config: Config) -> int:
-    """Side-effect free. Leads are consulted only from an existing state (--state / PARTNERSHIPS_STATE);
-    without them an external sender's role is `unknown`."""
-    rules = load_rules(config.rules_dir)
-    tier_names = tuple(t.name for t in config.tiers)
-    leads = _existing_leads(config) if getattr(args, "state", None) or os.environ.get("PARTNERSHIPS_STATE") else []
+    """Side-effect free, and the same evaluation `run` makes. Leads and threads are consulted only from an existing
+    state (--state / PARTNERSHIPS_STATE); without them an external sender's role is `unknown`."""
+    with_state = bool(getattr(args, "state", None) or os.environ.get("PARTNERSHIPS_STATE"))
+    evaluator = open_evaluator(config, with_state=with_state)
     status = EXIT_OK
     for name in args.files:
         try:
@@ -121,29 +132,18 @@ def cmd_classify(args: argparse.Namespace, config: Config) -> int:
             _emit(args, {"file": name, "error": reason}, f"{name}: cannot classify: {reason}")
             status = EXIT_INPUT
             continue
-        automated = detect_automated(message, own_id_domain=config.addresses.daemon_id_domain)
-        lead = match_lead(external_participants(message, config.addresses), leads)
-        direction = direction_of(message.from_addr, config.addresses)
-        role = sender_role(message.from_addr, lead, config.addresses)
-        facts = facts_of(message, tier_names)
-        result = rules.classify(message, Context(direction=direction, sender_role=role), facts)
+        evaluation = evaluator.evaluate(message)
+        result, facts = evaluation.classification, evaluation.classification.facts
         month = affirmed_month(facts, message.date.date() if message.date else None)[0] if (
             result.intent == "delivery_affirmation") else None
         record = {
             "file": name, "message_id": message.message_id, "intent": result.intent, "rule": result.rule,
-            "confidence": result.confidence, "matched": list(result.matched), "sender_role": role,
+            "confidence": result.confidence, "matched": list(result.matched), "sender_role": evaluation.sender_role,
             "month": month, "tier": facts.tier, "price": str(facts.price) if facts.price is not None else None,
-            "skipped": automated,
+            "skipped": evaluation.automated,
         }
         _emit(args, record, _classification_text(record, result.rule_file, result.explanation))
     return status
-
-
-def _existing_leads(config: Config) -> list[Lead]:
-    """Read-only: an absent state is not created just to classify."""
-    if not config.db_path.exists():
-        return []
-    return list(SqliteLeadStore(make_sessions(config.db_path)).all())
 
 
 def _classification_text(record: dict[str, Any], rule_file: str | None, why: str) -> str:
@@ -162,6 +162,16 @@ def _classification_text(record: dict[str, Any], rule_file: str | None, why: str
         lines.append(f"  facts:      {', '.join(f'{k}={v}' for k, v in stated.items())}")
     lines.append(f"  why:        {why}")
     return "\n".join(lines)
+
+
+def _print_records(args: argparse.Namespace, records: list[dict[str, Any]], empty: str,
+                   lines: Callable[[dict[str, Any]], list[str]]) -> int:
+    """A list command's output: one JSON list with --json, else the lines of each record (or `empty`)."""
+    if getattr(args, "json", False):
+        print(json.dumps(records, ensure_ascii=False))
+        return EXIT_OK
+    print("\n".join(line for record in records for line in lines(record)) if records else empty)
+    return EXIT_OK
 
 
 def _emit(args: argparse.Namespace, record: Any, text: str) -> None:
@@ -248,18 +258,10 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
             "intent": item.intent, "reason": item.reason, "created_at": item.created_at.isoformat() + "Z",
             "proposed": [{"kind": a["kind"], "key": a["key"]} for a in item.proposed],
         } for item in items]
-        if getattr(args, "json", False):
-            print(json.dumps(records, ensure_ascii=False))
-            return EXIT_OK
-        if not records:
-            print("no open review items")
-        for record in records:
-            print(f"#{record['id']}  thread {record['thread']}  message <{record['message_id']}>  "
-                  f"intent {record['intent']}")
-            print(f"     reason:   {record['reason']}")
-            for action in record["proposed"]:
-                print(f"     proposes: {action['kind']} {action['key']}")
-        return EXIT_OK
+        return _print_records(args, records, "no open review items", lambda record: [
+            f"#{record['id']}  thread {record['thread']}  message <{record['message_id']}>  intent {record['intent']}",
+            f"     reason:   {record['reason']}",
+            *(f"     proposes: {action['kind']} {action['key']}" for action in record["proposed"])])
     user = getpass.getuser()
     with runtime.sessions.begin() as session:
         item = session.get(ReviewItem, args.id)
@@ -283,11 +285,64 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
                     set_={"status": PENDING, "attempts": 0, "last_error": None, "next_attempt_at": now}))
     log.info("review decided id=%d decision=%s by=%s", args.id, item.status, user)
     if args.review_command == "approve":
-        outcomes = runtime.executor.run_pending()
-        for outcome in outcomes:
-            print(f"{outcome.status}: {outcome.kind} {outcome.key} {outcome.detail}")
+        with writer(config.state_dir, "review") as lock:
+            for outcome in runtime.executor.run_pending() if lock.held else ():
+                print(f"{outcome.status}: {outcome.kind} {outcome.key} {outcome.detail}")
+            _left_to_daemon(lock)
     print(f"review item #{args.id} {item.status} by {user}")
     return EXIT_OK
+
+
+def cmd_quarantine(args: argparse.Namespace, config: Config) -> int:
+    """Messages that could not be processed, kept whole: list them, show one, run them through the pipeline again."""
+    if existing_sessions(config.db_path) is None:
+        print("no state yet: nothing is quarantined")
+        return EXIT_OK
+    runtime = open_runtime(config)
+    if args.quarantine_command in (None, "list"):
+        entries = ledger.quarantined(runtime.sessions)
+        records = [{"id": e.id, "source": e.source, "uid": e.source_uid, "reason": e.reason,
+                    "error_type": e.error_type, "size": e.size, "created_at": e.created_at.isoformat() + "Z",
+                    "retried_at": e.retried_at.isoformat() + "Z" if e.retried_at else None} for e in entries]
+        return _print_records(args, records, "no quarantined messages", lambda r: [
+            f"#{r['id']}  {r['created_at'][:16].replace('T', ' ')} UTC  {r['source']} uid {r['uid'] or '-'}  "
+            f"{r['size']} bytes  {printable(r['reason'], 200)}"])
+    if args.quarantine_command == "show":
+        entry = ledger.quarantined_entry(runtime.sessions, args.id)
+        if entry is None:
+            print(f"quarantined message #{args.id} does not exist", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"#{entry.id}  source {entry.source} uid {entry.source_uid or '-'}  {entry.size} bytes")
+        print(f"  quarantined: {entry.created_at:%Y-%m-%d %H:%M} UTC"
+              + (f", last retried {entry.retried_at:%Y-%m-%d %H:%M} UTC" if entry.retried_at else ""))
+        print(f"  reason:      {printable(entry.reason, 2000)}")
+        head = (entry.raw or b"")[:4000].decode("utf-8", "replace").split("\n\n", 1)[0]
+        print("  headers:")
+        for line in head.splitlines()[:60]:
+            print(f"    {printable(line, 200)}")
+        return EXIT_OK
+    ids = [e.id for e in ledger.quarantined(runtime.sessions)] if args.all else [args.id]
+    if not args.all and ledger.quarantined_entry(runtime.sessions, args.id) is None:
+        print(f"quarantined message #{args.id} does not exist", file=sys.stderr)
+        return EXIT_USAGE
+    failed = 0
+    with writer(config.state_dir, "quarantine") as lock:
+        pipeline = make_pipeline(runtime, dry_run=False, execute=lock.held)
+        for entry_id in ids:
+            if retry_quarantined(pipeline, entry_id):
+                print(f"#{entry_id}: processed")
+            else:
+                failed += 1
+                print(f"#{entry_id}: still quarantined: {pipeline.summary.quarantined[-1]}")
+        pipeline.execute()
+        _left_to_daemon(lock)
+    return EXIT_INPUT if failed else EXIT_OK
+
+
+def printable(text: str, limit: int) -> str:
+    """One line for a terminal: control characters shown as escapes, cut at `limit` with an ellipsis."""
+    cleaned = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return cleaned if len(cleaned) <= limit else cleaned[:limit - 1] + "…"
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
@@ -315,8 +370,12 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 
 
 def status_report(config: Config) -> dict[str, Any]:
-    """The facts `status` shows, as plain data (also its --json form)."""
-    sessions = make_sessions(config.db_path)
+    """The facts `status` shows, as plain data (also its --json form). An absent state is reported, not made."""
+    sessions = existing_sessions(config.db_path)
+    if sessions is None:
+        return {"state": f"{config.db_path} (none yet: no run so far)", "connection": None, "sources": [],
+                "actions": {"pending": 0, "uncertain": 0, "done": 0, "failed": 0}, "unfinished_actions": [],
+                "review_items_open": 0, "quarantined": 0, "last_invoice_batch": None}
     meta = get_meta(sessions)
     with sessions() as session:
         cursors = list(session.scalars(select(SyncCursor).order_by(SyncCursor.source)))
@@ -442,11 +501,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", parents=[common], help="sync cursors, queues, failures").add_argument(
         "--json", action="store_true", help="the same facts as one JSON object")
     sub.add_parser("check", parents=[common], help="validate config, rules and templates")
+    quarantine = sub.add_parser("quarantine", parents=[common], help="messages that could not be processed")
+    quarantine_sub = quarantine.add_subparsers(dest="quarantine_command")
+    quarantine_sub.add_parser("list", parents=[common]).add_argument("--json", action="store_true")
+    quarantine_sub.add_parser("show", parents=[common]).add_argument("id", type=int)
+    retry = quarantine_sub.add_parser("retry", parents=[common], help="run the stored bytes through the pipeline")
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", type=int, nargs="?")
+    which.add_argument("--all", action="store_true", help="every quarantined message")
     return parser
 
 
 COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "leads": cmd_leads, "lead": cmd_lead,
-            "review": cmd_review,
+            "review": cmd_review, "quarantine": cmd_quarantine,
             "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check}
 
 

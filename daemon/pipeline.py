@@ -1,4 +1,8 @@
-"""One message through the daemon: parse, thread, match, classify, decide, record (one transaction), act."""
+"""One message through the daemon: parse, evaluate (core), record (state, one transaction), act (outbox).
+
+Whatever goes wrong with one message (a parse failure, a rule or store that raises) puts that message into the
+quarantine with its bytes and the reason, moves the cursor past it and goes on: one message never stops the
+others. `quarantine retry` runs the stored bytes through `process` again."""
 
 from __future__ import annotations
 
@@ -6,48 +10,25 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import case, func, select
-from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.actions.executor import Executor, Outcome
-from daemon.core.automated import detect_automated
-from daemon.core.decide import Action, Decision, Situation, creates_lead, decide, due_activations, maniac_note
-from daemon.core.extract import facts_of
-from daemon.core.lead import Lead
-from daemon.core.maniac import EvidencePiece, ManiacRules, checklist, merge
+from daemon.core.decide import Action, due_activations
+from daemon.core.evaluate import Evaluation, EvaluationSettings, Evaluator
+from daemon.core.item import RawItem
+from daemon.core.maniac import ManiacRules
 from daemon.core.message import MalformedMessage, Message, parse
-from daemon.core.rules import Classification as Classified
-from daemon.core.rules import Context, RuleSet
-from daemon.core.threads import (
-    ThreadIndex,
-    direction_of,
-    external_participants,
-    match_lead,
-    sender_role,
-    thread_message_ids,
-)
-from daemon.core.trust import assess_sender
+from daemon.core.rules import RuleSet
 from daemon.errors import ActionError
-from daemon.io import RawItem
 from daemon.io.send import KEY_HEADER
 from daemon.leads.base import LeadStore
 from daemon.settings import Config
-from daemon.state.models import (
-    ActionRow,
-    Classification,
-    ManiacRow,
-    Quarantined,
-    ReviewItem,
-    StoredMessage,
-    SyncCursor,
-    Thread,
-    naive_utc,
-    utcnow,
-)
+from daemon.state import ledger
+from daemon.state.models import utcnow
+from daemon.state.outbox import enqueue
 
 log = logging.getLogger("daemon.pipeline")
 
@@ -66,162 +47,123 @@ class Summary:
     planned: list[Action] = field(default_factory=list)  # dry run: what would have been done
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    """The pure part's verdict on one message."""
-
-    message: Message
-    thread_id: str
-    thread_method: str
-    lead: Lead | None
-    classification: Classified
-    decision: Decision
-    direction: str
-    sender_role: str
-    automated: str | None
-    maniac: tuple[EvidencePiece, ...] = ()  # new MANIAC-T evidence found in this message
+def evaluation_settings(config: Config) -> EvaluationSettings:
+    return EvaluationSettings(addresses=config.addresses, trust=config.trust, min_confidence=config.min_confidence,
+                              tier_names=tuple(t.name for t in config.tiers),
+                              sent_sources=frozenset(f"imap:{folder}" for folder in config.sent_folders))
 
 
 class Pipeline:
     def __init__(self, config: Config, sessions: sessionmaker[Session], leads: LeadStore, rules: RuleSet,
-                 executor: Executor | None, *, dry_run: bool = False, maniac: ManiacRules | None = None) -> None:
+                 executor: Executor | None, *, dry_run: bool = False, maniac: ManiacRules | None = None,
+                 executes: bool = True) -> None:
         self.config = config
         self.sessions = sessions
         self.lead_store = leads
-        self.rules = rules
         self.executor = executor
         self.dry_run = dry_run
+        # False while another process holds the state's lock: actions are recorded and left to it.
+        self.executes = executes and executor is not None and not dry_run
         self.summary = Summary()
-        self.tier_names = tuple(t.name for t in config.tiers)
-        self.sent_sources = frozenset(f"imap:{folder}" for folder in config.sent_folders)
-        self.index = ThreadIndex()
-        self.thread_leads: dict[str, str] = {}
-        # Threads whose lead is still "new:<create key>": pointed at the real lead once it is created.
-        self.awaiting_lead: dict[str, list[str]] = {}
-        self.known_ids: set[str] = set()
-        self.known_hashes: set[str] = set()
-        self.leads: dict[str, Lead] = {}
-        self.maniac = maniac
-        self.maniac_pieces: dict[str, list[EvidencePiece]] = {}
+        self.evaluator = Evaluator(evaluation_settings(config), rules, maniac)
         self.refresh_leads()
-        self._load_state()
+        self._leads_fresh = True  # read for the first pass already
+        self.seen = ledger.load_memory(sessions, self.evaluator)
+
+    @property
+    def rules(self) -> RuleSet:
+        return self.evaluator.rules
+
+    @rules.setter
+    def rules(self, rules: RuleSet) -> None:
+        self.evaluator.rules = rules
+
+    @property
+    def maniac(self) -> ManiacRules | None:
+        return self.evaluator.maniac
+
+    @maniac.setter
+    def maniac(self, maniac: ManiacRules | None) -> None:
+        self.evaluator.maniac = maniac
 
     def refresh_leads(self) -> None:
-        """Read the leads once (per sync cycle); matching then runs in memory."""
+        """Read the leads once per pass over the source; matching then runs in memory."""
         try:
-            self.leads = {lead.id: lead for lead in self.lead_store.all()}
+            leads = self.lead_store.all()
         except ActionError as exc:
-            if not exc.retryable or not self.leads:
+            if not exc.retryable or not self.evaluator.leads:
                 raise  # a refused token or a missing field needs a person; without any leads we cannot match
             log.warning("leads table unreachable, matching against the leads read before: %s", exc)
+            return
+        simulated = {k: v for k, v in self.evaluator.leads.items() if self.dry_run and k.startswith("new:")}
+        self.evaluator.leads = {lead.id: lead for lead in leads} | simulated
 
-    def _load_state(self) -> None:
-        addresses = self.config.addresses
-        with self.sessions() as session:
-            for thread in session.scalars(select(Thread)):
-                if thread.lead_id:
-                    self._link_thread(thread.id, thread.lead_id)
-            rows = session.execute(select(StoredMessage.message_id, StoredMessage.thread_id, StoredMessage.subject,
-                                          StoredMessage.thread_ids, StoredMessage.participants,
-                                          StoredMessage.sha256))
-            for message_id, thread_id, subject, ids, participants, sha in rows:
-                self.known_ids.add(message_id)
-                if sha:
-                    self.known_hashes.add(sha)
-                self.index.add(thread_id, ids or [message_id], subject, participants or [], addresses)
-            self.known_hashes.update(session.scalars(select(Quarantined.sha256)))
-            for row in session.scalars(select(ManiacRow).order_by(ManiacRow.id)):
-                self.maniac_pieces.setdefault(row.lead_id, []).append(EvidencePiece(
-                    row.letter, row.rule, row.quote, row.detail, row.message_id, row.date))
-
-    # -- the pure part -------------------------------------------------------------------------------
+    def begin_pass(self) -> datetime:
+        """Before a pass over the source: the leads table is read again (unless it was just read), so a lead
+        changed there between passes is seen."""
+        if not self._leads_fresh:
+            self.refresh_leads()
+        self._leads_fresh = False
+        return utcnow()
 
     def evaluate(self, message: Message, source: str = "") -> Evaluation:
-        """Thread, match, classify and decide: no database, no network."""
-        addresses = self.config.addresses
-        automated = detect_automated(message, own_id_domain=addresses.daemon_id_domain)
-        assignment = self.index.assign(message, addresses)
-        externals = external_participants(message, addresses)
-        lead = self._lead_for(assignment.thread_id, externals)
-        role = sender_role(message.from_addr, lead, addresses)
-        direction = direction_of(message.from_addr, addresses)
-        facts = facts_of(message, self.tier_names)
-        if creates_lead(message, lead, externals, role, automated, addresses) and message.from_addr in externals:
-            # The person who opens a new lead's thread becomes its first contact.
-            role = "lead_contact"
-        classification = self.rules.classify(message, Context(direction=direction, sender_role=role), facts)
-        trust = None if automated else assess_sender(
-            message, self.config.trust, outbound=direction == "outbound",
-            from_sent_folder=source in self.sent_sources)
-        decision = decide(Situation(message=message, classification=classification, lead=lead,
-                                    externals=externals, sender_role=role, thread_id=assignment.thread_id,
-                                    min_confidence=self.config.min_confidence, addresses=addresses,
-                                    automated=automated, trust=trust))
-        # MANIAC-T describes the community, so only what its own people write counts (a team offer names
-        # prices too).
-        evidence = tuple(self.maniac.extract(message)) if (
-            self.maniac is not None and not automated and role == "lead_contact") else ()
-        return Evaluation(message, assignment.thread_id, assignment.method, lead, classification, decision,
-                          direction, role, automated, evidence)
+        """The pure part's verdict, as `classify` gets it too."""
+        return self.evaluator.evaluate(message, source)
 
-    def _lead_for(self, thread_id: str, externals: tuple[str, ...]) -> Lead | None:
-        reference = self.thread_leads.get(thread_id)
-        if reference is not None:
-            lead = self.leads.get(reference)
-            if lead is not None:
-                return lead
-        return match_lead(externals, list(self.leads.values()))
+    # -- one message -------------------------------------------------------------------------------------------
 
-    # -- the edges ------------------------------------------------------------------------------------
-
-    def process(self, item: RawItem) -> Evaluation | None:
+    def process(self, item: RawItem, *, advance: bool = True) -> Evaluation | None:
+        """Process one raw message; never raises for a problem of the message itself."""
         self.summary.read += 1
         digest = hashlib.sha256(item.data).hexdigest()
-        if digest in self.known_hashes:
+        if digest in self.seen.hashes:
             self.summary.duplicates += 1
-            self._advance_cursor_only(item)
+            self._advance_cursor_only(item, advance)
             return None
         try:
-            message = parse(item.data, max_size=self.config.max_message_bytes)
+            evaluation, maniac_actions = self._evaluate_and_record(item, digest, advance)
         except MalformedMessage as exc:
-            self._quarantine(item, digest, exc.reason)
+            self._quarantine(item, digest, exc.reason, None, advance)
             return None
-        if message.message_id in self.known_ids:
-            self.summary.duplicates += 1
-            log.info("duplicate message_id=%s source=%s uid=%s", message.message_id, item.source, item.uid)
-            self._advance_cursor_only(item)
+        except Exception as exc:  # the shunt: a bug met by one message must not stop every message behind it
+            reason = f"{type(exc).__name__}: {exc}"
+            log.error("message failed, quarantined source=%s uid=%s origin=%s error=%r", item.source, item.uid,
+                      item.origin, reason, exc_info=log.isEnabledFor(logging.DEBUG))
+            self._quarantine(item, digest, reason, type(exc).__name__, advance)
             return None
-        evaluation = self.evaluate(message, item.source)
-        if evaluation.automated == "own message" and self.executor is not None and not self.dry_run:
-            for key in message.header(KEY_HEADER):
-                self.executor.confirm_delivered(key.strip())
-        self._log(evaluation)
-        self._count(evaluation)
-        maniac_actions = self._maniac_update(evaluation)
-        if self.dry_run:
-            self._simulate(evaluation)
-            self.summary.planned.extend(maniac_actions)
-        else:
-            self._record(item, digest, evaluation, maniac_actions)
-        self._remember(evaluation, digest)
-        if evaluation.decision.actions or maniac_actions:
+        if evaluation is not None and (evaluation.decision.actions or maniac_actions):
             self.execute()
         return evaluation
 
-    def _maniac_update(self, evaluation: Evaluation) -> list[Action]:
-        """Merge new MANIAC-T evidence into the lead's; a changed checklist becomes a line in its notes."""
-        reference = self._lead_reference(evaluation)
-        if not evaluation.maniac or reference is None:
-            return []
-        merged, changed = merge(self.maniac_pieces.get(reference, []), evaluation.maniac)
-        if not changed:
-            return []
-        self.maniac_pieces[reference] = merged
-        date = evaluation.message.date
-        return [maniac_note(reference, checklist(merged), date.date().isoformat() if date else None)]
+    def _evaluate_and_record(self, item: RawItem, digest: str,
+                             advance: bool) -> tuple[Evaluation | None, list[Action]]:
+        message = parse(item.data, max_size=self.config.max_message_bytes)
+        if message.message_id in self.seen.message_ids:
+            self.summary.duplicates += 1
+            log.info("duplicate message_id=%s source=%s uid=%s", message.message_id, item.source, item.uid)
+            self._advance_cursor_only(item, advance)
+            return None, []
+        evaluation = self.evaluator.evaluate(message, item.source)
+        if evaluation.automated == "own message" and self.executor is not None and not self.dry_run:
+            for key in message.header(KEY_HEADER):
+                self.executor.confirm_delivered(key.strip())
+        maniac_actions = self.evaluator.maniac_update(evaluation)
+        if self.dry_run:
+            self.summary.planned.extend((*evaluation.decision.actions, *maniac_actions))
+            self.evaluator.simulate(evaluation.decision.actions)
+        else:
+            ledger.record(self.sessions, item, digest, evaluation, self.evaluator.thread_reference(evaluation),
+                          maniac_actions, advance=advance)
+        # Counted and remembered only once recorded: a message that failed is the quarantine's, not the run's.
+        self._log(evaluation)
+        self._count(evaluation)
+        self.seen.message_ids.add(message.message_id)
+        self.seen.hashes.add(digest)
+        self.evaluator.remember(evaluation)
+        return evaluation, maniac_actions
 
     def process_all(self, items: Iterable[RawItem]) -> Summary:
-        started = utcnow()
+        started = self.begin_pass()
         for item in items:
             self.process(item)
         self.finish_pass(started)
@@ -229,36 +171,41 @@ class Pipeline:
 
     def finish_pass(self, started: datetime) -> None:
         """After a complete pass over the source: sends whose copy did not come back go out again; retries run."""
-        if self.executor is not None and not self.dry_run:
+        if self.executor is not None and self.executes:
             self.executor.resend_unconfirmed(started)
         self.execute()  # retries whose time has come
         self.activate_due(date.today())
 
     def execute(self) -> None:
-        if self.dry_run or self.executor is None:
+        if self.executor is None or not self.executes:
             return
         outcomes = self.executor.run_pending()
         if outcomes:
             self.summary.outcomes.extend(outcomes)
         # Taken over and cleared, so a long-running daemon neither grows these nor applies them again.
-        self.leads.update(self.executor.changed_leads)
+        self.evaluator.leads_changed(self.executor.changed_leads.values())
         self.executor.changed_leads.clear()
         for key, lead_id in self.executor.created_keys.items():
-            for thread_id in self.awaiting_lead.pop(f"new:{key}", []):
-                self.thread_leads[thread_id] = lead_id
+            self.evaluator.lead_created(key, lead_id)
         self.executor.created_keys.clear()
 
     def activate_due(self, today: date) -> None:
         """Needs Admin -> Active Service once a lead's recorded service start date has come."""
-        actions = due_activations(list(self.leads.values()), today)
+        actions = due_activations(list(self.evaluator.leads.values()), today)
         if not actions:
             return
         if self.dry_run:
             self.summary.planned.extend(actions)
             return
         with self.sessions.begin() as session:
-            self._insert_actions(session, actions, message_id=None)
+            enqueue(session, actions)
         self.execute()
+
+    def cursor(self, source: str) -> tuple[int | None, int]:
+        """(UIDVALIDITY, highest UID processed) for `source`; (None, 0) before the first message."""
+        return ledger.cursor(self.sessions, source)
+
+    # -- reporting ---------------------------------------------------------------------------------------------
 
     def _log(self, evaluation: Evaluation) -> None:
         classification, decision = evaluation.classification, evaluation.decision
@@ -266,9 +213,8 @@ class Pipeline:
         log.info(
             "decision message_id=%s thread=%s lead=%r intent=%s rule=%s confidence=%.2f sender_role=%s "
             "actions=%s%s",
-            evaluation.message.message_id, evaluation.thread_id, lead,
-            "skipped" if evaluation.automated else classification.intent, classification.rule or "-",
-            classification.confidence, evaluation.sender_role, decision.summary,
+            evaluation.message.message_id, evaluation.thread_id, lead, evaluation.intent,
+            classification.rule or "-", classification.confidence, evaluation.sender_role, decision.summary,
             f" note={decision.note!r}" if decision.note else "",
         )
         if decision.review:
@@ -283,128 +229,32 @@ class Pipeline:
         if evaluation.decision.review:
             self.summary.reviews.append(f"<{evaluation.message.message_id}>: {evaluation.decision.review.reason}")
 
-    def _remember(self, evaluation: Evaluation, digest: str) -> None:
-        message = evaluation.message
-        self.known_ids.add(message.message_id)
-        self.known_hashes.add(digest)
-        self.index.add(evaluation.thread_id, thread_message_ids(message), message.subject, message.participants,
-                       self.config.addresses)
-        reference = self._lead_reference(evaluation)
-        if reference and evaluation.thread_id not in self.thread_leads:
-            self._link_thread(evaluation.thread_id, reference)
+    def _advance_cursor_only(self, item: RawItem, advance: bool) -> None:
+        if advance and not self.dry_run:
+            ledger.advance_cursor_only(self.sessions, item)
 
-    def _link_thread(self, thread_id: str, reference: str) -> None:
-        self.thread_leads[thread_id] = reference
-        if reference.startswith("new:"):
-            self.awaiting_lead.setdefault(reference, []).append(thread_id)
-
-    def _lead_reference(self, evaluation: Evaluation) -> str | None:
-        if evaluation.lead is not None:
-            return evaluation.lead.id
-        create = next((a for a in evaluation.decision.actions if a.kind == "create_lead"), None)
-        return f"new:{create.key}" if create else None
-
-    def _simulate(self, evaluation: Evaluation) -> None:
-        """Dry run: apply the decision to the in-memory leads only, so later messages see its effect."""
-        decision = evaluation.decision
-        self.summary.planned.extend(decision.actions)
-        for action in decision.actions:
-            if action.kind == "create_lead":
-                reference = f"new:{action.key}"
-                self.leads[reference] = Lead(id=reference, name=action.payload["name"],
-                                             status=action.payload["status"],
-                                             contact_emails=tuple(action.payload["contact_emails"]),
-                                             domain=action.payload["domain"])
-            elif action.kind == "set_status":
-                lead = self.leads.get(action.payload["lead"])
-                if lead is not None:
-                    self.leads[lead.id] = replace(lead, status=action.payload["to"])
-
-    def _record(self, item: RawItem, digest: str, evaluation: Evaluation, extra_actions: list[Action]) -> None:
-        """Message, classification, actions, review item and cursor: one transaction, all or nothing."""
-        message, decision, classification = evaluation.message, evaluation.decision, evaluation.classification
-        reference = self.thread_leads.get(evaluation.thread_id) or self._lead_reference(evaluation)
-        with self.sessions.begin() as session:
-            message_pk = session.scalar(insert(StoredMessage).values(
-                message_id=message.message_id, thread_id=evaluation.thread_id, source=item.source,
-                source_uid=item.uid, sha256=digest, subject=message.subject, from_addr=message.from_addr,
-                date=naive_utc(message.date), direction=evaluation.direction,
-                sender_role=evaluation.sender_role, lead_id=reference, skipped_reason=evaluation.automated,
-                thread_ids=list(thread_message_ids(message)), participants=sorted(message.participants),
-                raw=item.data if decision.needs_raw else None, received_at=utcnow(),
-            ).on_conflict_do_nothing(index_elements=["message_id"]).returning(StoredMessage.id))
-            if message_pk is None:  # another writer recorded it first
-                return
-            thread = insert(Thread).values(id=evaluation.thread_id, subject_key=message.subject[:200],
-                                           lead_id=reference, created_at=utcnow())
-            # A thread that started without a lead (internal, or a lead not yet created) takes the first one known.
-            session.execute(thread.on_conflict_do_update(
-                index_elements=["id"], set_={"lead_id": func.coalesce(Thread.lead_id, thread.excluded.lead_id)}))
-            session.execute(insert(Classification).values(
-                message_pk=message_pk, intent="skipped" if evaluation.automated else classification.intent,
-                rule=classification.rule, rule_file=classification.rule_file,
-                confidence=classification.confidence, matched=list(classification.matched),
-                facts=classification.facts.as_json(),
-                explanation=evaluation.automated or decision.note or classification.explanation,
-            ))
-            self._insert_actions(session, decision.actions, message_id=message.message_id)
-            self._insert_actions(session, extra_actions, message_id=message.message_id)
-            for piece in evaluation.maniac:
-                session.execute(insert(ManiacRow).values(
-                    lead_id=self._lead_reference(evaluation), letter=piece.letter, rule=piece.rule, quote=piece.quote,
-                    detail=piece.detail, message_id=piece.message_id, date=naive_utc(piece.date),
-                ).on_conflict_do_nothing(index_elements=["lead_id", "letter", "quote"]))
-            if decision.review:
-                session.execute(insert(ReviewItem).values(
-                    key=decision.review.key, message_id=message.message_id, thread_id=evaluation.thread_id,
-                    lead_id=reference, intent=classification.intent, reason=decision.review.reason,
-                    proposed=[a.as_json() for a in decision.review.proposed], created_at=utcnow(),
-                ).on_conflict_do_nothing(index_elements=["key"]))
-            self._advance_cursor(session, item)
-
-    @staticmethod
-    def _insert_actions(session: Session, actions: Iterable[Action], *, message_id: str | None) -> None:
-        now = utcnow()
-        for action in actions:
-            session.execute(insert(ActionRow).values(
-                key=action.key, kind=action.kind, message_id=message_id or action.payload.get("message_id"),
-                payload=action.payload, created_at=now, updated_at=now, next_attempt_at=now,
-            ).on_conflict_do_nothing(index_elements=["key"]))
-
-    def cursor(self, source: str) -> tuple[int | None, int]:
-        """(UIDVALIDITY, highest UID processed) for `source`; (None, 0) before the first message."""
-        with self.sessions() as session:
-            cursor = session.get(SyncCursor, source)
-            return (cursor.uidvalidity, cursor.last_uid) if cursor else (None, 0)
-
-    @staticmethod
-    def _advance_cursor(session: Session, item: RawItem) -> None:
-        """One upsert: a new UIDVALIDITY makes the old UIDs meaningless, so the resync starts the count again."""
-        now = utcnow()
-        upsert = insert(SyncCursor).values(source=item.source, uidvalidity=item.uidvalidity, last_uid=item.uid,
-                                           updated_at=now)
-        same_validity = SyncCursor.uidvalidity.is_not_distinct_from(upsert.excluded.uidvalidity)
-        session.execute(upsert.on_conflict_do_update(index_elements=["source"], set_={
-            "last_uid": case((same_validity, func.max(SyncCursor.last_uid, upsert.excluded.last_uid)),
-                             else_=upsert.excluded.last_uid),
-            "uidvalidity": upsert.excluded.uidvalidity,
-            "updated_at": now,
-        }))
-
-    def _advance_cursor_only(self, item: RawItem) -> None:
-        if not self.dry_run:
-            with self.sessions.begin() as session:
-                self._advance_cursor(session, item)
-
-    def _quarantine(self, item: RawItem, digest: str, reason: str) -> None:
-        log.warning("quarantined source=%s uid=%s origin=%s reason=%r", item.source, item.uid, item.origin, reason)
+    def _quarantine(self, item: RawItem, digest: str, reason: str, error_type: str | None, advance: bool) -> None:
+        if error_type is None:
+            log.warning("quarantined source=%s uid=%s origin=%s reason=%r", item.source, item.uid, item.origin,
+                        reason)
         self.summary.quarantined.append(f"{item.origin or item.source}: {reason}")
-        self.known_hashes.add(digest)
-        if self.dry_run:
-            return
-        with self.sessions.begin() as session:
-            session.execute(insert(Quarantined).values(
-                sha256=digest, source=item.source, source_uid=item.uid, reason=reason, size=len(item.data),
-                created_at=utcnow(),
-            ).on_conflict_do_nothing(index_elements=["sha256"]))
-            self._advance_cursor(session, item)
+        self.seen.hashes.add(digest)
+        if not self.dry_run:
+            ledger.quarantine(self.sessions, item, digest, reason, error_type=error_type, advance=advance)
+
+
+def retry_quarantined(pipeline: Pipeline, entry_id: int) -> bool:
+    """Run a quarantined message's stored bytes through the whole pipeline again; True when it left the
+    quarantine (processed, or found already recorded). The sync cursor is not touched."""
+    entry = ledger.quarantined_entry(pipeline.sessions, entry_id)
+    if entry is None or entry.raw is None:
+        return False
+    item = RawItem(data=entry.raw, source=entry.source, uid=entry.source_uid or 0, uidvalidity=None,
+                   origin=f"quarantine #{entry_id}")
+    pipeline.seen.hashes.discard(hashlib.sha256(entry.raw).hexdigest())
+    before = len(pipeline.summary.quarantined)
+    pipeline.process(item, advance=False)
+    if len(pipeline.summary.quarantined) > before:
+        return False
+    ledger.release(pipeline.sessions, entry_id)
+    return True

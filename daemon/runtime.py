@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.actions.executor import Executor
+from daemon.core.evaluate import Evaluator
 from daemon.core.maniac import load_maniac_rules
 from daemon.core.notes import NoteRenderer
 from daemon.core.rules import load_rules
@@ -20,9 +21,10 @@ from daemon.leads.airtable.settings import parse_airtable_config
 from daemon.leads.airtable.store import AirtableLeadStore
 from daemon.leads.base import LeadStore
 from daemon.leads.sqlite import SqliteLeadStore
-from daemon.pipeline import Pipeline
+from daemon.pipeline import Pipeline, evaluation_settings
 from daemon.settings import Config, load_settings
-from daemon.state.models import make_sessions
+from daemon.state.ledger import load_memory
+from daemon.state.models import existing_sessions, make_sessions
 
 log = logging.getLogger("daemon.runtime")
 
@@ -47,30 +49,46 @@ class Runtime:
 def open_runtime(config: Config) -> Runtime:
     """Everything with state: database, leads backend, templates and the sender."""
     sessions = make_sessions(config.db_path)
-    leads: LeadStore
-    if config.lead_backend == "airtable":
-        leads = AirtableLeadStore(config.airtable)
-    else:
-        leads = SqliteLeadStore(sessions)
-        if config.leads_seed_csv is not None and config.leads_seed_csv.exists():
-            seeded = leads.seed_from_csv(config.leads_seed_csv)
-            if seeded:
-                log.info("seeded leads count=%d from=%s", seeded, config.leads_seed_csv)
+    leads = lead_store(config, sessions)
+    if isinstance(leads, SqliteLeadStore) and config.leads_seed_csv is not None and config.leads_seed_csv.exists():
+        seeded = leads.seed_from_csv(config.leads_seed_csv)
+        if seeded:
+            log.info("seeded leads count=%d from=%s", seeded, config.leads_seed_csv)
     renderer = NoteRenderer(config.templates_dir, globals_={"currency": config.currency})
     renderer.check()
     executor = Executor(sessions=sessions, leads=leads, sender=make_sender(config), renderer=renderer, config=config)
     return Runtime(config, sessions, leads, executor)
 
 
+def lead_store(config: Config, sessions: sessionmaker[Session]) -> LeadStore:
+    """The configured leads backend; nothing outside `daemon.leads` and this wiring knows which one it is."""
+    if config.lead_backend == "airtable":
+        return AirtableLeadStore(config.airtable)
+    return SqliteLeadStore(sessions)
+
+
 def make_sender(config: Config) -> Sender:
     if config.send_kind == "smtp" and config.smtp is not None:
-        password = config.smtp.server.password.resolve() if config.smtp.server.password else None
+        password = config.smtp.server.password.resolve_login() if config.smtp.server.password else None
         return SmtpSender(config.smtp, password)
     return OutboxDirSender(config.outbox_dir)
 
 
-def make_pipeline(runtime: Runtime, *, dry_run: bool) -> Pipeline:
+def make_pipeline(runtime: Runtime, *, dry_run: bool, execute: bool = True) -> Pipeline:
+    """`execute=False`: record decisions and actions only; whoever holds the state's lock carries them out."""
     rules = load_rules(runtime.config.rules_dir)
     maniac = load_maniac_rules(runtime.config.rules_dir / "maniac")
     return Pipeline(runtime.config, runtime.sessions, runtime.leads, rules, runtime.executor, dry_run=dry_run,
-                    maniac=maniac)
+                    maniac=maniac, executes=execute)
+
+
+def open_evaluator(config: Config, *, with_state: bool) -> Evaluator:
+    """The evaluation `run` makes, for `classify`: with an existing state, its leads and threads are read (never
+    written); without one an external sender is unknown."""
+    evaluator = Evaluator(evaluation_settings(config), load_rules(config.rules_dir),
+                          load_maniac_rules(config.rules_dir / "maniac"))
+    sessions = existing_sessions(config.db_path) if with_state else None
+    if sessions is not None:
+        evaluator.leads = {lead.id: lead for lead in lead_store(config, sessions).all()}
+        load_memory(sessions, evaluator)
+    return evaluator

@@ -157,6 +157,16 @@ class SecretRef:
             return value
         raise ConfigError(f"{self.key}: no {self.key}_file or {self.key}_env configured")
 
+    def resolve_login(self) -> str:
+        """A password for IMAP LOGIN / SMTP AUTH, which carry ASCII only: anything else is refused here, in one
+        line, instead of failing inside the protocol library on every connection attempt."""
+        value = self.resolve()
+        if not value.isascii():
+            where = f"{self.key}_file {self.file}" if self.file is not None else f"{self.key} (${self.env})"
+            raise ConfigError(f"{where}: the password holds non-ASCII characters, which IMAP LOGIN and SMTP AUTH "
+                              "cannot send; use an ASCII password or an app password")
+        return value
+
 
 @dataclass(frozen=True)
 class ServerConfig:

@@ -18,11 +18,14 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from factories import raw_email
 from servers import RecordingSMTPServer
 
 from daemon.leads.sqlite import SqliteLeadStore
 from daemon.state.models import make_sessions
+
+pytestmark = pytest.mark.slow  # real servers and subprocesses; `make test` runs them
 
 COMMUNITIES = 100  # five messages each: 500 in all
 KILLS = 20

@@ -19,6 +19,10 @@ from daemon.service.watch import watch
 from daemon.settings import Config
 from daemon.state.models import ActionRow, SyncCursor
 
+pytestmark = pytest.mark.slow
+# Deadlines are generous: conditions are waited for, so a loaded 2-core machine only makes the test slower.
+SLOW = 120.0
+
 LEADS_CSV = (
     "name,status,contact_emails,domain,service_tier,monthly_fee,cloud_billing_managed,service_start,notes\n"
     "Lakeside Lab,Active Lead,ada@lakeside.edu,lakeside.edu,,,false,,\n"
@@ -71,13 +75,13 @@ def start_daemon(tmp_path: Path, dovecot: DovecotServer, smtp_server: Callable[.
         config = load_config(write_config(tmp_path, dovecot, smtp, folders or ["INBOX"]))
         runtime = open_runtime(config)
         pipeline = make_pipeline(runtime, dry_run=False)
-        stop = threading.Event()
+        stop, synced = threading.Event(), threading.Event()
         errors: list[BaseException] = []
         password = config.source.imap.server.password.resolve()
 
         def target() -> None:
             try:
-                watch(config.source.imap, password, pipeline, Stop(stop), tick=pipeline.execute)
+                watch(config.source.imap, password, pipeline, Stop(stop), tick=pipeline.execute, on_synced=synced.set)
             except BaseException as exc:  # surfaced by halt()
                 errors.append(exc)
 
@@ -85,6 +89,7 @@ def start_daemon(tmp_path: Path, dovecot: DovecotServer, smtp_server: Callable[.
         thread.start()
         daemon = Daemon(config, thread, stop, errors)
         daemon.smtp = smtp  # type: ignore[attr-defined]
+        daemon.synced = synced  # type: ignore[attr-defined]
         started.append(daemon)
         return daemon
 
@@ -99,7 +104,7 @@ def lead_status(config: Config, name: str) -> str:
     return next(lead.status for lead in runtime.leads.all() if lead.name == name)
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 20) -> None:
+def wait_until(predicate: Callable[[], bool], timeout: float = SLOW) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -111,9 +116,9 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 20) -> None:
 def test_confirmation_appended_while_idling_is_forwarded(dovecot: DovecotServer, start_daemon) -> None:
     dovecot.append("INBOX", raw_email(message_id="old@example.test", subject="Old news", body="Hello"))
     daemon = start_daemon()
-    time.sleep(1.5)  # the daemon has synced and is idling
+    assert daemon.synced.wait(SLOW)  # the daemon has synced and is idling
     dovecot.append("INBOX", confirmation(1))
-    [received] = daemon.smtp.wait_for(1, timeout=20)
+    [received] = daemon.smtp.wait_for(1, timeout=SLOW)
     message = received.message
     assert received.rcpt_tos == ["operations@codeforsociety.org", "partnerships@2i2c.org"]
     assert message["To"] == "operations@codeforsociety.org" and message["Cc"] == "partnerships@2i2c.org"
@@ -129,20 +134,20 @@ def test_confirmation_appended_while_idling_is_forwarded(dovecot: DovecotServer,
 
 def test_reconnects_after_server_restart_and_catches_up(dovecot: DovecotServer, start_daemon) -> None:
     daemon = start_daemon()
-    time.sleep(1.5)
+    assert daemon.synced.wait(SLOW)
     dovecot.restart()  # drops the idling connection; the daemon is disconnected while it starts again
     dovecot.append("INBOX", confirmation(2))
-    [received] = daemon.smtp.wait_for(1, timeout=40)
+    [received] = daemon.smtp.wait_for(1, timeout=SLOW)
     assert received.message["Subject"].endswith("Re: Hub service #2")
     daemon.halt()
 
 
 def test_kicked_connection_reconnects(dovecot: DovecotServer, start_daemon) -> None:
     daemon = start_daemon()
-    time.sleep(1.5)
+    assert daemon.synced.wait(SLOW)
     dovecot.kick()
     dovecot.append("INBOX", confirmation(3))
-    daemon.smtp.wait_for(1, timeout=40)
+    daemon.smtp.wait_for(1, timeout=SLOW)
     daemon.halt()
 
 
@@ -151,7 +156,7 @@ def test_uidvalidity_change_repeats_nothing(dovecot: DovecotServer, start_daemon
     dovecot.append("Sales", confirmation(4))
     dovecot.append("Sales", confirmation(5, sender="Lee Wong <lee@pineridge.edu>"))
     daemon = start_daemon(folders=["Sales"])
-    daemon.smtp.wait_for(2, timeout=20)
+    daemon.smtp.wait_for(2, timeout=SLOW)
     daemon.halt()
     new_validity = dovecot.recreate_folder_with_same_messages("Sales")
     again = start_daemon(folders=["Sales"])
@@ -168,7 +173,7 @@ def test_uidvalidity_change_repeats_nothing(dovecot: DovecotServer, start_daemon
 def test_temporary_smtp_failure_is_retried(dovecot: DovecotServer, start_daemon) -> None:
     daemon = start_daemon(mode="tempfail-then-accept")
     dovecot.append("INBOX", confirmation(6))
-    [received] = daemon.smtp.wait_for(1, timeout=30)
+    [received] = daemon.smtp.wait_for(1, timeout=SLOW)
     assert received.message["Subject"].endswith("Re: Hub service #6")
     assert daemon.smtp.attempts == 2
     daemon.halt()
@@ -187,7 +192,7 @@ def test_permanent_smtp_failure_is_failed_and_shown_in_status(dovecot: DovecotSe
             forward = session.scalar(select(ActionRow).where(ActionRow.kind == "forward"))
             return forward is not None and forward.status == "failed"
 
-    wait_until(failed, timeout=30)
+    wait_until(failed)
     daemon.halt()
     assert daemon.smtp.attempts == 1  # a 5xx is not retried
     assert lead_status(daemon.config, "Lakeside Lab") == "Needs Admin"  # the rest of the decision stands
@@ -204,7 +209,7 @@ def test_run_once_over_imap_from_the_cli(dovecot: DovecotServer, smtp_server, tm
     config = write_config(tmp_path, dovecot, smtp, ["INBOX"])
     assert main(["run", "--once", "--config", str(config)]) == 0
     assert "forwards written: 1" in capsys.readouterr().out
-    assert len(smtp.wait_for(1)) == 1
+    assert len(smtp.wait_for(1, timeout=SLOW)) == 1
 
 
 def test_smtp_login_with_password_from_environment(dovecot: DovecotServer, smtp_server, tmp_path: Path,
@@ -215,7 +220,7 @@ def test_smtp_login_with_password_from_environment(dovecot: DovecotServer, smtp_
     config.write_text(config.read_text() + 'username = "daemon"\npassword_env = "TEST_SMTP_SECRET"\n')
     monkeypatch.setenv("TEST_SMTP_SECRET", "s3cret")
     assert main(["run", "--once", "--config", str(config)]) == 0
-    [received] = smtp.wait_for(1)
+    [received] = smtp.wait_for(1, timeout=SLOW)
     assert received.auth_login == "daemon"
 
 

@@ -45,7 +45,8 @@ def test_classify_json_keys_and_values(tmp_path: Path) -> None:
     for record in (affirmation, confirmation, auto_reply):
         assert set(record) == CLASSIFY_KEYS
     assert (affirmation["intent"], affirmation["month"]) == ("delivery_affirmation", "2026-10")
-    assert affirmation["sender_role"] == "unknown"  # no lead store given
+    # No state: no leads, so (as `run` would) the sender who opens a new community's conversation is its contact.
+    assert affirmation["sender_role"] == "lead_contact"
     assert (confirmation["intent"], confirmation["tier"], confirmation["price"]) == (
         "service_confirmation", "medium", "3000")
     assert confirmation["rule"] == "confirm-tier-at-price" and confirmation["matched"]

@@ -17,6 +17,8 @@ import pytest
 
 from daemon.settings import PROJECT_ROOT
 
+pytestmark = pytest.mark.slow  # real servers and subprocesses; `make test` runs them
+
 UNIT = PROJECT_ROOT / "systemd" / "partnerships-daemon.service"
 PARTNERSHIPS = Path(sys.executable).with_name("partnerships")
 
@@ -120,10 +122,10 @@ def test_sighup_with_broken_rules_keeps_the_old_ones(service) -> None:
     good = rule_file.read_text()
     rule_file.write_text(good.replace('text_any = [', 'text_regex = ["(unclosed"]\ntext_any = [', 1))
     process.send_signal(signal.SIGHUP)
-    time.sleep(3)
+    assert "decline.toml" in notify.wait_for("STATUS=reload failed", timeout=60)
     rule_file.write_text(good)
     process.send_signal(signal.SIGHUP)
-    time.sleep(3)
+    notify.wait_for("STATUS=reloaded", timeout=60)
     notify.clear()
     notify.wait_for("WATCHDOG=1", timeout=10)  # still alive and looping
     code, _, err = stop(process)

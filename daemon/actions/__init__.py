@@ -1,1 +1,2 @@
-"""actions"""
+"""Carrying out recorded actions from the outbox exactly once: creates, status moves, notes, forwards, batches,
+digests."""

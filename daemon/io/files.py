@@ -6,15 +6,17 @@ import mailbox
 from collections.abc import Iterator
 from pathlib import Path
 
+from daemon.core.item import RawItem
 from daemon.errors import ConfigError
-from daemon.io.item import RawItem
 
 
 def detect_kind(path: Path) -> str:
+    """A Maildir, a folder of .eml files, an mbox (starts with a "From " line) or one message file."""
     if path.is_dir():
         return "maildir" if (path / "cur").is_dir() or (path / "new").is_dir() else "emldir"
     if path.is_file():
-        return "mbox"
+        with path.open("rb") as handle:
+            return "mbox" if handle.read(5) in (b"From ", b"") else "eml"
     raise ConfigError(f"mail source {path} does not exist")
 
 
@@ -26,6 +28,8 @@ def iter_source(path: Path, kind: str | None = None) -> Iterator[RawItem]:
         return _iter_maildir(path)
     if kind == "emldir":
         return _iter_emldir(path)
+    if kind == "eml":
+        return iter([RawItem(f"eml:{path.name}", 1, path.read_bytes(), str(path))])
     raise ConfigError(f"unknown mail source kind {kind!r} for {path}")
 
 

@@ -16,7 +16,7 @@ import imapclient
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from daemon.io.item import RawItem
+from daemon.core.item import RawItem
 from daemon.settings import ImapConfig
 
 log = logging.getLogger("daemon.imap")

@@ -68,7 +68,7 @@ class Runner:
 
     def run(self) -> Summary:
         config = self.runtime.config
-        lock = None if self.dry_run else RunLock(config.state_dir).acquire()
+        lock = None if self.dry_run else RunLock(config.state_dir).acquire(wait_for_commands=60)
         self.signals.install()
         try:
             if not self.dry_run:
@@ -76,7 +76,7 @@ class Runner:
                 self.invoices.start()
             imap = config.source.imap
             if config.source.kind == "imap" and imap is not None:
-                password = imap.server.password.resolve() if imap.server.password else ""
+                password = imap.server.password.resolve_login() if imap.server.password else ""
                 max_wait = self.notifier.watchdog_interval
                 watch(imap, password, self.pipeline, self.signals, once=self.once, on_synced=self._synced,
                       tick=self._tick, on_disconnected=self._disconnected, max_wait=max_wait)
@@ -145,11 +145,13 @@ class Runner:
             renderer.check()
         except DaemonError as exc:
             log.error("reload failed, keeping the rules and templates in use: %s", exc)
+            self.notifier.status(f"reload failed, old rules in use: {exc}")
             return False
         self.pipeline.rules = rules
         self.pipeline.maniac = maniac
         self.runtime.executor.renderer = renderer
         log.warning("reloaded rules=%d templates=%s", len(rules.rules), config.templates_dir)
+        self.notifier.status(f"reloaded rules={len(rules.rules)}")
         return True
 
     def _status_line(self) -> str:

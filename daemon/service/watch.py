@@ -10,15 +10,13 @@ from daemon.errors import DaemonError
 from daemon.io.imap import CONNECTION_ERRORS, Backoff, ImapSource, StopFlag
 from daemon.pipeline import Pipeline
 from daemon.settings import ImapConfig
-from daemon.state.models import utcnow
 
 log = logging.getLogger("daemon.imap")
 
 
 def sync_once(source: ImapSource, config: ImapConfig, pipeline: Pipeline, stop: StopFlag) -> int:
     """Process everything above the stored cursors; returns how many messages were read."""
-    pipeline.refresh_leads()
-    started = utcnow()
+    started = pipeline.begin_pass()
     read = 0
     for folder in config.folders:
         for item in source.new_messages(folder, pipeline):

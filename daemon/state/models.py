@@ -23,6 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from daemon.state.guard import check_state
+
 PENDING, DONE, FAILED = "pending", "done", "failed"
 # A send that a crash interrupted: it may have reached the server. Resent only if its copy does not come back.
 UNCERTAIN = "uncertain"
@@ -143,6 +145,10 @@ class Quarantined(Base):
     source_uid: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text)
     size: Mapped[int] = mapped_column(Integer)
+    # The bytes as received, so `quarantine retry` can run them through the pipeline again after a fix.
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    error_type: Mapped[str | None] = mapped_column(String)  # the exception's type when processing raised
+    retried_at: Mapped[datetime | None] = mapped_column(DateTime())
     created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
 
 
@@ -263,5 +269,12 @@ def make_engine(db_path: Path) -> Engine:
     return engine
 
 
+def existing_sessions(db_path: Path) -> sessionmaker[Session] | None:
+    """Sessions on the state at `db_path` if it holds a database, else None; never creates one (read commands)."""
+    check_state(db_path, Base.metadata)
+    return make_sessions(db_path) if db_path.exists() else None
+
+
 def make_sessions(db_path: Path) -> sessionmaker[Session]:
+    check_state(db_path, Base.metadata)
     return sessionmaker(make_engine(db_path), expire_on_commit=False)

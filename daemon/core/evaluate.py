@@ -1,0 +1,180 @@
+"""One evaluation of a message, shared by `run`, `replay` and `classify`: thread, match the lead, classify, decide.
+
+The `Evaluator` holds what earlier messages taught (the thread index, which thread belongs to which lead, the
+leads read this cycle, MANIAC-T evidence per lead) in memory; it does no I/O. The pipeline loads that memory from
+the state at start and records each verdict; `classify` loads it read-only and records nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from daemon.core.automated import detect_automated
+from daemon.core.decide import Action, Decision, Situation, creates_lead, decide, maniac_note
+from daemon.core.extract import facts_of
+from daemon.core.lead import Lead
+from daemon.core.maniac import EvidencePiece, ManiacRules, checklist, merge
+from daemon.core.message import Message
+from daemon.core.rules import Classification, Context, RuleSet
+from daemon.core.threads import (
+    ThreadIndex,
+    direction_of,
+    external_participants,
+    match_lead,
+    sender_role,
+    thread_message_ids,
+)
+from daemon.core.trust import TrustSettings, assess_sender
+from daemon.settings import Addresses
+
+NEW_LEAD_PREFIX = "new:"  # a lead not created yet is referred to as new:<the key of the action creating it>
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """The parts of the configuration an evaluation reads."""
+
+    addresses: Addresses
+    trust: TrustSettings
+    min_confidence: float
+    tier_names: tuple[str, ...] = ()
+    sent_sources: frozenset[str] = frozenset()  # sources holding only our own sent mail (imap:<Sent folder>)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The verdict on one message, with everything that explains it."""
+
+    message: Message
+    thread_id: str
+    thread_method: str
+    lead: Lead | None
+    classification: Classification
+    decision: Decision
+    direction: str
+    sender_role: str
+    automated: str | None
+    maniac: tuple[EvidencePiece, ...] = ()  # new MANIAC-T evidence found in this message
+
+    @property
+    def lead_reference(self) -> str | None:
+        """The lead's id, `new:<key>` for a lead this message creates or proposes to create, else None."""
+        if self.lead is not None:
+            return self.lead.id
+        decision = self.decision
+        proposed = decision.review.proposed if decision.review else ()
+        create = next((a for a in (*decision.actions, *proposed) if a.kind == "create_lead"), None)
+        return f"{NEW_LEAD_PREFIX}{create.key}" if create else None
+
+    @property
+    def intent(self) -> str:
+        return "skipped" if self.automated else self.classification.intent
+
+
+@dataclass
+class Evaluator:
+    settings: EvaluationSettings
+    rules: RuleSet
+    maniac: ManiacRules | None = None
+    index: ThreadIndex = field(default_factory=ThreadIndex)
+    thread_leads: dict[str, str] = field(default_factory=dict)
+    # Threads whose lead is still "new:<create key>": pointed at the real lead once it is created.
+    awaiting_lead: dict[str, list[str]] = field(default_factory=dict)
+    leads: dict[str, Lead] = field(default_factory=dict)
+    maniac_pieces: dict[str, list[EvidencePiece]] = field(default_factory=dict)
+
+    def evaluate(self, message: Message, source: str = "") -> Evaluation:
+        """Thread, match, classify and decide: no database, no network, nothing remembered."""
+        settings = self.settings
+        addresses = settings.addresses
+        automated = detect_automated(message, own_id_domain=addresses.daemon_id_domain)
+        assignment = self.index.assign(message, addresses)
+        externals = external_participants(message, addresses)
+        lead = self._lead_for(assignment.thread_id, externals)
+        role = sender_role(message.from_addr, lead, addresses)
+        direction = direction_of(message.from_addr, addresses)
+        facts = facts_of(message, settings.tier_names)
+        if creates_lead(message, lead, externals, role, automated, addresses) and message.from_addr in externals:
+            # The person who opens a new lead's thread becomes its first contact.
+            role = "lead_contact"
+        classification = self.rules.classify(message, Context(direction=direction, sender_role=role), facts)
+        trust = None if automated else assess_sender(
+            message, settings.trust, outbound=direction == "outbound", from_sent_folder=source in settings.sent_sources)
+        decision = decide(Situation(message=message, classification=classification, lead=lead,
+                                    externals=externals, sender_role=role, thread_id=assignment.thread_id,
+                                    min_confidence=settings.min_confidence, addresses=addresses,
+                                    automated=automated, trust=trust))
+        # MANIAC-T describes the community, so only what its own people write counts (a team offer names
+        # prices too).
+        evidence = tuple(self.maniac.extract(message)) if (
+            self.maniac is not None and not automated and role == "lead_contact") else ()
+        return Evaluation(message, assignment.thread_id, assignment.method, lead, classification, decision,
+                          direction, role, automated, evidence)
+
+    def _lead_for(self, thread_id: str, externals: tuple[str, ...]) -> Lead | None:
+        reference = self.thread_leads.get(thread_id)
+        if reference is not None:
+            lead = self.leads.get(reference)
+            if lead is not None:
+                return lead
+        return match_lead(externals, list(self.leads.values()))
+
+    # -- what the evaluator learns --------------------------------------------------------------------------
+
+    def thread_reference(self, evaluation: Evaluation) -> str | None:
+        """The lead the message's thread belongs to, else the message's own lead reference."""
+        return self.thread_leads.get(evaluation.thread_id) or evaluation.lead_reference
+
+    def maniac_update(self, evaluation: Evaluation) -> list[Action]:
+        """Merge new MANIAC-T evidence into the lead's; a changed checklist becomes a line in its notes."""
+        reference = evaluation.lead_reference
+        if not evaluation.maniac or reference is None:
+            return []
+        merged, changed = merge(self.maniac_pieces.get(reference, []), evaluation.maniac)
+        if not changed:
+            return []
+        self.maniac_pieces[reference] = merged
+        if evaluation.lead is None and not any(a.kind == "create_lead" for a in evaluation.decision.actions):
+            return []  # the lead waits for a person's approval: its notes do not exist yet
+        date = evaluation.message.date
+        return [maniac_note(reference, checklist(merged), date.date().isoformat() if date else None)]
+
+    def remember(self, evaluation: Evaluation) -> None:
+        message = evaluation.message
+        self.index.add(evaluation.thread_id, thread_message_ids(message), message.subject, message.participants,
+                       self.settings.addresses)
+        reference = evaluation.lead_reference
+        if reference and evaluation.thread_id not in self.thread_leads:
+            self.link_thread(evaluation.thread_id, reference)
+
+    def link_thread(self, thread_id: str, reference: str) -> None:
+        self.thread_leads[thread_id] = reference
+        if reference.startswith(NEW_LEAD_PREFIX):
+            self.awaiting_lead.setdefault(reference, []).append(thread_id)
+
+    def lead_created(self, create_key: str, lead_id: str) -> None:
+        """A lead proposed as new:<key> exists now: its threads and evidence point at the real id."""
+        reference = f"{NEW_LEAD_PREFIX}{create_key}"
+        for thread_id in self.awaiting_lead.pop(reference, []):
+            self.thread_leads[thread_id] = lead_id
+        pieces = self.maniac_pieces.pop(reference, None)
+        if pieces:
+            self.maniac_pieces.setdefault(lead_id, []).extend(pieces)
+
+    def leads_changed(self, leads: Iterable[Lead]) -> None:
+        for lead in leads:
+            self.leads[lead.id] = lead
+
+    def simulate(self, actions: Iterable[Action]) -> None:
+        """Dry run: apply actions to the in-memory leads only, so later messages see their effect."""
+        for action in actions:
+            if action.kind == "create_lead":
+                reference = f"{NEW_LEAD_PREFIX}{action.key}"
+                self.leads[reference] = Lead(id=reference, name=action.payload["name"],
+                                             status=action.payload["status"],
+                                             contact_emails=tuple(action.payload["contact_emails"]),
+                                             domain=action.payload["domain"])
+            elif action.kind == "set_status":
+                lead = self.leads.get(action.payload["lead"])
+                if lead is not None:
+                    self.leads[lead.id] = replace(lead, status=action.payload["to"])
