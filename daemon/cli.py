@@ -13,13 +13,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.dialects.sqlite import insert
 
 from daemon import logsetup
 from daemon.core.extract import affirmed_month
 from daemon.core.lead import STATUSES
-from daemon.core.maniac import EvidencePiece, checklist_details, load_maniac_rules
+from daemon.core.maniac import checklist_details, load_maniac_rules
 from daemon.core.message import MalformedMessage, parse
 from daemon.core.notes import NoteRenderer
 from daemon.core.rules import load_rules
@@ -32,10 +31,10 @@ from daemon.leads.airtable.schema import check_schema
 from daemon.pipeline import Summary, retry_quarantined
 from daemon.runtime import Runtime, load_config, make_pipeline, open_evaluator, open_runtime
 from daemon.service.lock import RunLock, writer
-from daemon.service.runner import CONNECTION_KEY, Runner
+from daemon.service.runner import Runner
 from daemon.service.scheduler import record_invoice
 from daemon.settings import Config
-from daemon.state import ledger
+from daemon.state import ledger, queries
 from daemon.state.models import (
     APPROVED,
     DONE,
@@ -43,15 +42,9 @@ from daemon.state.models import (
     OPEN,
     PENDING,
     REJECTED,
-    UNCERTAIN,
     ActionRow,
-    ManiacRow,
-    Quarantined,
     ReviewItem,
-    StoredMessage,
-    SyncCursor,
     existing_sessions,
-    get_meta,
     utcnow,
 )
 
@@ -84,8 +77,7 @@ def cmd_invoice(args: argparse.Namespace, config: Config) -> int:
         print(rendered.csv_data.decode("utf-8"), end="")
         return EXIT_OK
     if not record_invoice(runtime.sessions, month, airtable=config.lead_backend == "airtable"):
-        with runtime.sessions() as session:
-            row = session.scalar(select(ActionRow).where(ActionRow.key == invoice_key(month)))
+        row = queries.action_by_key(runtime.sessions, invoice_key(month))
         print(f"the batch for {month} was recorded before ({row.status}, {row.updated_at:%Y-%m-%d %H:%M} UTC); "
               "it is sent once only")
         return EXIT_OK if row.status != FAILED else EXIT_INPUT
@@ -184,11 +176,8 @@ def cmd_leads(args: argparse.Namespace, config: Config) -> int:
     if args.status and args.status not in STATUSES:
         print(f"partnerships: --status {args.status!r} is not one of {', '.join(STATUSES)}", file=sys.stderr)
         return EXIT_USAGE
-    with runtime.sessions() as session:
-        activity = dict(session.execute(select(StoredMessage.lead_id, func.max(StoredMessage.date))
-                                        .group_by(StoredMessage.lead_id)).all())
-        reviews = dict(session.execute(select(ReviewItem.lead_id, func.count()).where(ReviewItem.status == OPEN)
-                                       .group_by(ReviewItem.lead_id)).all())
+    activity = queries.last_activity_by_lead(runtime.sessions)
+    reviews = queries.open_reviews_by_lead(runtime.sessions)
     rows = [{
         "name": lead.name, "status": lead.status, "contacts": list(lead.contact_emails), "domain": lead.domain,
         "tier": lead.service_tier, "fee": str(lead.monthly_fee) if lead.monthly_fee is not None else None,
@@ -231,17 +220,12 @@ def cmd_lead(args: argparse.Namespace, config: Config) -> int:
         print(f"  {str(when)[:19]}  {move.old_status or '(new)'} -> {move.new_status}  {move.reason}")
     if not history:
         print("  (none recorded)")
-    with runtime.sessions() as session:
-        threads = session.execute(
-            select(StoredMessage.thread_id, func.count(), func.min(StoredMessage.date), func.max(StoredMessage.date),
-                   func.min(StoredMessage.subject))
-            .where(StoredMessage.lead_id == lead.id).group_by(StoredMessage.thread_id)
-            .order_by(func.max(StoredMessage.date))).all()
-        pieces = [EvidencePiece(r.letter, r.rule, r.quote, r.detail, r.message_id, r.date)
-                  for r in session.scalars(select(ManiacRow).where(ManiacRow.lead_id == lead.id))]
+    threads = queries.lead_threads(runtime.sessions, lead.id)
+    pieces = queries.lead_evidence(runtime.sessions, lead.id)
     print("threads:")
-    for thread_id, count, first, last, subject in threads:
-        print(f"  {str(first)[:10]} .. {str(last)[:10]}  {count} message(s)  {subject}  <{thread_id}>")
+    for thread in threads:
+        print(f"  {str(thread.first)[:10]} .. {str(thread.last)[:10]}  {thread.messages} message(s)  "
+              f"{thread.subject}  <{thread.thread_id}>")
     if not threads:
         print("  (none seen)")
     print(checklist_details(pieces))
@@ -251,8 +235,7 @@ def cmd_lead(args: argparse.Namespace, config: Config) -> int:
 def cmd_review(args: argparse.Namespace, config: Config) -> int:
     runtime = open_runtime(config)
     if args.review_command in (None, "list"):
-        with runtime.sessions() as session:
-            items = list(session.scalars(select(ReviewItem).where(ReviewItem.status == OPEN).order_by(ReviewItem.id)))
+        items = queries.open_review_items(runtime.sessions)
         records = [{
             "id": item.id, "thread": item.thread_id, "message_id": item.message_id, "lead_id": item.lead_id,
             "intent": item.intent, "reason": item.reason, "created_at": item.created_at.isoformat() + "Z",
@@ -370,35 +353,11 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 
 
 def status_report(config: Config) -> dict[str, Any]:
-    """The facts `status` shows, as plain data (also its --json form). An absent state is reported, not made."""
+    """The facts `status` shows. An absent state is reported, never made."""
     sessions = existing_sessions(config.db_path)
     if sessions is None:
-        return {"state": f"{config.db_path} (none yet: no run so far)", "connection": None, "sources": [],
-                "actions": {"pending": 0, "uncertain": 0, "done": 0, "failed": 0}, "unfinished_actions": [],
-                "review_items_open": 0, "quarantined": 0, "last_invoice_batch": None}
-    meta = get_meta(sessions)
-    with sessions() as session:
-        cursors = list(session.scalars(select(SyncCursor).order_by(SyncCursor.source)))
-        counts = dict(session.execute(select(ActionRow.status, func.count()).group_by(ActionRow.status)).all())
-        unfinished = list(session.scalars(select(ActionRow).where(ActionRow.status.in_((PENDING, UNCERTAIN, FAILED)))
-                                          .order_by(ActionRow.id)))
-        last_batch = session.scalar(select(ActionRow).where(ActionRow.kind == "send_invoice")
-                                    .order_by(ActionRow.key.desc()).limit(1))
-        return {
-            "state": str(config.db_path),
-            "connection": meta.get(CONNECTION_KEY),
-            "sources": [{"source": c.source, "uidvalidity": c.uidvalidity, "last_uid": c.last_uid,
-                         "last_sync": meta.get(f"last_sync:{c.source}")} for c in cursors],
-            "actions": {"pending": counts.get(PENDING, 0), "uncertain": counts.get(UNCERTAIN, 0),
-                        "done": counts.get(DONE, 0), "failed": counts.get(FAILED, 0)},
-            "unfinished_actions": [{"key": a.key, "kind": a.kind, "status": a.status, "attempts": a.attempts,
-                                    "last_error": a.last_error} for a in unfinished],
-            "review_items_open": session.scalar(select(func.count()).select_from(ReviewItem)
-                                                .where(ReviewItem.status == OPEN)),
-            "quarantined": session.scalar(select(func.count()).select_from(Quarantined)),
-            "last_invoice_batch": ({"month": last_batch.key.removeprefix("invoice:"), "status": last_batch.status}
-                                   if last_batch else None),
-        }
+        return queries.empty_status_report(f"{config.db_path} (none yet: no run so far)")
+    return queries.status_report(sessions, str(config.db_path))
 
 
 def cmd_check(args: argparse.Namespace, config: Config) -> int:

@@ -6,7 +6,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -279,14 +279,8 @@ def load_settings(path: Path | None = None, *, state_dir: Path | None = None) ->
             raise ConfigError(f"config file {path}: invalid TOML: {exc}") from None
     config = _build(data, base=path.parent if path else Path.cwd(), source_file=path)
     if state_dir is not None:
-        config = _replace(config, state_dir=state_dir.resolve())
+        config = replace(config, state_dir=state_dir.resolve())
     return config
-
-
-def _replace(config: Config, **changes: Any) -> Config:
-    from dataclasses import replace
-
-    return replace(config, **changes)
 
 
 class Section:

@@ -20,7 +20,6 @@ from daemon.core.maniac import (
     load_maniac_rules,
     merge,
     split_sentences,
-    unknown_letters,
 )
 from daemon.core.message import parse
 from daemon.core.rules import load_rules
@@ -308,16 +307,8 @@ def test_merge_dedups_on_letter_and_quote() -> None:
     assert merge([], []) == ([], False)
 
 
-def test_evidence_round_trips_through_dict() -> None:
-    original = piece("timeline", "Starting December 1.", detail="December 1")
-    assert EvidencePiece.from_dict(original.to_dict()) == original
-    undated = EvidencePiece("need", "r", "q", "", "m@x", None)
-    assert EvidencePiece.from_dict(undated.to_dict()) == undated
-
-
 def test_checklist_empty() -> None:
     assert checklist([]) == "MANIAC-T 0/7: M ? · A ? · N ? · I ? · A ? · C ? · T ?"
-    assert unknown_letters([]) == list(LETTERS)
 
 
 def test_checklist_uses_the_newest_detail_in_letter_order() -> None:
@@ -334,7 +325,6 @@ def test_checklist_uses_the_newest_detail_in_letter_order() -> None:
     assert line == ("MANIAC-T 3/7: M ✓ (NSF, $480,000) · A ? · N ? · I ? · A ✓ · "
                     "C ✓ (running our own hub on campus) · T ?")
     assert "\n" not in line
-    assert unknown_letters(pieces) == ["authority", "need", "impending_event", "timeline"]
 
 
 def test_checklist_clips_long_details() -> None:

@@ -55,7 +55,7 @@ def test_same_subject_with_other_people_is_a_new_thread() -> None:
     stranger = make_message(message_id="q@y", subject="Re: Question", from_addr="bob@elsewhere.org",
                             to=("partnerships@2i2c.org",), cc=())
     assignment = index.assign(stranger, ADDRESSES)
-    assert assignment.is_new and assignment.thread_id == "q@y"
+    assert assignment.method == "new" and assignment.thread_id == "q@y"
 
 
 def test_normalize_subject_strips_stacked_prefixes() -> None:

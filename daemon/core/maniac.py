@@ -49,18 +49,6 @@ class EvidencePiece:
     message_id: str
     date: datetime | None
 
-    def to_dict(self) -> dict[str, str | None]:
-        """A JSON-ready form for the state DB."""
-        return {"letter": self.letter, "rule": self.rule, "quote": self.quote, "detail": self.detail,
-                "message_id": self.message_id, "date": self.date.isoformat() if self.date else None}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> EvidencePiece:
-        date = data.get("date")
-        return cls(letter=str(data["letter"]), rule=str(data["rule"]), quote=str(data["quote"]),
-                   detail=str(data.get("detail") or ""), message_id=str(data["message_id"]),
-                   date=datetime.fromisoformat(date) if date else None)
-
 
 # --- sentences ----------------------------------------------------------------------------------
 
@@ -328,11 +316,6 @@ def merge(existing: Sequence[EvidencePiece], new: Sequence[EvidencePiece]) -> tu
             seen.add(key)
             merged.append(piece)
     return merged, len(merged) > len(existing)
-
-
-def unknown_letters(pieces: Iterable[EvidencePiece]) -> list[str]:
-    known = {p.letter for p in pieces}
-    return [letter for letter in LETTERS if letter not in known]
 
 
 def checklist(pieces: Sequence[EvidencePiece]) -> str:

@@ -31,10 +31,6 @@ class ThreadAssignment:
     thread_id: str
     method: str  # "references", "subject" or "new"
 
-    @property
-    def is_new(self) -> bool:
-        return self.method == "new"
-
 
 @dataclass
 class ThreadIndex:

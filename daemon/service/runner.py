@@ -22,12 +22,12 @@ from daemon.service.scheduler import InvoiceScheduler
 from daemon.service.sdnotify import Notifier
 from daemon.service.watch import watch
 from daemon.state.models import set_meta
+from daemon.state.queries import CONNECTION_KEY, LAST_SYNC_PREFIX
 
 if TYPE_CHECKING:
     from daemon.runtime import Runtime
 
 log = logging.getLogger("daemon.run")
-CONNECTION_KEY = "connection"
 
 
 @dataclass
@@ -111,7 +111,7 @@ class Runner:
                    and config.source.imap else [f"{config.source.kind}:{config.source.path.name}"])
         if not self.dry_run:
             stamp = self.synced_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-            values = {f"last_sync:{source}": stamp for source in sources}
+            values = {f"{LAST_SYNC_PREFIX}{source}": stamp for source in sources}
             values[CONNECTION_KEY] = f"connected (last sync {stamp})"
             set_meta(self.runtime.sessions, values)
         status = self._status_line()

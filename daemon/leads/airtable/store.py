@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from pyairtable import Api
 from pyairtable.api.types import RecordDict
-from pyairtable.formulas import EQ, FIND, LOWER, OR, RECORD_ID, Field, Formula
+from pyairtable.formulas import EQ, FIND, OR, RECORD_ID, Field, Formula
 
 from daemon.core.lead import STATUSES, Lead, NewLead
 from daemon.errors import ActionError
@@ -99,16 +99,6 @@ class AirtableLeadStore:
             if lead_id not in self._cache or lead_id in self._stale:
                 self._fetch([lead_id])
             return self._cache.get(lead_id)
-
-    def find_by_contact(self, address: str) -> list[Lead]:
-        """Leads listing `address` among their contacts, asked of Airtable (the value is escaped by pyairtable)."""
-        wanted = address.strip().lower()
-        formula = FIND(wanted, LOWER(Field(self.config.fields.contact_emails)))
-        records = self._list(f"look up the lead of {wanted}", formula)
-        with self._lock:
-            leads = [self._remember(record) for record in records]
-        # FIND matches substrings (ann@x.org in joann@x.org): keep exact matches only.
-        return [lead for lead in leads if wanted in lead.contact_emails]
 
     def status_history(self, lead_id: str) -> list[StatusMove]:
         lead = self.get(lead_id)
