@@ -1,7 +1,8 @@
 """First sync of a large IMAP folder: messages/s and peak RSS, next to the same messages replayed from mbox.
 
 Usage: .venv/bin/python bench/sync.py [--count 10000]
-Each measurement runs in its own process so that peak RSS is its own.
+The messages are the shared corpus and the example mailbox, cycled with unique Message-IDs. Each measurement
+runs in its own process so that peak RSS is its own.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _servers import DovecotServer, message, write_config
+from _mail import corpus_messages, numbered
+from _servers import DovecotServer, write_config
 
 from daemon.io import iter_source
 from daemon.io.imap import ImapSource
@@ -39,7 +41,7 @@ def measure_imap(config_path: Path) -> None:
     source = ImapSource(imap, imap.server.password.resolve())
     source.connect()
     started = time.perf_counter()
-    read = sync_once(source, imap, pipeline, _NeverStop())
+    read = sync_once(source, imap, pipeline, _NeverStop(), quiet=True)
     elapsed = time.perf_counter() - started
     source.close()
     print(f"imap first sync:  {read} messages in {elapsed:.1f} s = {read / elapsed:7.0f} msg/s, "
@@ -70,17 +72,22 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as directory, DovecotServer() as dovecot:
         base = Path(directory)
-        messages = [message(number, confirm=number % 100 == 0) for number in range(args.count)]
         client = dovecot.client()
-        for start in range(0, len(messages), 500):
-            client.multiappend("INBOX", messages[start:start + 500])
-        client.logout()
         box = mailbox.mbox(str(base / "export.mbox"))
-        for data in messages:
+        size, chunk = 0, []
+        for data in numbered(corpus_messages(), args.count):
             box.add(data)
+            size += len(data)
+            chunk.append(data)
+            if len(chunk) == 500:
+                client.multiappend("INBOX", chunk)
+                chunk = []
+        if chunk:
+            client.multiappend("INBOX", chunk)
+        client.logout()
         box.flush()
         box.close()
-        print(f"folder: {args.count} messages, {sum(map(len, messages)) / 1e6:.1f} MB")
+        print(f"folder: {args.count} messages, {size / 1e6:.1f} MB")
         for kind, path in (("imap", write_config(base, dovecot, None)), ("mbox", base / "export.mbox")):
             subprocess.run([sys.executable, __file__, "--child", kind, str(path)], check=True)
 

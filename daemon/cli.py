@@ -25,12 +25,13 @@ from daemon.core.rules import load_rules
 from daemon.errors import DaemonError
 from daemon.invoicing.batch import month_of, parse_month, previous_month
 from daemon.invoicing.render import invoice_key, render_batch
-from daemon.io import iter_source
+from daemon.io import FileSource
 from daemon.leads.airtable.invoices import check_invoice_schema
 from daemon.leads.airtable.schema import check_schema
 from daemon.pipeline import Summary, retry_quarantined
 from daemon.runtime import Runtime, load_config, make_pipeline, open_evaluator, open_runtime
 from daemon.service.lock import RunLock, writer
+from daemon.service.progress import track
 from daemon.service.runner import Runner
 from daemon.service.scheduler import record_invoice
 from daemon.settings import Config
@@ -58,7 +59,7 @@ EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     runtime = open_runtime(config)
     runner = Runner(runtime, make_pipeline(runtime, dry_run=args.dry_run), dry_run=args.dry_run, once=args.once,
-                    interval=args.interval)
+                    interval=args.interval, quiet=args.quiet)
     summary = runner.run()
     print_summary(summary, runtime, dry_run=args.dry_run)
     return EXIT_OK
@@ -97,7 +98,8 @@ def cmd_replay(args: argparse.Namespace, config: Config) -> int:
     runtime = open_runtime(config)
     with writer(config.state_dir, "replay") as lock:
         pipeline = make_pipeline(runtime, dry_run=args.dry_run, execute=lock.held)
-        summary = pipeline.process_all(iter_source(Path(args.path)))
+        source = FileSource(Path(args.path))
+        summary = pipeline.process_all(track(source, len(source), Path(args.path).name, quiet=args.quiet))
         print_summary(summary, runtime, dry_run=args.dry_run)
         _left_to_daemon(lock, dry_run=args.dry_run)
     return EXIT_INPUT if summary.quarantined else EXIT_OK
@@ -436,9 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--once", action="store_true", help="one pass, then exit")
     run.add_argument("--dry-run", action="store_true", help="decide, print, change nothing")
     run.add_argument("--interval", type=float, default=60, help="seconds between passes (file sources)")
+    run.add_argument("--quiet", action="store_true", help="no progress of a long first sync")
     replay = sub.add_parser("replay", parents=[common], help="backfill from an mbox, Maildir or .eml folder")
     replay.add_argument("path")
     replay.add_argument("--dry-run", action="store_true")
+    replay.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
     classify = sub.add_parser("classify", parents=[common], help="classify .eml files; no side effects")
     classify.add_argument("files", nargs="+")
     classify.add_argument("--json", action="store_true", help="one JSON object per file, one per line")

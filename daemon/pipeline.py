@@ -10,6 +10,7 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -66,6 +67,7 @@ class Pipeline:
         self.executes = executes and executor is not None and not dry_run
         self.summary = Summary()
         self.evaluator = Evaluator(evaluation_settings(config), rules, maniac)
+        self.recorder = ledger.Recorder(sessions, config.record_batch)
         self.refresh_leads()
         self._leads_fresh = True  # read for the first pass already
         self.seen = ledger.load_memory(sessions, self.evaluator)
@@ -121,7 +123,7 @@ class Pipeline:
             self._advance_cursor_only(item, advance)
             return None
         try:
-            evaluation, maniac_actions = self._evaluate_and_record(item, digest, advance)
+            evaluation, actions = self._evaluate_and_record(item, digest, advance)
         except MalformedMessage as exc:
             self._quarantine(item, digest, exc.reason, None, advance)
             return None
@@ -131,20 +133,20 @@ class Pipeline:
                       item.origin, reason, exc_info=log.isEnabledFor(logging.DEBUG))
             self._quarantine(item, digest, reason, type(exc).__name__, advance)
             return None
-        if evaluation is not None and (evaluation.decision.actions or maniac_actions):
+        if actions:
             self.execute()
         return evaluation
 
-    def _evaluate_and_record(self, item: RawItem, digest: str,
-                             advance: bool) -> tuple[Evaluation | None, list[Action]]:
+    def _evaluate_and_record(self, item: RawItem, digest: str, advance: bool) -> tuple[Evaluation | None, bool]:
         message = parse(item.data, max_size=self.config.max_message_bytes)
         if message.message_id in self.seen.message_ids:
             self.summary.duplicates += 1
             log.info("duplicate message_id=%s source=%s uid=%s", message.message_id, item.source, item.uid)
             self._advance_cursor_only(item, advance)
-            return None, []
+            return None, False
         evaluation = self.evaluator.evaluate(message, item.source)
         if evaluation.automated == "own message" and self.executor is not None and not self.dry_run:
+            self.recorder.commit()  # the executor writes through a connection of its own
             for key in message.header(KEY_HEADER):
                 self.executor.confirm_delivered(key.strip())
         maniac_actions = self.evaluator.maniac_update(evaluation)
@@ -152,20 +154,26 @@ class Pipeline:
             self.summary.planned.extend((*evaluation.decision.actions, *maniac_actions))
             self.evaluator.simulate(evaluation.decision.actions)
         else:
-            ledger.record(self.sessions, item, digest, evaluation, self.evaluator.thread_reference(evaluation),
-                          maniac_actions, advance=advance)
+            with self.recorder.transaction() as session:
+                ledger.record(session, item, digest, evaluation, self.evaluator.thread_reference(evaluation),
+                              maniac_actions, advance=advance)
         # Counted and remembered only once recorded: a message that failed is the quarantine's, not the run's.
         self._log(evaluation)
         self._count(evaluation)
         self.seen.message_ids.add(message.message_id)
         self.seen.hashes.add(digest)
         self.evaluator.remember(evaluation)
-        return evaluation, maniac_actions
+        return evaluation, bool(evaluation.decision.actions or maniac_actions)
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Messages processed inside share transactions of up to `[daemon] record_batch` messages."""
+        return self.recorder.batch()
 
     def process_all(self, items: Iterable[RawItem]) -> Summary:
         started = self.begin_pass()
-        for item in items:
-            self.process(item)
+        with self.batch():
+            for item in items:
+                self.process(item)
         self.finish_pass(started)
         return self.summary
 
@@ -179,6 +187,7 @@ class Pipeline:
     def execute(self) -> None:
         if self.executor is None or not self.executes:
             return
+        self.recorder.commit()  # actions are carried out only once they are durable
         outcomes = self.executor.run_pending()
         if outcomes:
             self.summary.outcomes.extend(outcomes)
@@ -197,7 +206,7 @@ class Pipeline:
         if self.dry_run:
             self.summary.planned.extend(actions)
             return
-        with self.sessions.begin() as session:
+        with self.recorder.transaction() as session:
             enqueue(session, actions)
         self.execute()
 
@@ -231,7 +240,8 @@ class Pipeline:
 
     def _advance_cursor_only(self, item: RawItem, advance: bool) -> None:
         if advance and not self.dry_run:
-            ledger.advance_cursor_only(self.sessions, item)
+            with self.recorder.transaction() as session:
+                ledger.advance_cursor(session, item)
 
     def _quarantine(self, item: RawItem, digest: str, reason: str, error_type: str | None, advance: bool) -> None:
         if error_type is None:
@@ -240,7 +250,8 @@ class Pipeline:
         self.summary.quarantined.append(f"{item.origin or item.source}: {reason}")
         self.seen.hashes.add(digest)
         if not self.dry_run:
-            ledger.quarantine(self.sessions, item, digest, reason, error_type=error_type, advance=advance)
+            with self.recorder.transaction() as session:
+                ledger.quarantine(session, item, digest, reason, error_type=error_type, advance=advance)
 
 
 def retry_quarantined(pipeline: Pipeline, entry_id: int) -> bool:

@@ -225,6 +225,7 @@ class Config:
     min_confidence: float = 0.8
     max_message_bytes: int = 25 * 1024 * 1024
     max_attempts: int = 8
+    record_batch: int = 200  # messages recorded per transaction during a sync or replay
     retry_base_seconds: float = 30.0  # first retry delay; doubles per attempt, capped at an hour
     # How long a send interrupted by a crash waits for its Cc copy to come back before it is sent again.
     uncertain_grace_seconds: float = 900.0
@@ -342,6 +343,9 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
     log_format = daemon.choice("log_format", ("kv", "json"), defaults.log_format)
     max_bytes = daemon.take("max_message_bytes", int, defaults.max_message_bytes)
     max_attempts = daemon.take("max_attempts", int, defaults.max_attempts)
+    record_batch = daemon.take("record_batch", int, defaults.record_batch)
+    if not 1 <= record_batch <= 10000:
+        raise ConfigError(f"[daemon] record_batch: {record_batch} is not between 1 and 10000")
     retry_base = daemon.take("retry_base_seconds", float, defaults.retry_base_seconds)
     grace = daemon.take("uncertain_grace_seconds", float, defaults.uncertain_grace_seconds)
     daemon.finish()
@@ -414,6 +418,7 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
         min_confidence=min_confidence,
         max_message_bytes=max_bytes,
         max_attempts=max_attempts,
+        record_batch=record_batch,
         retry_base_seconds=retry_base,
         uncertain_grace_seconds=grace,
         currency=currency,

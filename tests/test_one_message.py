@@ -127,13 +127,13 @@ def _fail_record_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """The store raises once, for the faulty message, after part of its transaction was written."""
     original = ledger.record
 
-    def record(sessions: Any, item: Any, digest: str, evaluation: Any, *args: Any, **kwargs: Any) -> bool:
+    def record(session: Any, item: Any, digest: str, evaluation: Any, *args: Any, **kwargs: Any) -> bool:
         if evaluation.message.message_id == FAULTY_ID and not getattr(record, "raised", False):
             record.raised = True  # type: ignore[attr-defined]
-            with sessions.begin() as session:
-                session.add(StoredMessage(message_id=FAULTY_ID, thread_id="x", source="partial"))
-                raise OSError("injected: disk hiccup")
-        return original(sessions, item, digest, evaluation, *args, **kwargs)
+            session.add(StoredMessage(message_id=FAULTY_ID, thread_id="x", source="partial"))
+            session.flush()  # written, then the store fails: the message's savepoint must undo it
+            raise OSError("injected: disk hiccup")
+        return original(session, item, digest, evaluation, *args, **kwargs)
 
     monkeypatch.setattr(ledger, "record", record)
 

@@ -20,40 +20,75 @@ def detect_kind(path: Path) -> str:
     raise ConfigError(f"mail source {path} does not exist")
 
 
+class FileSource:
+    """The messages of a file source, read one at a time (memory stays flat), and how many there are."""
+
+    def __init__(self, path: Path, kind: str | None = None) -> None:
+        self.path = path
+        self.kind = kind or detect_kind(path)
+        if self.kind not in KINDS:
+            raise ConfigError(f"unknown mail source kind {self.kind!r} for {path}")
+        self._mbox: mailbox.mbox | None = None
+        self._keys: list[str] | None = None
+
+    def __len__(self) -> int:
+        if self.kind == "mbox":
+            return len(self._mbox_box())
+        if self.kind == "maildir":
+            return len(self._maildir_keys())
+        if self.kind == "emldir":
+            return len(self._eml_files())
+        return 1
+
+    def __iter__(self) -> Iterator[RawItem]:
+        if self.kind == "mbox":
+            return self._iter_mbox()
+        if self.kind == "maildir":
+            return self._iter_maildir()
+        if self.kind == "emldir":
+            return self._iter_emldir()
+        return iter([RawItem(f"eml:{self.path.name}", 1, self.path.read_bytes(), str(self.path))])
+
+    def _mbox_box(self) -> mailbox.mbox:
+        if self._mbox is None:
+            if not self.path.is_file():
+                raise ConfigError(f"mbox file {self.path} does not exist")
+            self._mbox = mailbox.mbox(str(self.path), create=False)
+        return self._mbox
+
+    def _iter_mbox(self) -> Iterator[RawItem]:
+        box = self._mbox_box()
+        try:
+            # Keys index byte offsets only; each message is read when its turn comes, so memory stays flat.
+            for position, key in enumerate(box.iterkeys(), start=1):
+                yield RawItem(f"mbox:{self.path.name}", position, box.get_bytes(key), f"{self.path}#{position}")
+        finally:
+            box.close()
+            self._mbox = None
+
+    def _maildir_keys(self) -> list[str]:
+        if self._keys is None:
+            self._keys = sorted(mailbox.Maildir(str(self.path), create=False).iterkeys())
+        return self._keys
+
+    def _iter_maildir(self) -> Iterator[RawItem]:
+        box = mailbox.Maildir(str(self.path), create=False)
+        for position, key in enumerate(self._maildir_keys(), start=1):
+            yield RawItem(f"maildir:{self.path.name}", position, box.get_bytes(key), f"{self.path}/{key}")
+
+    def _eml_files(self) -> list[Path]:
+        files = sorted(p for p in self.path.rglob("*") if p.is_file() and p.suffix.lower() in (".eml", ".msg", ".txt"))
+        if not files:
+            raise ConfigError(f"{self.path} holds no .eml files")
+        return files
+
+    def _iter_emldir(self) -> Iterator[RawItem]:
+        for position, file in enumerate(self._eml_files(), start=1):
+            yield RawItem(f"emldir:{self.path.name}", position, file.read_bytes(), str(file))
+
+
+KINDS = ("mbox", "maildir", "emldir", "eml")
+
+
 def iter_source(path: Path, kind: str | None = None) -> Iterator[RawItem]:
-    kind = kind or detect_kind(path)
-    if kind == "mbox":
-        return _iter_mbox(path)
-    if kind == "maildir":
-        return _iter_maildir(path)
-    if kind == "emldir":
-        return _iter_emldir(path)
-    if kind == "eml":
-        return iter([RawItem(f"eml:{path.name}", 1, path.read_bytes(), str(path))])
-    raise ConfigError(f"unknown mail source kind {kind!r} for {path}")
-
-
-def _iter_mbox(path: Path) -> Iterator[RawItem]:
-    if not path.is_file():
-        raise ConfigError(f"mbox file {path} does not exist")
-    box = mailbox.mbox(str(path), create=False)
-    try:
-        # Keys index byte offsets only; each message is read when its turn comes, so memory stays flat.
-        for position, key in enumerate(box.iterkeys(), start=1):
-            yield RawItem(f"mbox:{path.name}", position, box.get_bytes(key), f"{path}#{position}")
-    finally:
-        box.close()
-
-
-def _iter_maildir(path: Path) -> Iterator[RawItem]:
-    box = mailbox.Maildir(str(path), create=False)
-    for position, key in enumerate(sorted(box.iterkeys()), start=1):
-        yield RawItem(f"maildir:{path.name}", position, box.get_bytes(key), f"{path}/{key}")
-
-
-def _iter_emldir(path: Path) -> Iterator[RawItem]:
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".eml", ".msg", ".txt"))
-    if not files:
-        raise ConfigError(f"{path} holds no .eml files")
-    for position, file in enumerate(files, start=1):
-        yield RawItem(f"emldir:{path.name}", position, file.read_bytes(), str(file))
+    return iter(FileSource(path, kind))

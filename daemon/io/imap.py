@@ -97,12 +97,15 @@ class ImapSource:
 
     def new_messages(self, folder: str, cursors: Cursors) -> Iterator[RawItem]:
         """Messages above the stored cursor, in UID order, fetched in batches (memory stays flat)."""
+        return self.fetch(folder, *self.new_uids(folder, cursors))
+
+    def new_uids(self, folder: str, cursors: Cursors) -> tuple[int, list[int]]:
+        """(UIDVALIDITY, the UIDs above the stored cursor) of `folder`, which is selected read-only."""
         client = self._require_client()
         # readonly: even a buggy fetch cannot set \\Seen or any other flag.
         info = client.select_folder(folder, readonly=True)
         uidvalidity = int(info[b"UIDVALIDITY"])
-        source = source_name(folder)
-        stored_validity, last_uid = cursors.cursor(source)
+        stored_validity, last_uid = cursors.cursor(source_name(folder))
         if stored_validity is not None and stored_validity != uidvalidity:
             log.warning("uidvalidity changed folder=%s old=%s new=%s: resyncing, Message-ID dedup prevents repeats",
                         folder, stored_validity, uidvalidity)
@@ -111,6 +114,12 @@ class ImapSource:
         uids = sorted(uid for uid in client.search(["UID", f"{last_uid + 1}:*"]) if uid > last_uid)
         if uids:
             log.info("new messages folder=%s count=%d from_uid=%d", folder, len(uids), uids[0])
+        return uidvalidity, uids
+
+    def fetch(self, folder: str, uidvalidity: int, uids: list[int]) -> Iterator[RawItem]:
+        """The messages `uids` of the selected `folder`, BODY.PEEK[] in batches of `batch_size`."""
+        client = self._require_client()
+        source = source_name(folder)
         for start in range(0, len(uids), self.config.batch_size):
             batch = uids[start:start + self.config.batch_size]
             fetched = client.fetch(batch, ["BODY.PEEK[]"])

@@ -14,10 +14,11 @@ from daemon.core.maniac import load_maniac_rules
 from daemon.core.notes import NoteRenderer
 from daemon.core.rules import load_rules
 from daemon.errors import DaemonError
-from daemon.io import iter_source
+from daemon.io import FileSource
 from daemon.io.imap import source_name
 from daemon.pipeline import Pipeline, Summary
 from daemon.service.lock import RunLock
+from daemon.service.progress import track
 from daemon.service.scheduler import InvoiceScheduler
 from daemon.service.sdnotify import Notifier
 from daemon.service.watch import watch
@@ -61,6 +62,7 @@ class Runner:
     dry_run: bool = False
     once: bool = False
     interval: float = 60.0
+    quiet: bool = False  # no progress of a long first pass
     notifier: Notifier = field(default_factory=Notifier)
     signals: Signals = field(default_factory=Signals)
     invoices: InvoiceScheduler | None = None
@@ -79,6 +81,7 @@ class Runner:
                 password = imap.server.password.resolve_login() if imap.server.password else ""
                 max_wait = self.notifier.watchdog_interval
                 watch(imap, password, self.pipeline, self.signals, once=self.once, on_synced=self._synced,
+                      quiet=self.quiet,
                       tick=self._tick, on_disconnected=self._disconnected, max_wait=max_wait)
             else:
                 self._watch_files()
@@ -91,7 +94,10 @@ class Runner:
     def _watch_files(self) -> None:
         source = self.runtime.config.source
         while True:
-            self.pipeline.process_all(iter_source(source.path, source.kind))
+            messages = FileSource(source.path, source.kind)
+            # Only the first pass can be long: later ones find the messages known and pass over them quickly.
+            first = self.synced_at is None
+            self.pipeline.process_all(track(messages, len(messages), source.path.name, quiet=self.quiet or not first))
             self._synced()
             if self.once or self.signals.stop_requested:
                 return

@@ -9,28 +9,34 @@ from collections.abc import Callable
 from daemon.errors import DaemonError
 from daemon.io.imap import CONNECTION_ERRORS, Backoff, ImapSource, StopFlag
 from daemon.pipeline import Pipeline
+from daemon.service.progress import track
 from daemon.settings import ImapConfig
 
 log = logging.getLogger("daemon.imap")
 
 
-def sync_once(source: ImapSource, config: ImapConfig, pipeline: Pipeline, stop: StopFlag) -> int:
-    """Process everything above the stored cursors; returns how many messages were read."""
+def sync_once(source: ImapSource, config: ImapConfig, pipeline: Pipeline, stop: StopFlag, *,
+              quiet: bool = False) -> int:
+    """Process everything above the stored cursors; returns how many messages were read. A long sync (the
+    first one of a mailbox with years of history) shows its progress unless `quiet`."""
     started = pipeline.begin_pass()
     read = 0
-    for folder in config.folders:
-        for item in source.new_messages(folder, pipeline):
-            pipeline.process(item)
-            read += 1
-            if stop.requested:  # each message is its own transaction: stopping between two loses nothing
-                return read
+    with pipeline.batch():
+        for folder in config.folders:
+            uidvalidity, uids = source.new_uids(folder, pipeline)
+            for item in track(source.fetch(folder, uidvalidity, uids), len(uids), folder, quiet=quiet):
+                pipeline.process(item)
+                read += 1
+                if stop.requested:  # what was processed is committed on the way out: stopping loses nothing
+                    return read
     pipeline.finish_pass(started)
     return read
 
 
 def watch(config: ImapConfig, password: str, pipeline: Pipeline, stop: StopFlag, *, once: bool = False,
           on_synced: Callable[[], None] = lambda: None, tick: Callable[[], None] = lambda: None,
-          on_disconnected: Callable[[str], None] = lambda reason: None, max_wait: float | None = None) -> None:
+          on_disconnected: Callable[[str], None] = lambda reason: None, max_wait: float | None = None,
+          quiet: bool = False) -> None:
     """Run until `stop` is requested (or after one sync with `once`); connection errors never end it.
 
     `on_synced` follows every completed sync (a real round trip to the server); `max_wait` caps the time
@@ -48,7 +54,7 @@ def watch(config: ImapConfig, password: str, pipeline: Pipeline, stop: StopFlag,
             try:
                 source.connect()
                 while not stop.requested:
-                    sync_once(source, config, pipeline, stop)
+                    sync_once(source, config, pipeline, stop, quiet=quiet)
                     backoff.reset()
                     on_synced()
                     if once:

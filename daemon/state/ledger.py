@@ -6,12 +6,16 @@ rows it inserts are those of `daemon.state.outbox`."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import case, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.core.decide import Action
@@ -20,6 +24,7 @@ from daemon.core.item import RawItem
 from daemon.core.maniac import EvidencePiece
 from daemon.core.threads import thread_message_ids
 from daemon.state.models import (
+    ActionRow,
     Classification,
     ManiacRow,
     Quarantined,
@@ -30,9 +35,58 @@ from daemon.state.models import (
     naive_utc,
     utcnow,
 )
-from daemon.state.outbox import enqueue
+from daemon.state.outbox import action_rows
 
 log = logging.getLogger("daemon.state.ledger")
+MAX_EVIDENCE_PER_MESSAGE = 50  # MANIAC-T quotes kept from one message: a checklist, not an archive
+
+
+class Recorder:
+    """Transactions for recording mail. Outside a batch each message is a transaction of its own; inside
+    `batch()` messages share one transaction, each in a savepoint of its own, committed every `size` messages
+    (and whenever the caller needs what was recorded to be durable, e.g. before carrying out actions). A crash
+    loses only the uncommitted messages, together with their cursor: they are read again, never skipped."""
+
+    def __init__(self, sessions: sessionmaker[Session], size: int = 200) -> None:
+        self.sessions = sessions
+        self.size = max(1, size)
+        self._session: Session | None = None
+        self._pending = 0
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        if self._session is not None:  # already batching: the outer batch commits
+            yield
+            return
+        self._session = self.sessions()
+        self._session.begin()
+        try:
+            yield
+            self._session.commit()
+        finally:
+            self._session.close()
+            self._session = None
+            self._pending = 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One message's writes: a savepoint inside a batch (rolled back alone on error), else a transaction."""
+        if self._session is None:
+            with self.sessions.begin() as session:
+                yield session
+            return
+        with self._session.begin_nested():
+            yield self._session
+        self._pending += 1
+        if self._pending >= self.size:
+            self.commit()
+
+    def commit(self) -> None:
+        """Make what the batch recorded so far durable (and visible to other connections)."""
+        if self._session is not None and self._pending:
+            self._session.commit()
+            self._session.begin()
+            self._pending = 0
 
 
 @dataclass
@@ -69,72 +123,99 @@ def evidence_piece(row: ManiacRow) -> EvidencePiece:
     return EvidencePiece(row.letter, row.rule, row.quote, row.detail, row.message_id, row.date)
 
 
-def record(sessions: sessionmaker[Session], item: RawItem, digest: str, evaluation: Evaluation,
-           thread_lead: str | None, extra_actions: Iterable[Action], *, advance: bool = True) -> bool:
-    """Message, classification, actions, evidence, review item and cursor: one transaction, all or nothing.
-    False when another writer recorded the message first."""
-    message, decision, classification = evaluation.message, evaluation.decision, evaluation.classification
-    with sessions.begin() as session:
-        message_pk = session.scalar(insert(StoredMessage).values(
-            message_id=message.message_id, thread_id=evaluation.thread_id, source=item.source,
-            source_uid=item.uid, sha256=digest, subject=message.subject, from_addr=message.from_addr,
-            date=naive_utc(message.date), direction=evaluation.direction,
-            sender_role=evaluation.sender_role, lead_id=thread_lead, skipped_reason=evaluation.automated,
-            thread_ids=list(thread_message_ids(message)), participants=sorted(message.participants),
-            raw=item.data if decision.needs_raw else None, received_at=utcnow(),
-        ).on_conflict_do_nothing(index_elements=["message_id"]).returning(StoredMessage.id))
-        if message_pk is None:
-            return False
-        thread = insert(Thread).values(id=evaluation.thread_id, subject_key=message.subject[:200],
-                                       lead_id=thread_lead, created_at=utcnow())
+class _Statements:
+    """The ledger's statements, built once per SQL dialect and then only given their values: building an
+    INSERT per message cost more than executing it."""
+
+    def __init__(self, dialect: str) -> None:
+        dml = postgresql if dialect == "postgresql" else sqlite
+        self.message = dml.insert(StoredMessage.__table__).on_conflict_do_nothing(
+            index_elements=["message_id"]).returning(StoredMessage.__table__.c.id)
+        thread = dml.insert(Thread.__table__)
         # A thread that started without a lead (internal, or a lead not yet created) takes the first one known.
-        session.execute(thread.on_conflict_do_update(
-            index_elements=["id"], set_={"lead_id": func.coalesce(Thread.lead_id, thread.excluded.lead_id)}))
-        session.execute(insert(Classification).values(
-            message_pk=message_pk, intent=evaluation.intent,
-            rule=classification.rule, rule_file=classification.rule_file,
-            confidence=classification.confidence, matched=list(classification.matched),
-            facts=classification.facts.as_json(),
-            explanation=evaluation.automated or decision.note or classification.explanation,
-        ))
-        enqueue(session, decision.actions, message_id=message.message_id)
-        enqueue(session, extra_actions, message_id=message.message_id)
-        # Evidence of a lead that a person has still to approve is kept under new:<key> and attached to the
-        # lead when it is created; evidence with no lead at all has nowhere to go and is dropped.
-        evidence_lead = evaluation.lead_reference
-        for piece in evaluation.maniac if evidence_lead else ():
-            session.execute(insert(ManiacRow).values(
-                lead_id=evidence_lead, letter=piece.letter, rule=piece.rule, quote=piece.quote,
-                detail=piece.detail, message_id=piece.message_id, date=naive_utc(piece.date),
-            ).on_conflict_do_nothing(index_elements=["lead_id", "letter", "quote"]))
-        if decision.review:
-            session.execute(insert(ReviewItem).values(
-                key=decision.review.key, message_id=message.message_id, thread_id=evaluation.thread_id,
-                lead_id=thread_lead, intent=classification.intent, reason=decision.review.reason,
-                proposed=[a.as_json() for a in decision.review.proposed], created_at=utcnow(),
-            ).on_conflict_do_nothing(index_elements=["key"]))
-        if advance:
-            advance_cursor(session, item)
+        self.thread = thread.on_conflict_do_update(index_elements=["id"], set_={
+            "lead_id": func.coalesce(Thread.__table__.c.lead_id, thread.excluded.lead_id)})
+        self.classification = dml.insert(Classification.__table__)
+        self.action = dml.insert(ActionRow.__table__).on_conflict_do_nothing(index_elements=["key"])
+        self.evidence = dml.insert(ManiacRow.__table__).on_conflict_do_nothing(
+            index_elements=["lead_id", "letter", "quote"])
+        self.review = dml.insert(ReviewItem.__table__).on_conflict_do_nothing(index_elements=["key"])
+        cursor = dml.insert(SyncCursor.__table__)
+        table = SyncCursor.__table__.c
+        larger = func.greatest if dialect == "postgresql" else func.max
+        same_validity = table.uidvalidity.is_not_distinct_from(cursor.excluded.uidvalidity)
+        # A new UIDVALIDITY makes the old UIDs meaningless, so the resync starts the count again.
+        self.cursor = cursor.on_conflict_do_update(index_elements=["source"], set_={
+            "last_uid": case((same_validity, larger(table.last_uid, cursor.excluded.last_uid)),
+                             else_=cursor.excluded.last_uid),
+            "uidvalidity": cursor.excluded.uidvalidity,
+            "updated_at": cursor.excluded.updated_at,
+        })
+
+    _built: ClassVar[dict[str, _Statements]] = {}
+
+    @classmethod
+    def of(cls, connection: Connection) -> _Statements:
+        name = connection.dialect.name
+        if name not in cls._built:
+            cls._built[name] = cls(name)
+        return cls._built[name]
+
+
+def record(session: Session, item: RawItem, digest: str, evaluation: Evaluation,
+           thread_lead: str | None, extra_actions: Iterable[Action], *, advance: bool = True) -> bool:
+    """Message, classification, actions, evidence, review item and cursor, in the caller's transaction (one
+    message's savepoint, see `Recorder`): all or nothing. False when another writer recorded the message first."""
+    message, decision, classification = evaluation.message, evaluation.decision, evaluation.classification
+    connection = session.connection()
+    sql = _Statements.of(connection)
+    now = utcnow()
+    message_pk = connection.execute(sql.message, {
+        "message_id": message.message_id, "thread_id": evaluation.thread_id, "source": item.source,
+        "source_uid": item.uid, "sha256": digest, "subject": message.subject, "from_addr": message.from_addr,
+        "date": naive_utc(message.date), "direction": evaluation.direction,
+        "sender_role": evaluation.sender_role, "lead_id": thread_lead, "skipped_reason": evaluation.automated,
+        "thread_ids": list(thread_message_ids(message)), "participants": sorted(message.participants),
+        "raw": item.data if decision.needs_raw else None, "received_at": now,
+    }).scalar()
+    if message_pk is None:
+        return False
+    connection.execute(sql.thread, {"id": evaluation.thread_id, "subject_key": message.subject[:200],
+                                    "lead_id": thread_lead, "created_at": now})
+    connection.execute(sql.classification, {
+        "message_pk": message_pk, "intent": evaluation.intent,
+        "rule": classification.rule, "rule_file": classification.rule_file,
+        "confidence": classification.confidence, "matched": list(classification.matched),
+        "facts": classification.facts.as_json(),
+        "explanation": evaluation.automated or decision.note or classification.explanation,
+    })
+    actions = [*decision.actions, *extra_actions]
+    if actions:
+        connection.execute(sql.action, action_rows(actions, message_id=message.message_id))
+    # Evidence of a lead that a person has still to approve is kept under new:<key> and attached to the
+    # lead when it is created; evidence with no lead at all has nowhere to go and is dropped.
+    evidence_lead = evaluation.lead_reference
+    pieces = {(p.letter, p.quote): p for p in evaluation.maniac} if evidence_lead else {}
+    if pieces:  # one statement for all of them; a text repeating a sentence stores it once
+        connection.execute(sql.evidence, [
+            {"lead_id": evidence_lead, "letter": p.letter, "rule": p.rule, "quote": p.quote, "detail": p.detail,
+             "message_id": p.message_id, "date": naive_utc(p.date)}
+            for p in list(pieces.values())[:MAX_EVIDENCE_PER_MESSAGE]])
+    if decision.review:
+        connection.execute(sql.review, {
+            "key": decision.review.key, "message_id": message.message_id, "thread_id": evaluation.thread_id,
+            "lead_id": thread_lead, "intent": classification.intent, "reason": decision.review.reason,
+            "proposed": [a.as_json() for a in decision.review.proposed], "created_at": now,
+        })
+    if advance:
+        advance_cursor(session, item)
     return True
 
 
 def advance_cursor(session: Session, item: RawItem) -> None:
-    """One upsert: a new UIDVALIDITY makes the old UIDs meaningless, so the resync starts the count again."""
-    now = utcnow()
-    upsert = insert(SyncCursor).values(source=item.source, uidvalidity=item.uidvalidity, last_uid=item.uid,
-                                       updated_at=now)
-    same_validity = SyncCursor.uidvalidity.is_not_distinct_from(upsert.excluded.uidvalidity)
-    session.execute(upsert.on_conflict_do_update(index_elements=["source"], set_={
-        "last_uid": case((same_validity, func.max(SyncCursor.last_uid, upsert.excluded.last_uid)),
-                         else_=upsert.excluded.last_uid),
-        "uidvalidity": upsert.excluded.uidvalidity,
-        "updated_at": now,
-    }))
-
-
-def advance_cursor_only(sessions: sessionmaker[Session], item: RawItem) -> None:
-    with sessions.begin() as session:
-        advance_cursor(session, item)
+    connection = session.connection()
+    connection.execute(_Statements.of(connection).cursor, {
+        "source": item.source, "uidvalidity": item.uidvalidity, "last_uid": item.uid, "updated_at": utcnow()})
 
 
 def cursor(sessions: sessionmaker[Session], source: str) -> tuple[int | None, int]:
@@ -144,17 +225,16 @@ def cursor(sessions: sessionmaker[Session], source: str) -> tuple[int | None, in
         return (row.uidvalidity, row.last_uid) if row else (None, 0)
 
 
-def quarantine(sessions: sessionmaker[Session], item: RawItem, digest: str, reason: str, *,
+def quarantine(session: Session, item: RawItem, digest: str, reason: str, *,
                error_type: str | None = None, advance: bool = True) -> None:
     """Keep the raw bytes and why they could not be processed; the cursor moves past them."""
-    with sessions.begin() as session:
-        session.execute(insert(Quarantined).values(
-            sha256=digest, source=item.source, source_uid=item.uid, reason=reason, size=len(item.data),
-            raw=item.data, error_type=error_type, created_at=utcnow(),
-        ).on_conflict_do_update(index_elements=["sha256"], set_={
-            "reason": reason, "error_type": error_type, "raw": item.data, "retried_at": utcnow()}))
-        if advance:
-            advance_cursor(session, item)
+    session.execute(insert(Quarantined).values(
+        sha256=digest, source=item.source, source_uid=item.uid, reason=reason, size=len(item.data),
+        raw=item.data, error_type=error_type, created_at=utcnow(),
+    ).on_conflict_do_update(index_elements=["sha256"], set_={
+        "reason": reason, "error_type": error_type, "raw": item.data, "retried_at": utcnow()}))
+    if advance:
+        advance_cursor(session, item)
 
 
 @dataclass(frozen=True)
