@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.sqlite import insert
 
 from daemon import logsetup
 from daemon.core.automated import detect_automated
@@ -38,12 +37,10 @@ from daemon.service.runner import CONNECTION_KEY, Runner
 from daemon.service.scheduler import record_invoice
 from daemon.settings import Config
 from daemon.state.models import (
-    APPROVED,
     DONE,
     FAILED,
     OPEN,
     PENDING,
-    REJECTED,
     UNCERTAIN,
     ActionRow,
     ManiacRow,
@@ -53,8 +50,8 @@ from daemon.state.models import (
     SyncCursor,
     get_meta,
     make_sessions,
-    utcnow,
 )
+from daemon.state.reviews import decide_review
 
 log = logging.getLogger("daemon.cli")
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
@@ -261,32 +258,11 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
                 print(f"     proposes: {action['kind']} {action['key']}")
         return EXIT_OK
     user = getpass.getuser()
-    with runtime.sessions.begin() as session:
-        item = session.get(ReviewItem, args.id)
-        if item is None:
-            print(f"review item #{args.id} does not exist", file=sys.stderr)
-            return EXIT_USAGE
-        if item.status != OPEN:
-            print(f"review item #{args.id} is already {item.status} by {item.decided_by}", file=sys.stderr)
-            return EXIT_USAGE
-        item.status = APPROVED if args.review_command == "approve" else REJECTED
-        item.decided_by, item.decided_at = user, utcnow()
-        if args.review_command == "approve":
-            now = utcnow()
-            for action in item.proposed:
-                proposed = insert(ActionRow).values(
-                    key=action["key"], kind=action["kind"], message_id=item.message_id, payload=action["payload"],
-                    created_at=now, updated_at=now, next_attempt_at=now)
-                # An action that failed permanently (e.g. a field missing in the leads table) gets another try.
-                session.execute(proposed.on_conflict_do_update(
-                    index_elements=["key"], where=ActionRow.status == FAILED,
-                    set_={"status": PENDING, "attempts": 0, "last_error": None, "next_attempt_at": now}))
-    log.info("review decided id=%d decision=%s by=%s", args.id, item.status, user)
-    if args.review_command == "approve":
-        outcomes = runtime.executor.run_pending()
-        for outcome in outcomes:
+    decided = decide_review(runtime.sessions, args.id, args.review_command, user)
+    if decided.queued:
+        for outcome in runtime.executor.run_pending():
             print(f"{outcome.status}: {outcome.kind} {outcome.key} {outcome.detail}")
-    print(f"review item #{args.id} {item.status} by {user}")
+    print(f"review item #{args.id} {decided.status} by {user}")
     return EXIT_OK
 
 
