@@ -36,19 +36,15 @@ from daemon.runtime import Runtime, load_config, make_pipeline, open_runtime
 from daemon.service.runner import CONNECTION_KEY, Runner
 from daemon.service.scheduler import record_invoice
 from daemon.settings import Config
+from daemon.state.desk import status_facts
 from daemon.state.models import (
     DONE,
     FAILED,
     OPEN,
-    PENDING,
-    UNCERTAIN,
     ActionRow,
     ManiacRow,
-    Quarantined,
     ReviewItem,
     StoredMessage,
-    SyncCursor,
-    get_meta,
     make_sessions,
 )
 from daemon.state.reviews import decide_review
@@ -292,30 +288,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 
 def status_report(config: Config) -> dict[str, Any]:
     """The facts `status` shows, as plain data (also its --json form)."""
-    sessions = make_sessions(config.db_path)
-    meta = get_meta(sessions)
-    with sessions() as session:
-        cursors = list(session.scalars(select(SyncCursor).order_by(SyncCursor.source)))
-        counts = dict(session.execute(select(ActionRow.status, func.count()).group_by(ActionRow.status)).all())
-        unfinished = list(session.scalars(select(ActionRow).where(ActionRow.status.in_((PENDING, UNCERTAIN, FAILED)))
-                                          .order_by(ActionRow.id)))
-        last_batch = session.scalar(select(ActionRow).where(ActionRow.kind == "send_invoice")
-                                    .order_by(ActionRow.key.desc()).limit(1))
-        return {
-            "state": str(config.db_path),
-            "connection": meta.get(CONNECTION_KEY),
-            "sources": [{"source": c.source, "uidvalidity": c.uidvalidity, "last_uid": c.last_uid,
-                         "last_sync": meta.get(f"last_sync:{c.source}")} for c in cursors],
-            "actions": {"pending": counts.get(PENDING, 0), "uncertain": counts.get(UNCERTAIN, 0),
-                        "done": counts.get(DONE, 0), "failed": counts.get(FAILED, 0)},
-            "unfinished_actions": [{"key": a.key, "kind": a.kind, "status": a.status, "attempts": a.attempts,
-                                    "last_error": a.last_error} for a in unfinished],
-            "review_items_open": session.scalar(select(func.count()).select_from(ReviewItem)
-                                                .where(ReviewItem.status == OPEN)),
-            "quarantined": session.scalar(select(func.count()).select_from(Quarantined)),
-            "last_invoice_batch": ({"month": last_batch.key.removeprefix("invoice:"), "status": last_batch.status}
-                                   if last_batch else None),
-        }
+    return {"state": str(config.db_path), **status_facts(make_sessions(config.db_path), CONNECTION_KEY)}
 
 
 def cmd_check(args: argparse.Namespace, config: Config) -> int:
