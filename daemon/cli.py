@@ -291,6 +291,46 @@ def status_report(config: Config) -> dict[str, Any]:
     return {"state": str(config.db_path), **status_facts(make_sessions(config.db_path), CONNECTION_KEY)}
 
 
+def cmd_web(args: argparse.Namespace, config: Config) -> int:
+    # Imported here: the web stack (Starlette, uvicorn, argon2) is not needed by any other command.
+    from daemon.web.server import serve, web_settings
+
+    serve(open_runtime(config), web_settings(args.listen, insecure_cookie=args.insecure_cookie,
+                                             sso_header=args.sso_header, trusted_proxies=args.trusted_proxy,
+                                             metrics_token_file=args.metrics_token_file))
+    return EXIT_OK
+
+
+def cmd_users(args: argparse.Namespace, config: Config) -> int:
+    """Local accounts of the web desk: `users add NAME` (password from the terminal, or one line of stdin)."""
+    from daemon.state import accounts
+    from daemon.web.auth import hash_password
+
+    sessions = make_sessions(config.db_path)
+    if args.users_command == "add":
+        password = _read_password()
+        created = accounts.set_password(sessions, args.name, hash_password(password))
+        print(f"{'added' if created else 'changed the password of'} {args.name}")
+    elif args.users_command == "remove":
+        if not accounts.remove_user(sessions, args.name):
+            print(f"partnerships: no account {args.name!r}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"removed {args.name}; their sessions ended")
+    else:
+        for name, created_at in accounts.users(sessions):
+            print(f"{name}  (since {created_at:%Y-%m-%d})")
+    return EXIT_OK
+
+
+def _read_password() -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != password:
+        raise DaemonError("the two passwords differ; nothing changed")
+    return password
+
+
 def cmd_check(args: argparse.Namespace, config: Config) -> int:
     rules = load_rules(config.rules_dir)
     load_maniac_rules(config.rules_dir / "maniac")
@@ -391,12 +431,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", parents=[common], help="sync cursors, queues, failures").add_argument(
         "--json", action="store_true", help="the same facts as one JSON object")
     sub.add_parser("check", parents=[common], help="validate config, rules and templates")
+    web = sub.add_parser("web", parents=[common], help="serve the team's web desk (see README, Web desk)")
+    web.add_argument("--listen", default="127.0.0.1:8025", help="HOST:PORT (default 127.0.0.1:8025)")
+    web.add_argument("--sso-header", help="identity header set by a single-sign-on proxy, e.g. X-Forwarded-Email")
+    web.add_argument("--trusted-proxy", action="append", default=[],
+                     help="address or network of that proxy; the header is believed only from there (repeatable)")
+    web.add_argument("--metrics-token-file", type=Path, help="a file holding a bearer token for /metrics")
+    web.add_argument("--insecure-cookie", action="store_true",
+                     help="session cookie without Secure, for plain http://127.0.0.1 only (tests, local trials)")
+    users = sub.add_parser("users", parents=[common], help="local accounts of the web desk")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    users_sub.add_parser("list", parents=[common])
+    for verb in ("add", "remove"):
+        users_sub.add_parser(verb, parents=[common]).add_argument("name")
     return parser
 
 
 COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "leads": cmd_leads, "lead": cmd_lead,
             "review": cmd_review,
-            "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check}
+            "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check, "web": cmd_web, "users": cmd_users}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

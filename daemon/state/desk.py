@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.core.maniac import EvidencePiece
 from daemon.state.models import (
+    APPROVED,
     DONE,
     FAILED,
     OPEN,
@@ -88,6 +89,28 @@ def review_queue(sessions: Sessions, limit: int = 200) -> list[ReviewCard]:
         rule=classified.rule if classified else None, confidence=classified.confidence if classified else None,
         matched=list(classified.matched) if classified else [], labels=labels.get(item.id, []),
     ) for item, message, classified in rows]
+
+
+@dataclass(frozen=True)
+class RecentDecision:
+    id: int
+    intent: str
+    status: str
+    decided_by: str | None
+    decided_at: datetime | None
+    actions: list[tuple[str, str, str | None]]  # (kind, status, last error) of what approving queued
+
+
+def recent_decisions(sessions: Sessions, limit: int = 5) -> list[RecentDecision]:
+    """The latest decided items with how their actions went: feedback right after a click."""
+    with sessions() as session:
+        items = list(session.scalars(select(ReviewItem).where(ReviewItem.status != OPEN)
+                                     .order_by(ReviewItem.decided_at.desc(), ReviewItem.id.desc()).limit(limit)))
+        keys = [a["key"] for item in items if item.status == APPROVED for a in item.proposed]
+        actions = {a.key: a for a in session.scalars(select(ActionRow).where(ActionRow.key.in_(keys)))}
+    return [RecentDecision(item.id, item.intent, item.status, item.decided_by, item.decided_at, [
+        (a["kind"], actions[a["key"]].status, actions[a["key"]].last_error)
+        for a in item.proposed if item.status == APPROVED and a["key"] in actions]) for item in items]
 
 
 def open_review_count(sessions: Sessions) -> int:

@@ -1,0 +1,108 @@
+"""The desk's long-lived parts: the runtime (state, leads, executor), the HTML templates, the sign-in limiter, and
+the one place where the web carries out queued actions."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from daemon.actions.executor import Outcome
+from daemon.core.lead import Lead
+from daemon.core.rules import load_rules
+from daemon.runtime import Runtime
+from daemon.service.lock import AlreadyRunning, RunLock
+from daemon.state import accounts
+from daemon.state.accounts import SignedIn
+from daemon.web.auth import LoginLimiter, WebSettings, sso_identity
+
+log = logging.getLogger("daemon.web")
+TEMPLATES = Path(__file__).parent / "templates"
+# Leads from Airtable are read at most this often (5 requests/s per base); the SQLite table is read every time.
+AIRTABLE_LEADS_SECONDS = 15.0
+
+
+def make_environment() -> jinja2.Environment:
+    """HTML templates shipped with the package; every variable is escaped (message content is hostile)."""
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+class Desk:
+    def __init__(self, runtime: Runtime, settings: WebSettings) -> None:
+        self.runtime = runtime
+        self.config = runtime.config
+        self.sessions = runtime.sessions
+        self.settings = settings
+        self.env = make_environment()
+        self.limiter = LoginLimiter(settings.login_failures, settings.login_window_seconds)
+        self.intents = tuple(sorted({rule.intent for rule in load_rules(self.config.rules_dir).rules}))
+        self._execute_lock = threading.Lock()
+        self._leads_lock = threading.Lock()
+        self._leads: tuple[float, dict[str, Lead]] | None = None
+
+    # -- who is asking ----------------------------------------------------------------------------------
+
+    def identify(self, request: Request) -> tuple[SignedIn | None, bool]:
+        """(the signed-in person, whether a new session cookie must be sent)."""
+        peer = request.client.host if request.client else None
+        token = request.cookies.get(self.settings.cookie_name, "")
+        current = accounts.find_session(self.sessions, token) if token else None
+        sso_user = sso_identity(self.settings, peer, request.headers.get(self.settings.sso_header or "")
+                                if self.settings.sso_header else None)
+        if sso_user is None:
+            return current, False
+        if current is not None and current.user == sso_user:
+            return current, False
+        # The proxy names someone else than the cookie (or no cookie yet): a session of their own, for CSRF.
+        return accounts.start_session(self.sessions, sso_user, self.settings.session_lifetime), True
+
+    def set_cookie(self, response: Response, signed_in: SignedIn) -> None:
+        response.set_cookie(self.settings.cookie_name, signed_in.token, httponly=True,
+                            secure=not self.settings.insecure_cookie, samesite="lax", path="/",
+                            max_age=int(self.settings.session_lifetime.total_seconds()))
+
+    # -- pages ------------------------------------------------------------------------------------------
+
+    def render(self, name: str, status_code: int = 200, **variables: Any) -> HTMLResponse:
+        return HTMLResponse(self.env.get_template(name).render(**variables), status_code=status_code)
+
+    def leads(self) -> dict[str, Lead]:
+        ttl = AIRTABLE_LEADS_SECONDS if self.config.lead_backend == "airtable" else 0.0
+        with self._leads_lock:
+            if self._leads is not None and time.monotonic() - self._leads[0] < ttl:
+                return self._leads[1]
+            leads = {lead.id: lead for lead in self.runtime.leads.all()}
+            self._leads = (time.monotonic(), leads)
+            return leads
+
+    # -- acting -----------------------------------------------------------------------------------------
+
+    def execute_queued(self) -> list[Outcome] | None:
+        """Carry out the queued actions now, unless `partnerships run` is acting on this state: then it does
+        them on its next tick (None), so two processes never execute the outbox at once."""
+        with self._execute_lock:
+            lock = RunLock(self.config.state_dir)
+            try:
+                lock.acquire()
+            except AlreadyRunning:
+                log.info("queued actions left to the running daemon")
+                return None
+            try:
+                outcomes = self.runtime.executor.run_pending()
+            finally:
+                lock.release()
+            self._leads = None
+        return outcomes
+
+
+
+def lead_names(leads: Mapping[str, Lead]) -> dict[str, str]:
+    return {lead_id: lead.name for lead_id, lead in leads.items()}
