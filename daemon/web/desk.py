@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, Response
 
 from daemon.actions.executor import Outcome
 from daemon.core.lead import Lead
-from daemon.core.rules import load_rules
+from daemon.core.rules import OTHER, load_rules
 from daemon.runtime import Runtime
 from daemon.service.lock import AlreadyRunning, RunLock
 from daemon.state import accounts
@@ -43,7 +43,8 @@ class Desk:
         self.settings = settings
         self.env = make_environment()
         self.limiter = LoginLimiter(settings.login_failures, settings.login_window_seconds)
-        self.intents = tuple(sorted({rule.intent for rule in load_rules(self.config.rules_dir).rules}))
+        # What "Change intent…" offers: every intent a rule can give, and "other" (none of them).
+        self.intents = tuple(sorted({OTHER, *(rule.intent for rule in load_rules(self.config.rules_dir).rules)}))
         self._execute_lock = threading.Lock()
         self._leads_lock = threading.Lock()
         self._leads: tuple[float, dict[str, Lead]] | None = None
