@@ -125,7 +125,7 @@ def open_review_count(sessions: Sessions) -> int:
 class BoardFacts:
     last_activity: dict[str, datetime]
     open_reviews: dict[str, int]
-    letters: dict[str, set[str]]
+    letters: dict[str, frozenset[str]]
 
 
 def board_facts(sessions: Sessions) -> BoardFacts:
@@ -140,7 +140,7 @@ def board_facts(sessions: Sessions) -> BoardFacts:
         for lead_id, letter in session.execute(select(ManiacRow.lead_id, ManiacRow.letter).distinct()):
             letters.setdefault(lead_id, set()).add(letter)
     return BoardFacts({k: v for k, v in activity.items() if v is not None},
-                      {k: v for k, v in reviews.items() if k}, letters)
+                      {k: v for k, v in reviews.items() if k}, {k: frozenset(v) for k, v in letters.items()})
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ proposed actions in plain words, the note a forward would carry. No I/O, no HTML
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -138,8 +139,9 @@ def _note(payload: Mapping[str, Any], renderer: NoteRenderer) -> str:
         return f"(the note cannot be previewed: {exc})"
 
 
-def letters_covered(letters: set[str]) -> list[tuple[str, str, bool]]:
-    """(initial, name, covered) for each MANIAC-T letter, in order."""
+@functools.cache
+def letters_covered(letters: frozenset[str]) -> list[tuple[str, str, bool]]:
+    """(initial, name, covered) for each MANIAC-T letter, in order (a board shows a thousand of these)."""
     return [(LABELS[letter][0], LABELS[letter].split(" — ", 1)[-1], letter in letters) for letter in LETTERS]
 
 

@@ -29,6 +29,8 @@ from daemon.web.metrics import metrics_text
 from daemon.web.present import ago, describe_actions, letters_covered, show_message
 
 Handler = Callable[[Request], Awaitable[Response]]
+# A column shows the most recently active leads; the text filter finds the others.
+CARDS_PER_COLUMN = 100
 LOGIN_COOKIE = "desk_login"  # the sign-in form's CSRF token (double submit): no session exists yet
 
 
@@ -209,7 +211,8 @@ async def board(request: Request) -> Response:
     for cards in columns.values():
         cards.sort(key=lambda lead: facts.last_activity.get(lead.id) or datetime.min, reverse=True)
     return desk.render("board.html", **_common(request, columns=columns, facts=facts, query=query,
-                                               letters=letters_covered, currency=desk.config.currency))
+                                               letters=letters_covered, none_covered=frozenset(),
+                                               per_column=CARDS_PER_COLUMN, currency=desk.config.currency))
 
 
 def _lead_matches(lead: Lead, wanted: str) -> bool:
