@@ -21,6 +21,7 @@ from daemon.invoicing.render import render_batch
 from daemon.service.runner import CONNECTION_KEY
 from daemon.state import accounts
 from daemon.state import desk as queries
+from daemon.state.accounts import SignedIn
 from daemon.state.models import utcnow
 from daemon.state.reviews import ReviewError, decide_review, relabel
 from daemon.web import auth
@@ -38,18 +39,21 @@ def _desk(request: Request) -> Desk:
     return request.app.state.desk  # type: ignore[no-any-return]
 
 
+async def _identify(request: Request) -> tuple[SignedIn | None, bool]:
+    return await run_in_threadpool(_desk(request).identify, request)
+
+
 def page(handler: Handler) -> Handler:
     """A page for signed-in people only: others are sent to the sign-in form."""
     @functools.wraps(handler)
     async def wrapper(request: Request) -> Response:
-        desk = _desk(request)
-        who, new_cookie = await run_in_threadpool(desk.identify, request)
+        who, new_cookie = await _identify(request)
         if who is None:
             return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
         request.state.who = who
         response = await handler(request)
         if new_cookie:
-            desk.set_cookie(response, who)
+            _desk(request).set_cookie(response, who)
         return response
     return wrapper
 
@@ -58,8 +62,7 @@ def action(handler: Handler) -> Handler:
     """A form action: signed in, and the form carries this session's CSRF token."""
     @functools.wraps(handler)
     async def wrapper(request: Request) -> Response:
-        desk = _desk(request)
-        who, _ = await run_in_threadpool(desk.identify, request)
+        who, _ = await _identify(request)
         if who is None:
             return PlainTextResponse("sign in first", status_code=401)
         form = await request.form(max_files=0, max_fields=20)
@@ -320,7 +323,7 @@ async def metrics(request: Request) -> Response:
     token = desk.settings.metrics_token
     bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
     if not (token and auth.csrf_ok(token, bearer)):
-        who, _ = await run_in_threadpool(desk.identify, request)
+        who, _ = await _identify(request)
         if who is None:
             return PlainTextResponse("sign in or send the metrics bearer token", status_code=401)
     body, content_type = await run_in_threadpool(metrics_text, desk)
