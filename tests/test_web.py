@@ -341,3 +341,18 @@ def test_deciding_sentence_is_marked() -> None:
                               ["subject: hub", "go ahead with"])
     assert [s.text for s in segments if s.marked] == ["We would like to go ahead with Medium."]
     assert "".join(s.text for s in segments) == "Hi Sam,\nThanks. We would like to go ahead with Medium. Best,\nMaria"
+
+
+def test_oversized_or_unsized_forms_are_not_read(desk) -> None:
+    runtime, app, _ = desk
+    browser = client(app)
+    token = sign_in(browser, "alice")
+    target = item_id(runtime, HARBORVIEW)
+    huge = browser.post(f"/review/{target}/approve", data={"csrf": token, "pad": "x" * 100_000})
+    assert huge.status_code == 413
+    chunked = browser.post(f"/review/{target}/approve", content=iter([f"csrf={token}".encode()]),
+                           headers={"content-type": "application/x-www-form-urlencoded"})
+    assert chunked.status_code == 413
+    assert client(app).post("/login", data={"pad": "x" * 100_000}).status_code == 413
+    with runtime.sessions() as session:
+        assert session.get(ReviewItem, target).status == "open"

@@ -98,6 +98,9 @@ class Desk:
                 return None
             try:
                 outcomes = self.runtime.executor.run_pending()
+            except Exception:  # the decision is recorded; its actions stay queued for the next try
+                log.exception("carrying out queued actions failed; they stay pending")
+                return None
             finally:
                 lock.release()
             self._leads = None

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 
@@ -32,7 +33,8 @@ from daemon.web.present import ago, describe_actions, letters_covered, show_mess
 Handler = Callable[[Request], Awaitable[Response]]
 # A column shows the most recently active leads; the text filter finds the others.
 CARDS_PER_COLUMN = 100
-LOGIN_COOKIE = "desk_login"  # the sign-in form's CSRF token (double submit): no session exists yet
+LOGIN_COOKIE = "desk_login"
+MAX_FORM_BYTES = 16 * 1024  # the sign-in form's CSRF token (double submit): no session exists yet
 
 
 def _desk(request: Request) -> Desk:
@@ -65,13 +67,23 @@ def action(handler: Handler) -> Handler:
         who, _ = await _identify(request)
         if who is None:
             return PlainTextResponse("sign in first", status_code=401)
-        form = await request.form(max_files=0, max_fields=20)
+        form = await _small_form(request)
+        if form is None:
+            return PlainTextResponse("the form is too large", status_code=413)
         if not auth.csrf_ok(who.csrf, str(form.get("csrf") or "")):
             return PlainTextResponse("the form is stale or was not sent by this site (CSRF check failed); "
                                      "reload the page and try again", status_code=403)
         request.state.who, request.state.form = who, form
         return await handler(request)
     return wrapper
+
+
+async def _small_form(request: Request) -> FormData | None:
+    """The desk's forms are a few short fields: a body without a length, or over MAX_FORM_BYTES, is not read."""
+    length = request.headers.get("content-length", "")
+    if not length.isdigit() or int(length) > MAX_FORM_BYTES:
+        return None
+    return await request.form(max_files=0, max_fields=20)
 
 
 def _common(request: Request, **variables: object) -> dict[str, object]:
@@ -99,7 +111,9 @@ async def login_form(request: Request, error: str = "", status_code: int = 200) 
 
 async def login(request: Request) -> Response:
     desk = _desk(request)
-    form = await request.form(max_files=0, max_fields=10)
+    form = await _small_form(request)
+    if form is None:
+        return PlainTextResponse("the form is too large", status_code=413)
     if not auth.csrf_ok(request.cookies.get(LOGIN_COOKIE, ""), str(form.get("csrf") or "")):
         return await login_form(request, "The sign-in form expired; please try again.", 403)
     name = str(form.get("username") or "").strip()[:100]
