@@ -3,7 +3,14 @@ every page, CSRF, review decisions (once, even when two people click at once), S
 
 from __future__ import annotations
 
+import io
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -322,8 +329,6 @@ def test_metrics_token_and_logout(example_state: Path, tmp_path: Path) -> None:
 
 
 def test_users_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import io
-
     state = str(tmp_path / "state")
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     code, _, err = run_cli("users", "add", "carol", "--state", state)
@@ -356,3 +361,37 @@ def test_oversized_or_unsized_forms_are_not_read(desk) -> None:
     assert client(app).post("/login", data={"pad": "x" * 100_000}).status_code == 413
     with runtime.sessions() as session:
         assert session.get(ReviewItem, target).status == "open"
+
+
+def test_partnerships_web_serves_on_loopback(example_state: Path, tmp_path: Path) -> None:
+    state = copy_state(example_state, tmp_path / "state")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "daemon", "web", "--state", str(state), "--listen", f"127.0.0.1:{port}"]
+    refused = subprocess.run([*command[:-1], "0.0.0.0:8025", "--insecure-cookie"], capture_output=True,
+                             text=True, timeout=60)
+    assert refused.returncode == 2 and "only for http://127.0.0.1" in refused.stderr
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+                    assert answer.read() == b"ok\n"
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.poll() is None and time.monotonic() < deadline, server.stderr.read()
+                time.sleep(0.1)
+        opener = urllib.request.build_opener(NoRedirect)
+        with pytest.raises(urllib.error.HTTPError) as redirected:
+            opener.open(f"http://127.0.0.1:{port}/review", timeout=5)
+        assert redirected.value.code == 303 and redirected.value.headers["location"] == "/login?next=/review"
+    finally:
+        server.terminate()
+        server.communicate(timeout=15)
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
