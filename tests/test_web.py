@@ -87,6 +87,8 @@ def test_sign_in_cookie_headers_and_every_page(desk) -> None:
     review = browser.get("/review").text
     assert "3 waiting" in review and HARBORVIEW.split("@")[1] in review
     assert "is not a known contact of Harborview" in review  # why it waits
+    for label in ("Unknown contact", "Low confidence", "Move not allowed"):
+        assert f'<span class="pill open">{label}</span>' in review
     assert "move Harborview Institute of Oceanography from Active Lead to Needs Admin" in review
     assert "This email confirms a NEW SERVICE for Harborview Institute of Oceanography" in review  # the note
     assert "<mark>Sounds good, let&#39;s do it!</mark>" in review  # the deciding sentence
@@ -179,6 +181,7 @@ def test_approve_once_under_double_click_and_two_people(desk) -> None:
     assert f'id="decided-{target}"' in page and "forward: done" in page
     # the lead page links the forward; the .eml downloads, never rendered as a page
     lead_page = browsers[0].get(f"/leads/{lead.id}").text
+    assert f"approved by <strong>{item.decided_by}</strong> in review" in lead_page
     link = next(part.split('"')[0] for part in lead_page.split('href="/forwards/')[1:])
     eml = browsers[0].get(f"/forwards/{link}")
     assert eml.status_code == 200 and eml.headers["content-type"].startswith("message/rfc822")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -184,6 +184,8 @@ class HistoryLine:
     old_status: str | None
     new_status: str
     reason: str
+    action_key: str | None = None
+    approved_by: str | None = None  # the person whose review approval carried the move out
 
 
 @dataclass(frozen=True)
@@ -216,15 +218,19 @@ def lead_facts(sessions: Sessions, lead_id: str) -> LeadFacts:
         evidence = [EvidencePiece(r.letter, r.rule, r.quote, r.detail, r.message_id, r.date)
                     for r in session.scalars(select(ManiacRow).where(ManiacRow.lead_id == lead_id)
                                              .order_by(ManiacRow.id))]
-        history = [HistoryLine(r.at, r.old_status, r.new_status, r.reason) for r in session.scalars(
+        history = [HistoryLine(r.at, r.old_status, r.new_status, r.reason, r.action_key) for r in session.scalars(
             select(LeadStatusChange).where(LeadStatusChange.lead_id == _int_or_none(lead_id))
             .order_by(LeadStatusChange.id))]
         if not history:  # a leads backend without its own history (Airtable): the moves the daemon made
             history = [HistoryLine(a.updated_at, a.payload.get("from"), a.payload.get("to", ""),
-                                   f"rule {a.payload.get('rule')} on message <{a.message_id}>")
+                                   f"rule {a.payload.get('rule')} on message <{a.message_id}>", a.key)
                        for a in session.scalars(select(ActionRow).where(
                            ActionRow.kind == "set_status", ActionRow.status == DONE,
                            ActionRow.message_id.in_(message_ids)).order_by(ActionRow.updated_at))]
+        approvers = {action["key"]: item.decided_by for item in session.scalars(
+            select(ReviewItem).where(ReviewItem.lead_id == lead_id, ReviewItem.status == APPROVED))
+            for action in item.proposed}
+        history = [replace(line, approved_by=approvers.get(line.action_key or "")) for line in history]
         reviews = list(session.scalars(select(ReviewItem.id).where(ReviewItem.lead_id == lead_id,
                                                                    ReviewItem.status == OPEN)))
     return LeadFacts(sorted(threads.values(), key=lambda t: _last_date(t)), forwards, evidence, history, reviews)

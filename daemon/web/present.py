@@ -95,6 +95,26 @@ def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
+# The kinds of reason `decide` and the executor give for a review item, by a phrase each one contains.
+REASON_LABELS = (
+    ("sender not verified", "Unauthenticated sender"),
+    ("is not an allowed move", "Move not allowed"),
+    ("is not a known contact", "Unknown contact"),
+    ("confidence", "Low confidence"),
+    ("refused by the leads table", "Leads table refused"),
+)
+
+
+def reason_labels(reason: str) -> list[str]:
+    """Short labels for why an item waits, in the order the reasons were given."""
+    labels: list[str] = []
+    for part in reason.split("; "):
+        label = next((label for phrase, label in REASON_LABELS if phrase in part), None)
+        if label and label not in labels:
+            labels.append(label)
+    return labels
+
+
 def describe_actions(proposed: Sequence[Mapping[str, Any]], leads: Mapping[str, Lead], renderer: NoteRenderer,
                      operations: str) -> list[PlainAction]:
     """Each proposed action as one sentence a sales person can check; a forward with the note it would carry."""

@@ -28,7 +28,7 @@ from daemon.state.reviews import ReviewError, decide_review, relabel
 from daemon.web import auth
 from daemon.web.desk import Desk, lead_names
 from daemon.web.metrics import metrics_text
-from daemon.web.present import ago, describe_actions, letters_covered, show_message
+from daemon.web.present import ago, describe_actions, letters_covered, reason_labels, show_message
 
 Handler = Callable[[Request], Awaitable[Response]]
 # A column shows the most recently active leads; the text filter finds the others.
@@ -169,7 +169,7 @@ async def review_queue(request: Request) -> Response:
     desk = _desk(request)
     cards = await run_in_threadpool(queries.review_queue, desk.sessions)
     leads = await run_in_threadpool(desk.leads)
-    shown = [(card, show_message(card.raw, card.matched),
+    shown = [(card, show_message(card.raw, card.matched), reason_labels(card.reason),
               describe_actions(card.proposed, leads, desk.runtime.executor.renderer, desk.config.addresses.operations))
              for card in cards]
     recent = await run_in_threadpool(queries.recent_decisions, desk.sessions)
