@@ -31,8 +31,8 @@ def copy_state(source: Path, target: Path) -> Path:
     return target
 
 
-def open_desk(state: Path, settings: WebSettings | None = None) -> tuple[Runtime, object]:
-    runtime = open_runtime(load_config(state_dir=state))
+def open_desk(state: Path, settings: WebSettings | None = None, config: Path | None = None) -> tuple[Runtime, object]:
+    runtime = open_runtime(load_config(config, state_dir=state))
     for name, password in PASSWORDS.items():
         accounts.set_password(runtime.sessions, name, hash_password(password))
     return runtime, create_app(runtime, settings or WebSettings())

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from daemon.errors import DaemonError
 from daemon.runtime import Runtime
 from daemon.web import routes
 from daemon.web.auth import WebSettings
 from daemon.web.desk import Desk
 
+log = logging.getLogger("daemon.web")
 STATIC = Path(__file__).parent / "static"
 # No scripts at all, no inline styles, no framing, forms only to ourselves.
 SECURITY_HEADERS = [
@@ -45,9 +50,15 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+async def unavailable(request: Request, exc: Exception) -> Response:
+    """A backend that cannot answer (the Airtable leads table, a broken template): say so, never a traceback."""
+    log.error("page failed path=%s error=%s", request.url.path, exc)
+    return PlainTextResponse(f"The desk cannot show this page right now: {exc}\n", status_code=503)
+
+
 def create_app(runtime: Runtime, settings: WebSettings) -> Starlette:
     item = "/review/{item_id}"
-    app = Starlette(routes=[
+    app = Starlette(exception_handlers={DaemonError: unavailable}, routes=[
         Route("/", routes.home),
         Route("/login", routes.login_form, methods=["GET"]),
         Route("/login", routes.login, methods=["POST"]),

@@ -24,6 +24,7 @@ _HASHER = PasswordHasher()
 # Verified against when the account does not exist, so a wrong name takes as long as a wrong password.
 _DUMMY_HASH = _HASHER.hash("no such account")
 MIN_PASSWORD_CHARS = 10
+MAX_TRACKED_KEYS = 10_000
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,9 @@ class LoginLimiter:
     def failed(self, *keys: str) -> None:
         now = self._now()
         with self._lock:
+            if len(self._failures) > MAX_TRACKED_KEYS:  # names made up by the thousand must not fill memory
+                for key in [k for k in self._failures if self._wait(k, now) == 0.0 and not self._failures[k]]:
+                    del self._failures[key]
             for key in keys:
                 self._failures.setdefault(key, deque()).append(now)
 
