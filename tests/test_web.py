@@ -108,8 +108,28 @@ def test_wrong_password_then_rate_limited_even_with_the_right_one(desk) -> None:
     limited = browser.post("/login", data={"csrf": csrf_in(form.text), "username": "alice",
                                            "password": PASSWORDS["alice"]})
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
-    # another address is limited by the account key too; another account from a fresh address is not
+    # the limit is per account and per address: another account from another address signs in
     assert sign_in(client(app, "192.0.2.99"), "bob")
+
+
+def test_parallel_guesses_are_limited_too(desk) -> None:
+    _, app, _ = desk
+    browsers = [client(app, "192.0.2.77") for _ in range(12)]
+    tokens = [csrf_in(browser.get("/login").text) for browser in browsers]
+    barrier = threading.Barrier(len(browsers))
+    codes: list[int] = []
+
+    def guess(index: int) -> None:
+        barrier.wait()
+        codes.append(browsers[index].post("/login", data={"csrf": tokens[index], "username": "alice",
+                                                           "password": f"guess-{index}"}).status_code)
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(len(browsers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(codes) == [401] * 5 + [429] * 7
 
 
 def test_sign_in_form_needs_its_own_token_and_next_stays_on_site(desk) -> None:

@@ -88,25 +88,29 @@ class LoginLimiter:
     _failures: dict[str, deque[float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def retry_after(self, *keys: str) -> float:
-        """Seconds until a sign-in for these keys is allowed again; 0 when it is allowed now."""
+    def attempt(self, account_key: str, address_key: str) -> tuple[float, float]:
+        """(seconds to wait, 0 when allowed; this attempt's stamp). An allowed attempt counts as a failure
+        until `succeeded` says otherwise, so parallel guesses cannot all slip in before the first fails."""
         now = self._now()
         with self._lock:
-            waits = [self._wait(key, now) for key in keys]
-        return max(waits, default=0.0)
-
-    def failed(self, *keys: str) -> None:
-        now = self._now()
-        with self._lock:
+            wait = max(self._wait(account_key, now), self._wait(address_key, now))
+            if wait > 0:
+                return wait, now
             if len(self._failures) > MAX_TRACKED_KEYS:  # names made up by the thousand must not fill memory
-                for key in [k for k in self._failures if self._wait(k, now) == 0.0 and not self._failures[k]]:
+                for key in [k for k, times in self._failures.items() if self._wait(k, now) == 0.0 and not times]:
                     del self._failures[key]
-            for key in keys:
+            for key in (account_key, address_key):
                 self._failures.setdefault(key, deque()).append(now)
+        return 0.0, now
 
-    def succeeded(self, account_key: str) -> None:
+    def succeeded(self, account_key: str, address_key: str, stamp: float) -> None:
+        """The right password: the account's failures are forgotten, and this attempt is not held against
+        the address."""
         with self._lock:
             self._failures.pop(account_key, None)
+            times = self._failures.get(address_key)
+            if times and stamp in times:
+                times.remove(stamp)
 
     def _wait(self, key: str, now: float) -> float:
         times = self._failures.get(key)

@@ -33,8 +33,8 @@ from daemon.web.present import ago, describe_actions, letters_covered, reason_la
 Handler = Callable[[Request], Awaitable[Response]]
 # A column shows the most recently active leads; the text filter finds the others.
 CARDS_PER_COLUMN = 100
-LOGIN_COOKIE = "desk_login"
-MAX_FORM_BYTES = 16 * 1024  # the sign-in form's CSRF token (double submit): no session exists yet
+LOGIN_COOKIE = "desk_login"  # the sign-in form's CSRF token (double submit): no session exists yet
+MAX_FORM_BYTES = 16 * 1024
 
 
 def _desk(request: Request) -> Desk:
@@ -121,16 +121,15 @@ async def login(request: Request) -> Response:
     peer = request.client.host if request.client else None
     address = auth.client_address(peer, request.headers.get("x-forwarded-for"), desk.settings.trusted_proxies)
     keys = (f"user:{name.lower()}", f"addr:{address}")
-    wait = desk.limiter.retry_after(*keys)
+    wait, stamp = desk.limiter.attempt(*keys)
     if wait > 0:
         response = await login_form(request, f"Too many failed sign-ins; try again in {int(wait) + 1} s.", 429)
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
     stored = await run_in_threadpool(accounts.password_hash, desk.sessions, name)
     if not await run_in_threadpool(auth.password_matches, stored, password):
-        desk.limiter.failed(*keys)
         return await login_form(request, "Wrong name or password.", 401)
-    desk.limiter.succeeded(keys[0])
+    desk.limiter.succeeded(*keys, stamp)
     signed_in = await run_in_threadpool(accounts.start_session, desk.sessions, name, desk.settings.session_lifetime)
     response = RedirectResponse(_safe_next(str(form.get("next") or "/")), status_code=303)
     desk.set_cookie(response, signed_in)
