@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean web screenshots
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian run 'apt-get install python3-venv'"; exit 1; }
@@ -16,6 +16,17 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 run: $(STAMP)
 	$(BIN)/partnerships run --once --log-level warning
+
+# The web desk on the example state (state/): http://127.0.0.1:8025, plain http, so the cookie is not Secure.
+web: $(STAMP)
+	$(BIN)/partnerships replay examples/inbox.mbox --log-level error >/dev/null
+	@$(BIN)/partnerships users list | grep -q . || { echo "no desk account yet: run"; \
+		echo "  $(BIN)/partnerships users add NAME"; exit 1; }
+	$(BIN)/partnerships web --listen 127.0.0.1:8025 --insecure-cookie
+
+# Refresh docs/screenshots/ from the browser tests.
+screenshots: $(STAMP)
+	PARTNERSHIPS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q tests/test_web_browser.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -13,8 +13,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.dialects.sqlite import insert
-
 from daemon import logsetup
 from daemon.core.extract import affirmed_month
 from daemon.core.lead import STATUSES
@@ -37,17 +35,12 @@ from daemon.service.scheduler import record_invoice
 from daemon.settings import Config
 from daemon.state import ledger, queries
 from daemon.state.models import (
-    APPROVED,
     DONE,
     FAILED,
-    OPEN,
-    PENDING,
-    REJECTED,
-    ActionRow,
-    ReviewItem,
     existing_sessions,
-    utcnow,
+    make_sessions,
 )
+from daemon.state.reviews import decide_review
 
 log = logging.getLogger("daemon.cli")
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
@@ -248,33 +241,13 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
             f"     reason:   {record['reason']}",
             *(f"     proposes: {action['kind']} {action['key']}" for action in record["proposed"])])
     user = getpass.getuser()
-    with runtime.sessions.begin() as session:
-        item = session.get(ReviewItem, args.id)
-        if item is None:
-            print(f"review item #{args.id} does not exist", file=sys.stderr)
-            return EXIT_USAGE
-        if item.status != OPEN:
-            print(f"review item #{args.id} is already {item.status} by {item.decided_by}", file=sys.stderr)
-            return EXIT_USAGE
-        item.status = APPROVED if args.review_command == "approve" else REJECTED
-        item.decided_by, item.decided_at = user, utcnow()
-        if args.review_command == "approve":
-            now = utcnow()
-            for action in item.proposed:
-                proposed = insert(ActionRow).values(
-                    key=action["key"], kind=action["kind"], message_id=item.message_id, payload=action["payload"],
-                    created_at=now, updated_at=now, next_attempt_at=now)
-                # An action that failed permanently (e.g. a field missing in the leads table) gets another try.
-                session.execute(proposed.on_conflict_do_update(
-                    index_elements=["key"], where=ActionRow.status == FAILED,
-                    set_={"status": PENDING, "attempts": 0, "last_error": None, "next_attempt_at": now}))
-    log.info("review decided id=%d decision=%s by=%s", args.id, item.status, user)
-    if args.review_command == "approve":
+    decided = decide_review(runtime.sessions, args.id, args.review_command, user)
+    if decided.queued:
         with writer(config.state_dir, "review") as lock:
             for outcome in runtime.executor.run_pending() if lock.held else ():
                 print(f"{outcome.status}: {outcome.kind} {outcome.key} {outcome.detail}")
             _left_to_daemon(lock)
-    print(f"review item #{args.id} {item.status} by {user}")
+    print(f"review item #{args.id} {decided.status} by {user}")
     return EXIT_OK
 
 
@@ -360,6 +333,46 @@ def status_report(config: Config) -> dict[str, Any]:
     if sessions is None:
         return queries.empty_status_report(f"{config.db_path} (none yet: no run so far)")
     return queries.status_report(sessions, str(config.db_path))
+
+
+def cmd_web(args: argparse.Namespace, config: Config) -> int:
+    # Imported here: the web stack (Starlette, uvicorn, argon2) is not needed by any other command.
+    from daemon.web.server import serve, web_settings
+
+    serve(open_runtime(config), web_settings(args.listen, insecure_cookie=args.insecure_cookie,
+                                             sso_header=args.sso_header, trusted_proxies=args.trusted_proxy,
+                                             metrics_token_file=args.metrics_token_file))
+    return EXIT_OK
+
+
+def cmd_users(args: argparse.Namespace, config: Config) -> int:
+    """Local accounts of the web desk: `users add NAME` (password from the terminal, or one line of stdin)."""
+    from daemon.state import accounts
+    from daemon.web.auth import hash_password
+
+    sessions = make_sessions(config.db_path)
+    if args.users_command == "add":
+        password = _read_password()
+        created = accounts.set_password(sessions, args.name, hash_password(password))
+        print(f"{'added' if created else 'changed the password of'} {args.name}")
+    elif args.users_command == "remove":
+        if not accounts.remove_user(sessions, args.name):
+            print(f"partnerships: no account {args.name!r}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"removed {args.name}; their sessions ended")
+    else:
+        for name, created_at in accounts.users(sessions):
+            print(f"{name}  (since {created_at:%Y-%m-%d})")
+    return EXIT_OK
+
+
+def _read_password() -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != password:
+        raise DaemonError("the two passwords differ; nothing changed")
+    return password
 
 
 def cmd_check(args: argparse.Namespace, config: Config) -> int:
@@ -472,11 +485,24 @@ def build_parser() -> argparse.ArgumentParser:
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("id", type=int, nargs="?")
     which.add_argument("--all", action="store_true", help="every quarantined message")
+    web = sub.add_parser("web", parents=[common], help="serve the team's web desk (see README, Web desk)")
+    web.add_argument("--listen", default="127.0.0.1:8025", help="HOST:PORT (default 127.0.0.1:8025)")
+    web.add_argument("--sso-header", help="identity header set by a single-sign-on proxy, e.g. X-Forwarded-Email")
+    web.add_argument("--trusted-proxy", action="append", default=[],
+                     help="address or network of that proxy; the header is believed only from there (repeatable)")
+    web.add_argument("--metrics-token-file", type=Path, help="a file holding a bearer token for /metrics")
+    web.add_argument("--insecure-cookie", action="store_true",
+                     help="session cookie without Secure, for plain http://127.0.0.1 only (tests, local trials)")
+    users = sub.add_parser("users", parents=[common], help="local accounts of the web desk")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    users_sub.add_parser("list", parents=[common])
+    for verb in ("add", "remove"):
+        users_sub.add_parser(verb, parents=[common]).add_argument("name")
     return parser
 
 
 COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "leads": cmd_leads, "lead": cmd_lead,
-            "review": cmd_review, "quarantine": cmd_quarantine,
+            "review": cmd_review, "quarantine": cmd_quarantine, "web": cmd_web, "users": cmd_users,
             "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check}
 
 

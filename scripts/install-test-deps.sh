@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs: Dovecot (IMAP server) for the
-# real-server IMAP tests in tests/test_servers.py and later IMAP tests.
-# Idempotent: does nothing when `dovecot` is already installed.
+# real-server IMAP tests in tests/test_servers.py and later IMAP tests, and Debian's
+# Chromium for the web desk's browser tests (tests/test_web_browser.py; Playwright drives
+# /usr/bin/chromium and never downloads a browser of its own).
+# Idempotent: does nothing when everything is already installed.
 # The tests start their own Dovecot instance; this script never leaves the system
 # dovecot service running.
 set -euo pipefail
@@ -12,7 +14,11 @@ have_dovecot() {
     command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ]
 }
 
-if have_dovecot && command -v systemd-analyze >/dev/null 2>&1; then
+have_chromium() {
+    [ -x /usr/bin/chromium ]
+}
+
+if have_dovecot && command -v systemd-analyze >/dev/null 2>&1 && have_chromium; then
     exit 0
 fi
 
@@ -42,11 +48,12 @@ if [ ! -e "$POLICY" ]; then
 fi
 
 # apt-get update only when the package lists do not know the package yet.
-if ! apt-cache show "$PACKAGE" >/dev/null 2>&1; then
+if ! apt-cache show "$PACKAGE" >/dev/null 2>&1 || ! apt-cache show chromium >/dev/null 2>&1; then
     apt-get update
 fi
-# systemd provides systemd-analyze, which verifies the unit file in tests/test_systemd.py.
-PACKAGES="$PACKAGE systemd"
+# systemd provides systemd-analyze, which verifies the unit files in tests/test_systemd.py.
+# chromium (about 120 MB) for the web desk's end-to-end tests.
+PACKAGES="$PACKAGE systemd chromium"
 if ! apt-get install -y --no-install-recommends $PACKAGES; then
     # Stale package lists (404 for an old version): refresh once and retry.
     apt-get update
@@ -79,6 +86,10 @@ fi
 
 if ! have_dovecot; then
     echo "install-test-deps: $PACKAGE installed but 'dovecot' is still not found" >&2
+    exit 1
+fi
+if ! have_chromium; then
+    echo "install-test-deps: chromium installed but /usr/bin/chromium is still not found" >&2
     exit 1
 fi
 echo "install-test-deps: installed $PACKAGE ($(dovecot --version 2>/dev/null || /usr/sbin/dovecot --version))"
