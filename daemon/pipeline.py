@@ -7,15 +7,25 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import case, func, select
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.actions.executor import Executor, Outcome
-from daemon.core.automated import detect_automated
-from daemon.core.decide import Action, Decision, Situation, creates_lead, decide, due_activations, maniac_note
+from daemon.core.authority import lead_addresses, sender_concern
+from daemon.core.automated import detect_automated, echoes_own_forward
+from daemon.core.decide import (
+    Action,
+    Decision,
+    ForwardLog,
+    Situation,
+    creates_lead,
+    decide,
+    due_activations,
+    maniac_note,
+)
 from daemon.core.extract import facts_of
 from daemon.core.lead import Lead
 from daemon.core.maniac import EvidencePiece, ManiacRules, checklist, merge
@@ -25,12 +35,11 @@ from daemon.core.rules import Context, RuleSet
 from daemon.core.threads import (
     ThreadIndex,
     direction_of,
-    external_participants,
     match_lead,
     sender_role,
     thread_message_ids,
 )
-from daemon.core.trust import assess_sender
+from daemon.core.trust import arrival_time, assess_sender
 from daemon.errors import ActionError
 from daemon.io import RawItem
 from daemon.io.send import KEY_HEADER
@@ -103,6 +112,7 @@ class Pipeline:
         self.leads: dict[str, Lead] = {}
         self.maniac = maniac
         self.maniac_pieces: dict[str, list[EvidencePiece]] = {}
+        self.forward_log = ForwardLog()
         self.refresh_leads()
         self._load_state()
 
@@ -130,18 +140,24 @@ class Pipeline:
                     self.known_hashes.add(sha)
                 self.index.add(thread_id, ids or [message_id], subject, participants or [], addresses)
             self.known_hashes.update(session.scalars(select(Quarantined.sha256)))
+            forwarded = select(StoredMessage.lead_id, StoredMessage.from_addr, StoredMessage.date).join(
+                ActionRow, ActionRow.message_id == StoredMessage.message_id).where(ActionRow.kind == "forward")
+            for lead_id, sender, when in session.execute(forwarded):
+                self.forward_log.add(lead_id, sender, when.replace(tzinfo=UTC) if when else None)
             for row in session.scalars(select(ManiacRow).order_by(ManiacRow.id)):
                 self.maniac_pieces.setdefault(row.lead_id, []).append(EvidencePiece(
                     row.letter, row.rule, row.quote, row.detail, row.message_id, row.date))
 
     # -- the pure part -------------------------------------------------------------------------------
 
-    def evaluate(self, message: Message, source: str = "") -> Evaluation:
+    def evaluate(self, message: Message, source: str = "", raw: bytes = b"") -> Evaluation:
         """Thread, match, classify and decide: no database, no network."""
         addresses = self.config.addresses
-        automated = detect_automated(message, own_id_domain=addresses.daemon_id_domain)
+        automated = detect_automated(message, own_id_domain=addresses.daemon_id_domain) or echoes_own_forward(
+            message, raw, own_id_domain=addresses.daemon_id_domain)
         assignment = self.index.assign(message, addresses)
-        externals = external_participants(message, addresses)
+        # Who picks the lead: inbound the From address alone (daemon.core.authority).
+        externals = lead_addresses(message, addresses)
         lead = self._lead_for(assignment.thread_id, externals)
         role = sender_role(message.from_addr, lead, addresses)
         direction = direction_of(message.from_addr, addresses)
@@ -153,10 +169,14 @@ class Pipeline:
         trust = None if automated else assess_sender(
             message, self.config.trust, outbound=direction == "outbound",
             from_sent_folder=source in self.sent_sources)
+        concern = None if automated else sender_concern(message, lead, role, list(self.leads.values()))
+        limits = self.forward_log.limits(lead.id if lead else None, message.from_addr, arrival_time(message),
+                                         per_lead=self.config.max_forwards_per_lead,
+                                         per_sender=self.config.max_forwards_per_sender)
         decision = decide(Situation(message=message, classification=classification, lead=lead,
                                     externals=externals, sender_role=role, thread_id=assignment.thread_id,
                                     min_confidence=self.config.min_confidence, addresses=addresses,
-                                    automated=automated, trust=trust))
+                                    automated=automated, trust=trust, concern=concern, limits=limits))
         # MANIAC-T describes the community, so only what its own people write counts (a team offer names
         # prices too).
         evidence = tuple(self.maniac.extract(message)) if (
@@ -191,7 +211,7 @@ class Pipeline:
             log.info("duplicate message_id=%s source=%s uid=%s", message.message_id, item.source, item.uid)
             self._advance_cursor_only(item)
             return None
-        evaluation = self.evaluate(message, item.source)
+        evaluation = self.evaluate(message, item.source, item.data)
         if evaluation.automated == "own message" and self.executor is not None and not self.dry_run:
             for key in message.header(KEY_HEADER):
                 self.executor.confirm_delivered(key.strip())
@@ -244,6 +264,7 @@ class Pipeline:
         self.leads.update(self.executor.changed_leads)
         self.executor.changed_leads.clear()
         for key, lead_id in self.executor.created_keys.items():
+            self.leads.pop(f"new:{key}", None)
             for thread_id in self.awaiting_lead.pop(f"new:{key}", []):
                 self.thread_leads[thread_id] = lead_id
         self.executor.created_keys.clear()
@@ -292,6 +313,14 @@ class Pipeline:
         reference = self._lead_reference(evaluation)
         if reference and evaluation.thread_id not in self.thread_leads:
             self._link_thread(evaluation.thread_id, reference)
+        for action in evaluation.decision.actions:
+            if action.kind == "create_lead":
+                # Until the executor has created it, later messages of its first contact must find this lead.
+                self.leads.setdefault(f"new:{action.key}", Lead(
+                    id=f"new:{action.key}", name=action.payload["name"], status=action.payload["status"],
+                    contact_emails=tuple(action.payload["contact_emails"]), domain=action.payload["domain"]))
+        if any(action.kind == "forward" for action in evaluation.decision.actions):
+            self.forward_log.add(reference, message.from_addr, arrival_time(message))
 
     def _link_thread(self, thread_id: str, reference: str) -> None:
         self.thread_leads[thread_id] = reference
@@ -309,13 +338,7 @@ class Pipeline:
         decision = evaluation.decision
         self.summary.planned.extend(decision.actions)
         for action in decision.actions:
-            if action.kind == "create_lead":
-                reference = f"new:{action.key}"
-                self.leads[reference] = Lead(id=reference, name=action.payload["name"],
-                                             status=action.payload["status"],
-                                             contact_emails=tuple(action.payload["contact_emails"]),
-                                             domain=action.payload["domain"])
-            elif action.kind == "set_status":
+            if action.kind == "set_status":
                 lead = self.leads.get(action.payload["lead"])
                 if lead is not None:
                     self.leads[lead.id] = replace(lead, status=action.payload["to"])
