@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import logging
@@ -24,11 +25,15 @@ from daemon.core.maniac import EvidencePiece, checklist_details, load_maniac_rul
 from daemon.core.message import MalformedMessage, parse
 from daemon.core.notes import NoteRenderer
 from daemon.core.rules import Context, load_rules
+from daemon.core.sanitize import TerminalSafe
 from daemon.core.threads import direction_of, external_participants, match_lead, sender_role
+from daemon.core.trust import proposal_lines, propose_trust, trust_line
 from daemon.errors import DaemonError
+from daemon.filemodes import too_open
 from daemon.invoicing.batch import month_of, parse_month, previous_month
 from daemon.invoicing.render import invoice_key, render_batch
 from daemon.io import iter_source
+from daemon.io.sample import newest_messages
 from daemon.leads.airtable.invoices import check_invoice_schema
 from daemon.leads.airtable.schema import check_schema
 from daemon.leads.sqlite import SqliteLeadStore
@@ -309,6 +314,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
               f"last error: {row['last_error'] or '-'}")
     print(f"review items open: {report['review_items_open']}")
     print(f"quarantined messages: {report['quarantined']}")
+    print(trust_line(config.trust))
     batch = report["last_invoice_batch"]
     print("last invoice batch: " + (f"{batch['month']} {batch['status']}" if batch else "none"))
     return EXIT_OK
@@ -349,6 +355,9 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
     print(f"rules: {len(rules.rules)} rules in {len(rules.files)} files ({config.rules_dir}); MANIAC-T rules ok")
     NoteRenderer(config.templates_dir, globals_={"currency": config.currency}).check()
     print(f"templates: ok ({config.templates_dir})")
+    print(trust_line(config.trust))
+    for wide in too_open(config.state_dir):
+        print(f"warning: {wide}: others may read the state (customer mail); chmod it")
     if config.lead_backend == "airtable":
         problems = check_schema(config.airtable) + check_invoice_schema(config.airtable, config.invoice_tables)
         for problem in problems:
@@ -401,6 +410,17 @@ def print_summary(summary: Summary, runtime: Runtime, *, dry_run: bool) -> None:
         print(f"  {entry}")
 
 
+def cmd_trust(args: argparse.Namespace, config: Config) -> int:
+    where, raws = newest_messages(config, args.messages)
+    messages = []
+    for raw in raws:
+        with contextlib.suppress(MalformedMessage):
+            messages.append(parse(raw, max_size=config.max_message_bytes))
+    proposal = propose_trust(messages)
+    print("\n".join(proposal_lines(proposal, where, config.trust)))
+    return EXIT_OK if proposal.authserv_ids else EXIT_INPUT
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="partnerships", description=__doc__)
     # SUPPRESS: an option given before a nested subcommand must not be reset by the nested parser's default.
@@ -442,16 +462,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", parents=[common], help="sync cursors, queues, failures").add_argument(
         "--json", action="store_true", help="the same facts as one JSON object")
     sub.add_parser("check", parents=[common], help="validate config, rules and templates")
+    trust = sub.add_parser("trust", parents=[common], help="which receiving server to trust")
+    trust.add_subparsers(dest="trust_command", required=True).add_parser(
+        "detect", parents=[common], help="propose [trust] authserv_ids from the newest messages of the source"
+    ).add_argument("--messages", type=int, default=50, help="how many of the newest messages to read")
     return parser
 
 
 COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "leads": cmd_leads, "lead": cmd_lead,
             "review": cmd_review,
-            "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check}
+            "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check, "trust": cmd_trust}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    plain_stdout = sys.stdout
+    sys.stdout = TerminalSafe(plain_stdout)  # mail text never reaches the terminal as escapes or bidi controls
     try:
         config = load_config(getattr(args, "config", None), state_dir=getattr(args, "state", None))
         default_level = "info" if args.command == "run" or getattr(args, "verbose", False) else "warning"
@@ -466,3 +492,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `partnerships leads --json | head`: the reader left; that is not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    finally:
+        sys.stdout = plain_stdout

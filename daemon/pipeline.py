@@ -372,7 +372,7 @@ class Pipeline:
             ))
             self._insert_actions(session, decision.actions, message_id=message.message_id)
             self._insert_actions(session, extra_actions, message_id=message.message_id)
-            for piece in evaluation.maniac:
+            for piece in evaluation.maniac if self._lead_reference(evaluation) else ():  # no lead: nothing to describe
                 session.execute(insert(ManiacRow).values(
                     lead_id=self._lead_reference(evaluation), letter=piece.letter, rule=piece.rule, quote=piece.quote,
                     detail=piece.detail, message_id=piece.message_id, date=naive_utc(piece.date),

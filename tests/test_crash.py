@@ -71,7 +71,7 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Path) -> 
     smtp.after_accept = lambda recorded: inbox.add(recorded.data)
     config = tmp_path / "partnerships.toml"
     config.write_text(f'[daemon]\nstate_dir = "state"\nretry_base_seconds = 0.1\nuncertain_grace_seconds = 0.5\n'
-                      f'[leads]\nseed_csv = ""\n'
+                      f'[leads]\nseed_csv = ""\n[trust]\nauthserv_ids = ["mx.google.com"]\n'
                       f'[send]\nkind = "smtp"\nhost = "127.0.0.1"\nport = {smtp.port}\ntls = "none"\n')
     command = [str(PARTNERSHIPS), "replay", str(tmp_path / "inbox"), "--config", str(config),
                "--log-level", "warning"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 # Values from mail are shown to people in one-line places (notes, review reasons, headers, terminals);
 # nothing a sender writes there needs more than this.
@@ -64,3 +65,25 @@ def person(name: object, address: object) -> str:
         return f"<{shown_address}>"
     quoted = shown_name.replace('"', "'")
     return f'"{quoted}" <{shown_address}>'
+
+
+def for_terminal(text: str) -> str:
+    """Text for a terminal: line breaks and tabs stay, every other control, escape or bidi character is shown as
+    `?`, so mail printed by `review list` or `replay` can neither move the cursor nor reorder what is seen."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(ch if ch in "\n\t" or not _is_control(ch) else "?" for ch in text)
+
+
+class TerminalSafe:
+    """A text stream that passes everything written through `for_terminal` (wraps sys.stdout in the CLI)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(for_terminal(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)

@@ -357,3 +357,59 @@ def arrival_time(message: Message) -> datetime | None:
             if parsed.tzinfo is not None:
                 return parsed
     return message.date
+
+
+@dataclass(frozen=True)
+class TrustProposal:
+    """What `partnerships trust detect` found in the newest messages of the mailbox."""
+
+    messages: int
+    writers: tuple[tuple[str, int], ...]  # (who wrote the topmost Authentication-Results, on how many), most first
+    without_header: int
+    authserv_ids: tuple[str, ...]  # the proposal; () when nothing can be proposed
+
+
+def propose_trust(messages: Iterable[Message]) -> TrustProposal:
+    """Which server writes the topmost Authentication-Results of the mailbox's mail: the receiving server adds
+    its header on top of everything, so across many messages the topmost writer that recurs is ours.
+
+    Hosts that vary per message under one parent (Fastmail's mx1..mx8.messagingengine.com, Microsoft 365's
+    per-server names for its id-less headers) are proposed as that parent, which covers its subdomains."""
+    counts: dict[str, int] = {}
+    total = without = 0
+    for message in messages:
+        total += 1
+        written = written_results(message.headers)
+        if not written or not written[0][1]:
+            without += 1
+            continue
+        _, writer, value = written[0]
+        if authserv_id_of(value) is None and writer.count(".") >= 2:
+            writer = writer.split(".", 1)[1]  # a per-server host name: its parent names the service
+        counts[writer] = counts.get(writer, 0) + 1
+    by_parent: dict[str, list[str]] = {}
+    for writer in counts:
+        by_parent.setdefault(writer.split(".", 1)[1] if writer.count(".") >= 2 else writer, []).append(writer)
+    merged: dict[str, int] = {}
+    for parent, writers in by_parent.items():
+        name = parent if len(writers) > 1 else writers[0]
+        merged[name] = sum(counts[w] for w in writers)
+    ranked = tuple(sorted(merged.items(), key=lambda item: (-item[1], item[0])))
+    # Propose only a writer seen on most messages: one that writes a few is more likely a sender's own.
+    proposal = tuple(name for name, seen in ranked[:1] if seen * 2 > total - without)
+    return TrustProposal(total, ranked, without, proposal)
+
+
+def proposal_lines(proposal: TrustProposal, where: str, current: TrustSettings) -> list[str]:
+    """What `trust detect` prints: what it saw, the current setting, and the [trust] table to paste."""
+    lines = [f"read the {proposal.messages} newest message(s) of {where}"]
+    lines += [f"  topmost Authentication-Results written by {writer}: {seen}" for writer, seen in proposal.writers]
+    if proposal.without_header:
+        lines.append(f"  without Authentication-Results: {proposal.without_header}")
+    lines.append(f"now: {trust_line(current)}")
+    if not proposal.authserv_ids:
+        lines.append("no proposal: no server wrote the topmost Authentication-Results on most messages; if your "
+                     "server adds none, set [trust] require_authentication = false (every sender is then believed)")
+        return lines
+    ids = ", ".join(f'"{i}"' for i in proposal.authserv_ids)
+    return [*lines, "proposed (add to the config file):", "[trust]", f"authserv_ids = [{ids}]"]

@@ -18,13 +18,17 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Protocol
 
+from daemon.core.sanitize import clean
 from daemon.errors import ActionError
+from daemon.filemodes import open_private, private_dir
 from daemon.settings import Addresses, SmtpConfig
 
 log = logging.getLogger("daemon.send")
 DAEMON_HEADER = "X-Partnerships-Daemon"
 KEY_HEADER = "X-Partnerships-Key"
 _LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
+MAX_SUBJECT_CHARS = 200
+MAX_ID_CHARS = 250
 
 
 def forward_message_id(key: str, addresses: Addresses) -> str:
@@ -78,11 +82,12 @@ def compose(*, key: str, kind: str, subject: str, note: str, attachment: bytes |
         head["Cc"] = addresses.partnerships
     else:
         head["To"] = addresses.partnerships
-    head["Subject"] = subject
+    # Both may come from the original mail: one line each, capped, whatever the sender wrote.
+    head["Subject"] = clean(subject, MAX_SUBJECT_CHARS)
     head["Date"] = format_datetime(date)
     head["Message-ID"] = f"<{forward_message_id(key, addresses)}>"
     if references:
-        head["References"] = f"<{references}>"
+        head["References"] = f"<{clean(references, MAX_ID_CHARS).replace(' ', '')}>"
     head["Auto-Submitted"] = "auto-generated"
     head[DAEMON_HEADER] = kind
     head[KEY_HEADER] = key
@@ -148,9 +153,9 @@ class OutboxDirSender:
         if path.exists():
             return str(path)
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            private_dir(self.directory)
             temporary = path.with_suffix(".tmp")
-            with temporary.open("wb") as handle:
+            with os.fdopen(open_private(temporary, os.O_WRONLY | os.O_TRUNC), "wb") as handle:
                 handle.write(outgoing.data)
                 handle.flush()
                 os.fsync(handle.fileno())

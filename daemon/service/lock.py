@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import IO
 
 from daemon.errors import DaemonError
+from daemon.filemodes import open_private, private_dir
 
 
 class AlreadyRunning(DaemonError):
@@ -20,8 +21,8 @@ class RunLock:
         self._handle: IO[str] | None = None
 
     def acquire(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+")
+        private_dir(self.path.parent)
+        handle = os.fdopen(open_private(self.path, os.O_RDWR | os.O_APPEND), "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
