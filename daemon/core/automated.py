@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import quopri
 import re
 
 from daemon.core.message import Message
@@ -150,6 +153,7 @@ _FIRST_LINES = 600
 FORWARD_SUBJECT_TAG = "[partnerships]"
 _OWN_MARKER_BYTES = b"x-partnerships-daemon"
 _ECHO_SCAN_LIMIT = 2_000_000
+_BASE64_BLOCK = re.compile(rb"(?:^[A-Za-z0-9+/]{16,76}={0,2}\r?\n){2,}", re.MULTILINE)
 
 
 def detect_automated(
@@ -312,6 +316,23 @@ def echoes_own_forward(msg: Message, raw: bytes, *, own_id_domain: str) -> str |
     if "x-partnerships-daemon" in text or "@" + domain in text or FORWARD_SUBJECT_TAG in text:
         return "loop: quotes one of our forwards"
     head = raw[:_ECHO_SCAN_LIMIT].lower()
-    if _OWN_MARKER_BYTES in head or b"@" + domain.encode("ascii", "replace") in head:
+    domain_bytes = b"@" + domain.encode("ascii", "replace")
+    if _OWN_MARKER_BYTES in head or domain_bytes in head or _attached_forward(raw, domain_bytes):
         return "loop: attaches one of our forwards"
     return None
+
+
+def _attached_forward(raw: bytes, domain_bytes: bytes) -> bool:
+    """One of our forwards inside a base64 or quoted-printable part (an attached .eml is often re-encoded)."""
+    if not raw or len(raw) > _ECHO_SCAN_LIMIT:
+        return False
+    markers = (_OWN_MARKER_BYTES, domain_bytes)
+    for block in _BASE64_BLOCK.finditer(raw):
+        with contextlib.suppress(ValueError):
+            decoded = base64.b64decode(re.sub(rb"\s+", b"", block.group(0)), validate=False).lower()
+            if any(marker in decoded for marker in markers):
+                return True
+    if b"=\n" in raw or b"=\r\n" in raw or b"=3d" in raw.lower():
+        decoded = quopri.decodestring(raw).lower()
+        return any(marker in decoded for marker in markers)
+    return False

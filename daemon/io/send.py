@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import logging
@@ -28,6 +29,7 @@ DAEMON_HEADER = "X-Partnerships-Daemon"
 KEY_HEADER = "X-Partnerships-Key"
 _LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
 MAX_SUBJECT_CHARS = 200
+MAX_LINE_BYTES = 998  # RFC 5322 s.2.1.1
 MAX_ID_CHARS = 250
 
 
@@ -46,10 +48,19 @@ class Outgoing:
 
 def build_forward(*, key: str, subject: str, note: str, original: bytes, original_id: str,
                   addresses: Addresses, date: datetime) -> Outgoing:
-    """The forward: a text/plain note and the original as an untouched message/rfc822 part."""
+    """The forward: a text/plain note and the original as an untouched message/rfc822 part.
+
+    An original with a line longer than SMTP allows (998 characters, e.g. a 200 KB header a sender wrote) goes
+    as a base64 file instead, byte for byte: copied as it is, every server would refuse the forward."""
     attached = _LINE_ENDINGS.sub(b"\r\n", original).rstrip(b"\r\n") + b"\r\n"
-    part = (b"Content-Type: message/rfc822\r\n"
-            b'Content-Disposition: attachment; filename="original.eml"\r\n\r\n' + attached)
+    if max(map(len, attached.split(b"\r\n"))) > MAX_LINE_BYTES:
+        encoded = base64.encodebytes(original).replace(b"\n", b"\r\n")
+        part = (b'Content-Type: application/octet-stream; name="original.eml"\r\n'
+                b"Content-Transfer-Encoding: base64\r\n"
+                b'Content-Disposition: attachment; filename="original.eml"\r\n\r\n' + encoded)
+    else:
+        part = (b"Content-Type: message/rfc822\r\n"
+                b'Content-Disposition: attachment; filename="original.eml"\r\n\r\n' + attached)
     return compose(key=key, kind="forward", subject=subject, note=note, attachment=part, addresses=addresses,
                    date=date, references=original_id)
 
