@@ -10,8 +10,15 @@ from factories import make_message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.core.message import parse
-from daemon.core.trust import TrustSettings, TrustVerdict, aligned, assess_sender, parse_trust_settings
+from daemon.core.message import Message, parse
+from daemon.core.trust import (
+    TrustSettings,
+    TrustVerdict,
+    aligned,
+    assess_sender,
+    parse_trust_settings,
+    propose_trust,
+)
 from daemon.errors import ConfigError
 from daemon.settings import PROJECT_ROOT, Addresses
 
@@ -326,3 +333,67 @@ def test_alignment_rules() -> None:
     assert not aligned("edu", "westbrook.edu")  # a bare TLD never aligns
     assert not aligned("brook.edu", "westbrook.edu")  # suffix only on a dot boundary
     assert not aligned("", "westbrook.edu") and not aligned("westbrook.edu", "")
+
+
+# --- issue 15: provider formats, the Received boundary, trust detect ---------------------------------------
+
+M365_PASS = ("spf=pass (sender IP is 198.51.100.7) smtp.mailfrom=westbrook.edu; dkim=pass (signature was verified) "
+             "header.d=westbrook.edu;dmarc=pass action=none header.from=westbrook.edu;compauth=pass reason=100")
+
+
+def delivered(*lines: str, sender: str = MARIA) -> Message:
+    """A message whose header lines (trace and sender-written alike) appear top to bottom as given."""
+    body = [*lines, f"From: {sender}", "To: sam@2i2c.org", "Subject: Hub", "Message-ID: <m1@westbrook.edu>", "", "x"]
+    return parse("\r\n".join(body).encode())
+
+
+def test_microsoft_365_header_without_authserv_id_is_attributed_to_its_received() -> None:
+    ms = TrustSettings(authserv_ids=("protection.outlook.com",))
+    ours = "Received: from mail.westbrook.edu (198.51.100.7) by BN2PEPF0000449F.mail.protection.outlook.com"
+    verdict = assess_sender(delivered(f"Authentication-Results: {M365_PASS}", ours), ms, outbound=False)
+    assert verdict.trusted and "by bn2pepf0000449f.mail.protection.outlook.com" in verdict.reason
+    failed = M365_PASS.replace("compauth=pass reason=100", "compauth=fail reason=000")
+    failed = failed.replace("dmarc=pass", "dmarc=none")
+    assert "compauth=fail" in assess_sender(delivered(f"Authentication-Results: {failed}", ours), ms,
+                                            outbound=False).reason
+    # The same header written by the sender, below our Received line, never counts.
+    assert not assess_sender(delivered(ours, f"Authentication-Results: {M365_PASS}"), ms, outbound=False).trusted
+
+
+def test_google_header_just_below_its_received_counts_but_not_one_further_down() -> None:
+    ours = "Received: from mail.westbrook.edu (mail.westbrook.edu. [198.51.100.7]) by mx.google.com with ESMTPS id a"
+    assert inbound_message(delivered(ours, "Received-SPF: pass", f"Authentication-Results: {PASS}")).trusted
+    sender_block = "Received: from laptop by mail.westbrook.edu (Postfix)"
+    assert not inbound_message(delivered(ours, sender_block, f"Authentication-Results: {PASS}")).trusted
+    assert not inbound_message(delivered(ours, "DKIM-Signature: v=1", f"Authentication-Results: {PASS}")).trusted
+
+
+def test_fastmail_subdomains_are_covered_by_the_parent() -> None:
+    fastmail = TrustSettings(authserv_ids=("messagingengine.com",))
+    message = delivered("Received: from compute2.internal by sloti36d2t01 (Cyrus) with LMTPA",
+                        "Authentication-Results: mx6.messagingengine.com; dkim=pass header.d=westbrook.edu; "
+                        "dmarc=pass policy.published-domain-policy=none header.from=westbrook.edu",
+                        "Received: from mail.westbrook.edu by mx6.messagingengine.com (Postfix) with ESMTPS")
+    assert assess_sender(message, fastmail, outbound=False).trusted
+
+
+def test_without_configured_trust_nobody_is_believed() -> None:
+    verdict = assess_sender(parse(received(PASS)), TrustSettings(), outbound=False)
+    assert not verdict.trusted and "partnerships trust detect" in verdict.reason
+
+
+def inbound_message(message: Message) -> TrustVerdict:
+    return assess_sender(message, GOOGLE, outbound=False)
+
+
+def test_trust_detect_proposes_the_server_that_writes_the_topmost_header() -> None:
+    example = [parse(m.as_bytes()) for m in mailbox.mbox(str(PROJECT_ROOT / "examples" / "inbox.mbox"))]
+    proposal = propose_trust(example)
+    assert proposal.authserv_ids == ("mx.google.com",) and proposal.messages == 63
+    fastmail = [delivered(f"Authentication-Results: mx{n}.messagingengine.com; dmarc=pass header.from=a.org",
+                          f"Received: from a by mx{n}.messagingengine.com") for n in (1, 2, 6, 6)]
+    assert propose_trust(fastmail).authserv_ids == ("messagingengine.com",)
+    ms = [delivered(f"Authentication-Results: {M365_PASS}", f"Received: from a by BN{n}.mail.protection.outlook.com")
+          for n in range(3)]
+    assert propose_trust(ms).authserv_ids == ("mail.protection.outlook.com",)
+    assert propose_trust([delivered("Received: from a by b")]).authserv_ids == ()
