@@ -1210,7 +1210,7 @@ THREADS: tuple[Thread, ...] = (
                    (Review("sender grants@harborview-ocean.org is not a known contact of the lead (lead matched "
                            "by domain; the display name imitates the contact's)"),),
                    "no status change and no forward until a person approves; DKIM/DMARC pass, so the only "
-                   "reason is the unknown sender"),
+                   "reason is the unknown sender; approving also records grants@ as a contact"),
             body("""\
                 Dear Priya,
 

@@ -378,3 +378,18 @@ def test_attack_figures(world_for: Callable[..., World], capsys: pytest.CaptureF
         print(f"\nattacks tried: {len(ATTACKS) + 3}, wrong actions: {len(wrong)}, loops: {loops} "
               f"(3 acknowledgement styles x 3 rounds)")
     assert wrong == [] and loops == 0
+
+
+def test_a_contact_is_added_only_when_a_person_approves(world_for: Callable[..., World]) -> None:
+    world = world_for(GOOGLE)
+    world.deliver(mail("intern@pinecrest.edu", CONFIRM))
+    assert "intern@pinecrest.edu" not in world.statuses()["Pinecrest Community College"][1]
+    code, out, _ = run_cli("review", "approve", "1", "--state", str(world.pipeline.config.state_dir))
+    assert code == 0 and "done: add_contact contact:1:intern@pinecrest.edu" in out
+    assert world.statuses()["Pinecrest Community College"] == (
+        "Needs Admin", ("rortiz@pinecrest.edu", "intern@pinecrest.edu"))
+    world.pipeline.refresh_leads()  # the running daemon reads the leads again each cycle
+    world.deliver(mail("intern@pinecrest.edu", "Attached is our signed services agreement.\n", subject="Contract",
+                       attach=("signed-agreement.pdf", b"%PDF-1.4 x")))
+    assert [m.message["Subject"] for m in world.smtp.messages] == [
+        "[partnerships] Contract: Pinecrest Community College - Contract"]

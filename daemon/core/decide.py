@@ -198,7 +198,11 @@ def decide(situation: Situation) -> Decision:
         if limited:
             reasons.append(limited)
     if proposed:
-        reasons.extend(_authority_reasons(situation, lead_name, creating=creating))
+        authority = _authority_reasons(situation, lead_name, creating=creating)
+        reasons.extend(authority)
+        contact = _proposed_contact(situation, lead_ref, lead_name) if authority and not creating else None
+        if contact is not None:
+            proposed.insert(0, contact)
     if proposed and classification.confidence < situation.min_confidence:
         reasons.append(f"confidence {classification.confidence:.2f} is below {situation.min_confidence:.2f}"
                        f" ({clean(classification.explanation)})")
@@ -231,6 +235,16 @@ def _authority_reasons(situation: Situation, lead_name: str, *, creating: bool) 
     concern = situation.concern
     return [concern.reason if concern else
             f"sender {clean(situation.message.from_addr, 120)} is not a known contact of {lead_name}"]
+
+
+def _proposed_contact(situation: Situation, lead_ref: str, lead_name: str) -> Action | None:
+    """An authenticated sender who poses as no one may become a contact of the lead, when a person approves the
+    review item (its only way in: a contact is never added by mail alone)."""
+    sender, concern, trust = situation.message.from_addr, situation.concern, situation.trust
+    if not sender or (concern is not None and concern.impersonation) or trust is None or not trust.trusted:
+        return None
+    return Action("add_contact", f"contact:{lead_ref}:{sender}", {
+        "lead": lead_ref, "lead_name": lead_name, "address": sender, "message_id": situation.message.message_id})
 
 
 def _create_lead(situation: Situation) -> Action:
