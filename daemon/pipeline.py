@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.dialects.sqlite import insert
@@ -46,6 +47,7 @@ from daemon.io.send import KEY_HEADER
 from daemon.leads.base import LeadStore
 from daemon.settings import Config
 from daemon.state.models import (
+    PENDING,
     ActionRow,
     Classification,
     ManiacRow,
@@ -140,6 +142,10 @@ class Pipeline:
                     self.known_hashes.add(sha)
                 self.index.add(thread_id, ids or [message_id], subject, participants or [], addresses)
             self.known_hashes.update(session.scalars(select(Quarantined.sha256)))
+            pending = select(ActionRow.key, ActionRow.payload).where(ActionRow.kind == "create_lead",
+                                                                     ActionRow.status == PENDING)
+            for key, payload in session.execute(pending):
+                self._provisional_lead(key, payload)
             forwarded = select(StoredMessage.lead_id, StoredMessage.from_addr, StoredMessage.date).join(
                 ActionRow, ActionRow.message_id == StoredMessage.message_id).where(ActionRow.kind == "forward")
             for lead_id, sender, when in session.execute(forwarded):
@@ -315,12 +321,16 @@ class Pipeline:
             self._link_thread(evaluation.thread_id, reference)
         for action in evaluation.decision.actions:
             if action.kind == "create_lead":
-                # Until the executor has created it, later messages of its first contact must find this lead.
-                self.leads.setdefault(f"new:{action.key}", Lead(
-                    id=f"new:{action.key}", name=action.payload["name"], status=action.payload["status"],
-                    contact_emails=tuple(action.payload["contact_emails"]), domain=action.payload["domain"]))
+                self._provisional_lead(action.key, action.payload)
         if any(action.kind == "forward" for action in evaluation.decision.actions):
             self.forward_log.add(reference, message.from_addr, arrival_time(message))
+
+    def _provisional_lead(self, key: str, payload: dict[str, Any]) -> None:
+        """Until the executor has created it (also after a crash), later messages of a new lead's first contact
+        must find it: by the From address alone, nothing else would."""
+        self.leads.setdefault(f"new:{key}", Lead(
+            id=f"new:{key}", name=payload["name"], status=payload["status"],
+            contact_emails=tuple(payload["contact_emails"]), domain=payload["domain"]))
 
     def _link_thread(self, thread_id: str, reference: str) -> None:
         self.thread_leads[thread_id] = reference

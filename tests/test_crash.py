@@ -64,9 +64,11 @@ def expected_forward_keys() -> set[str]:
 
 def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Path) -> None:
     inbox = mailbox.Maildir(str(tmp_path / "inbox"))
-    for number in range(COMMUNITIES):
-        for data in community_messages(number):
-            inbox.add(data)
+    # Numbered names keep the arrival order (Maildir's own keys do not sort by time): since issue 15 a
+    # community's first message may only create its lead, so a confirmation read before it waits in review.
+    ordered = (data for number in range(COMMUNITIES) for data in community_messages(number))
+    for position, data in enumerate(ordered):
+        (tmp_path / "inbox" / "new" / f"{position:06d}.crash-test").write_bytes(data)
     smtp = RecordingSMTPServer().start()
     smtp.after_accept = lambda recorded: inbox.add(recorded.data)
     config = tmp_path / "partnerships.toml"
