@@ -476,8 +476,9 @@ COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "lea
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    plain_stdout = sys.stdout
-    sys.stdout = TerminalSafe(plain_stdout)  # mail text never reaches the terminal as escapes or bidi controls
+    plain_stdout, plain_stderr = sys.stdout, sys.stderr
+    # Mail text never reaches the terminal (or the journal) as escape sequences or bidi controls.
+    sys.stdout, sys.stderr = TerminalSafe(plain_stdout), TerminalSafe(plain_stderr)
     try:
         config = load_config(getattr(args, "config", None), state_dir=getattr(args, "state", None))
         default_level = "info" if args.command == "run" or getattr(args, "verbose", False) else "warning"
@@ -493,4 +494,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     finally:
-        sys.stdout = plain_stdout
+        sys.stdout, sys.stderr = plain_stdout, plain_stderr

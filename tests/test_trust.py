@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import mailbox
 import time
+from pathlib import Path
 
 import pytest
-from factories import make_message
+from factories import make_message, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from servers import DovecotServer, write_daemon_config
 
 from daemon.core.message import Message, parse
 from daemon.core.trust import (
@@ -397,3 +399,41 @@ def test_trust_detect_proposes_the_server_that_writes_the_topmost_header() -> No
           for n in range(3)]
     assert propose_trust(ms).authserv_ids == ("mail.protection.outlook.com",)
     assert propose_trust([delivered("Received: from a by b")]).authserv_ids == ()
+
+
+def test_trust_detect_over_the_example_mailbox() -> None:
+    code, out, _ = run_cli("trust", "detect")
+    assert code == 0 and 'authserv_ids = ["mx.google.com"]' in out
+    assert "topmost Authentication-Results written by mx.google.com: 49" in out
+
+
+def test_trust_detect_reads_an_imap_mailbox_without_changing_it(dovecot: DovecotServer, tmp_path: Path) -> None:
+    for n in range(4):
+        dovecot.append("INBOX", "\r\n".join([
+            f"Received: from BN{n}.namprd04.prod.outlook.com by SA1PR.namprd04.prod.outlook.com with HTTPS",
+            f"Authentication-Results: {M365_PASS}",
+            f"Received: from mail.westbrook.edu (198.51.100.7) by BN{n}PEPF0.mail.protection.outlook.com",
+            f"From: {MARIA}", "To: partnerships@example.test", f"Message-ID: <d{n}@westbrook.edu>", "Subject: hi",
+            "", "hello", ""]).encode())
+    config = write_daemon_config(tmp_path, dovecot, None, leads_csv="name,status,contact_emails,domain,"
+                                 "service_tier,monthly_fee,cloud_billing_managed,service_start,notes\n")
+    code, out, _ = run_cli("trust", "detect", "--messages", "3", "--config", str(config))
+    assert code == 0, out
+    assert "read the 3 newest message(s) of imap:INBOX" in out
+    assert 'authserv_ids = ["mail.protection.outlook.com"]' in out
+    assert all(b"\\Seen" not in flags for flags in dovecot.flags("INBOX").values())
+
+
+def test_forward_caps_count_per_sender_too() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from daemon.core.decide import ForwardLog
+
+    log = ForwardLog()
+    now = datetime(2026, 11, 2, tzinfo=UTC)
+    for hours in (1, 2, 30):
+        log.add(f"lead{hours}", "a@x.org", now - timedelta(hours=hours))
+    limits = log.limits("lead9", "a@x.org", now, per_lead=3, per_sender=2)
+    assert (limits.lead_count, limits.sender_count) == (0, 2)
+    assert limits.exceeded("L", "a@x.org") == "rate limit: 2 forwards from a@x.org in 24 hours " \
+                                             "(max_forwards_per_sender = 2)"
