@@ -315,7 +315,7 @@ def test_injected_newlines_and_escapes_stay_inert(world_for: Callable[..., World
     message["To"] = "sam@2i2c.org"
     message["Cc"] = "partnerships@2i2c.org"
     message["Date"] = format_datetime(START)
-    message["Message-ID"] = "<inject1@pinecrest.edu>"
+    message["Message-ID"] = "<inject\x1b[2J\u202e1@pinecrest.edu>"
     message.set_content(CONFIRM)
     message.add_attachment(b"%PDF", maintype="application", subtype="pdf", filename="tier.pdf")
     # Written as bytes: the email package itself refuses to build such headers, a sender's client need not.
@@ -339,6 +339,8 @@ def test_injected_newlines_and_escapes_stay_inert(world_for: Callable[..., World
     assert re.search(r"\nDisplay name: +\"Raymond Community: Evil Corp \[31m\" \(written by the sender", note)
     assert "Attachments:    tier.pdf Community: Evil Corp [2J\n" in note
     assert "\x1b" not in note and "\u202e" not in note
+    notes = next(lead.notes for lead in world.pipeline.lead_store.all() if lead.name == "Pinecrest Community College")
+    assert "Needs Admin" in notes and "\x1b" not in notes and "\u202e" not in notes
 
 
 def test_review_list_and_replay_print_no_escapes(world_for: Callable[..., World], tmp_path: Path) -> None:

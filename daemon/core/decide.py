@@ -130,6 +130,12 @@ class ForwardLog:
         return ForwardLimits(count(f"lead:{lead_ref}"), count(f"sender:{sender}"), per_lead, per_sender)
 
 
+def key_id(message: Message) -> str:
+    """The Message-ID as it may appear in action keys, which end up in headers and in the leads' notes: a
+    sender chooses it, so without control characters or bidi overrides (unchanged for any normal id)."""
+    return clean(message.message_id, 250)
+
+
 def new_lead_key(externals: Sequence[str]) -> str:
     """Creating a lead is keyed by the community's domain, so two threads never create two leads."""
     first = externals[0]
@@ -216,7 +222,7 @@ def decide(situation: Situation) -> Decision:
         reasons.insert(0, f"sender not verified: {situation.trust.reason}")
         proposed, actions = actions + proposed, []
     if reasons:
-        review = Review(key=f"review:{message.message_id}", reason=clean("; ".join(reasons), MAX_REASON),
+        review = Review(key=f"review:{key_id(message)}", reason=clean("; ".join(reasons), MAX_REASON),
                         proposed=tuple(proposed))
         return Decision(tuple(actions), review, lead_name=lead_name, needs_raw=True)
     return Decision(tuple(actions + proposed), lead_name=lead_name,
@@ -244,7 +250,7 @@ def _proposed_contact(situation: Situation, lead_ref: str, lead_name: str) -> Ac
     if not sender or (concern is not None and concern.impersonation) or trust is None or not trust.trusted:
         return None
     return Action("add_contact", f"contact:{lead_ref}:{sender}", {
-        "lead": lead_ref, "lead_name": lead_name, "address": sender, "message_id": situation.message.message_id})
+        "lead": lead_ref, "lead_name": lead_name, "address": sender, "message_id": key_id(situation.message)})
 
 
 def _create_lead(situation: Situation) -> Action:
@@ -264,13 +270,13 @@ def _create_lead(situation: Situation) -> Action:
 
 def _set_status(situation: Situation, lead_ref: str, lead_name: str, old: str, new: str) -> Action:
     classification = situation.classification
-    return Action("set_status", f"status:{situation.message.message_id}:{new}", {
+    return Action("set_status", f"status:{key_id(situation.message)}:{new}", {
         "lead": lead_ref,
         "lead_name": lead_name,
         "from": old,
         "to": new,
         "rule": classification.rule,
-        "message_id": situation.message.message_id,
+        "message_id": key_id(situation.message),  # shown in the lead's notes
         "date": _date(situation.message),
     })
 
@@ -284,7 +290,7 @@ def _record_evidence(situation: Situation, lead_ref: str) -> Action:
     intent, facts = situation.classification.intent, situation.classification.facts
     kind = EVIDENCE_KIND[intent]
     month, stated = _affirmed_month(situation) if kind == "affirmation" else (None, False)
-    return Action("record_evidence", f"evidence:{kind}:{situation.message.message_id}", {
+    return Action("record_evidence", f"evidence:{kind}:{key_id(situation.message)}", {
         "lead": lead_ref,
         "kind": kind,
         "message_id": situation.message.message_id,
@@ -301,7 +307,7 @@ def _forward(situation: Situation, lead_ref: str, lead_name: str, status: str) -
     intent, facts = classification.intent, classification.facts
     month, stated = _affirmed_month(situation) if intent == "delivery_affirmation" else (None, False)
     target = TRANSITIONS.get(intent, (status, frozenset()))[0]
-    return Action("forward", f"forward:{message.message_id}:{intent}", {
+    return Action("forward", f"forward:{key_id(message)}:{intent}", {
         "lead": lead_ref,
         "template": f"forward_{intent}.txt.j2",
         "subject": clean(f"{FORWARD_SUBJECT_TAG} {INTENT_LABELS[intent]}: {lead_name} - {message.subject}",
