@@ -12,11 +12,16 @@ FILE_MODE = 0o600
 
 
 def private_dir(path: Path) -> Path:
-    """Create `path` (and missing parents) as 0700; a directory that already exists is left as it is (`check`
-    reports one that others can read)."""
+    """Create `path` (and missing parents) as 0700. An existing one of ours that others may read is narrowed
+    to 0700 (the repository's `state/` comes out of git as 0755); one owned by someone else is left alone and
+    `check` reports it."""
     if not path.is_dir():
         path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         os.chmod(path, DIR_MODE)  # mkdir's mode is filtered through the umask
+        return path
+    info = path.stat()
+    if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+        os.chmod(path, DIR_MODE)
     return path
 
 

@@ -503,6 +503,7 @@ def test_state_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
         state = tmp_path / "state"
+        state.mkdir(mode=0o755)  # as git checks out the repository's state/: narrowed to 0700
         engine = make_engine(state / "partnerships.sqlite3")
         with engine.begin() as connection:  # a write while open: SQLite has its -wal and -shm files now
             connection.execute(text("CREATE TABLE t (x)"))

@@ -437,3 +437,18 @@ def test_forward_caps_count_per_sender_too() -> None:
     assert (limits.lead_count, limits.sender_count) == (0, 2)
     assert limits.exceeded("L", "a@x.org") == "rate limit: 2 forwards from a@x.org in 24 hours " \
                                              "(max_forwards_per_sender = 2)"
+
+
+def test_check_and_status_say_in_one_line_that_nobody_is_trusted(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f'[source]\npath = "{PROJECT_ROOT / "examples" / "inbox.mbox"}"\n')
+    state = ["--config", str(config), "--state", str(tmp_path / "state")]
+    for command in ("check", "status"):
+        code, out, _ = run_cli(command, *state)
+        [line] = [line for line in out.splitlines() if line.startswith("trust:")]
+        assert code == 0 and "no trusted receiving server configured" in line
+        assert "run `partnerships trust detect` and set [trust] authserv_ids" in line
+    (tmp_path / "state" / "partnerships.sqlite3").chmod(0o644)
+    assert "partnerships.sqlite3 is 0644 (want 0600)" in run_cli("check", *state)[1]
+    code, out, _ = run_cli("check")  # the embedded demo trusts the example mailbox's server, and says so
+    assert "trust: Authentication-Results from mx.google.com" in out
