@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import logging
@@ -20,10 +21,14 @@ from daemon.core.maniac import checklist_details, load_maniac_rules
 from daemon.core.message import MalformedMessage, parse
 from daemon.core.notes import NoteRenderer
 from daemon.core.rules import load_rules
+from daemon.core.sanitize import TerminalSafe
+from daemon.core.trust import proposal_lines, propose_trust, trust_line
 from daemon.errors import DaemonError
+from daemon.filemodes import too_open
 from daemon.invoicing.batch import month_of, parse_month, previous_month
 from daemon.invoicing.render import invoice_key, render_batch
 from daemon.io import FileSource
+from daemon.io.sample import newest_messages
 from daemon.leads.airtable.invoices import check_invoice_schema
 from daemon.leads.airtable.schema import check_schema
 from daemon.pipeline import Summary, retry_quarantined
@@ -322,6 +327,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
               f"last error: {row['last_error'] or '-'}")
     print(f"review items open: {report['review_items_open']}")
     print(f"quarantined messages: {report['quarantined']}")
+    print(trust_line(config.trust))
     batch = report["last_invoice_batch"]
     print("last invoice batch: " + (f"{batch['month']} {batch['status']}" if batch else "none"))
     return EXIT_OK
@@ -382,6 +388,9 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
     print(f"rules: {len(rules.rules)} rules in {len(rules.files)} files ({config.rules_dir}); MANIAC-T rules ok")
     NoteRenderer(config.templates_dir, globals_={"currency": config.currency}).check()
     print(f"templates: ok ({config.templates_dir})")
+    print(trust_line(config.trust))
+    for wide in too_open(config.state_dir):
+        print(f"warning: {wide}: others may read the state (customer mail); chmod it")
     if config.lead_backend == "airtable":
         problems = check_schema(config.airtable) + check_invoice_schema(config.airtable, config.invoice_tables)
         for problem in problems:
@@ -432,6 +441,17 @@ def print_summary(summary: Summary, runtime: Runtime, *, dry_run: bool) -> None:
     print(f"quarantined: {len(summary.quarantined)}")
     for entry in summary.quarantined:
         print(f"  {entry}")
+
+
+def cmd_trust(args: argparse.Namespace, config: Config) -> int:
+    where, raws = newest_messages(config, args.messages)
+    messages = []
+    for raw in raws:
+        with contextlib.suppress(MalformedMessage):
+            messages.append(parse(raw, max_size=config.max_message_bytes))
+    proposal = propose_trust(messages)
+    print("\n".join(proposal_lines(proposal, where, config.trust)))
+    return EXIT_OK if proposal.authserv_ids else EXIT_INPUT
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -498,16 +518,23 @@ def build_parser() -> argparse.ArgumentParser:
     users_sub.add_parser("list", parents=[common])
     for verb in ("add", "remove"):
         users_sub.add_parser(verb, parents=[common]).add_argument("name")
+    trust = sub.add_parser("trust", parents=[common], help="which receiving server to trust")
+    trust.add_subparsers(dest="trust_command", required=True).add_parser(
+        "detect", parents=[common], help="propose [trust] authserv_ids from the newest messages of the source"
+    ).add_argument("--messages", type=int, default=50, help="how many of the newest messages to read")
     return parser
 
 
 COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "leads": cmd_leads, "lead": cmd_lead,
             "review": cmd_review, "quarantine": cmd_quarantine, "web": cmd_web, "users": cmd_users,
-            "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check}
+            "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check, "trust": cmd_trust}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    plain_stdout, plain_stderr = sys.stdout, sys.stderr
+    # Mail text never reaches the terminal (or the journal) as escape sequences or bidi controls.
+    sys.stdout, sys.stderr = TerminalSafe(plain_stdout), TerminalSafe(plain_stderr)
     try:
         config = load_config(getattr(args, "config", None), state_dir=getattr(args, "state", None))
         default_level = "info" if args.command == "run" or getattr(args, "verbose", False) else "warning"
@@ -522,3 +549,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `partnerships leads --json | head`: the reader left; that is not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    finally:
+        sys.stdout, sys.stderr = plain_stdout, plain_stderr

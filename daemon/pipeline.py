@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.actions.executor import Executor, Outcome
 from daemon.core.decide import Action, due_activations
-from daemon.core.evaluate import Evaluation, EvaluationSettings, Evaluator
+from daemon.core.evaluate import NEW_LEAD_PREFIX, Evaluation, EvaluationSettings, Evaluator
 from daemon.core.item import RawItem
 from daemon.core.maniac import ManiacRules
 from daemon.core.message import MalformedMessage, Message, parse
@@ -51,7 +51,9 @@ class Summary:
 def evaluation_settings(config: Config) -> EvaluationSettings:
     return EvaluationSettings(addresses=config.addresses, trust=config.trust, min_confidence=config.min_confidence,
                               tier_names=tuple(t.name for t in config.tiers),
-                              sent_sources=frozenset(f"imap:{folder}" for folder in config.sent_folders))
+                              sent_sources=frozenset(f"imap:{folder}" for folder in config.sent_folders),
+                              max_forwards_per_lead=config.max_forwards_per_lead,
+                              max_forwards_per_sender=config.max_forwards_per_sender)
 
 
 class Pipeline:
@@ -97,8 +99,9 @@ class Pipeline:
                 raise  # a refused token or a missing field needs a person; without any leads we cannot match
             log.warning("leads table unreachable, matching against the leads read before: %s", exc)
             return
-        simulated = {k: v for k, v in self.evaluator.leads.items() if self.dry_run and k.startswith("new:")}
-        self.evaluator.leads = {lead.id: lead for lead in leads} | simulated
+        # Leads proposed as new:<key> stay until their creation is done (see Evaluator.provisional_lead).
+        provisional = {k: v for k, v in self.evaluator.leads.items() if k.startswith(NEW_LEAD_PREFIX)}
+        self.evaluator.leads = {lead.id: lead for lead in leads} | provisional
 
     def begin_pass(self) -> datetime:
         """Before a pass over the source: the leads table is read again (unless it was just read), so a lead
@@ -144,7 +147,7 @@ class Pipeline:
             log.info("duplicate message_id=%s source=%s uid=%s", message.message_id, item.source, item.uid)
             self._advance_cursor_only(item, advance)
             return None, False
-        evaluation = self.evaluator.evaluate(message, item.source)
+        evaluation = self.evaluator.evaluate(message, item.source, item.data)
         if evaluation.automated == "own message" and self.executor is not None and not self.dry_run:
             self.recorder.commit()  # the executor writes through a connection of its own
             for key in message.header(KEY_HEADER):

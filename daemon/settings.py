@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from daemon.core.handoff import HandoffConfig, parse_handoff_config
-from daemon.core.trust import TrustSettings, parse_trust_settings
+from daemon.core.trust import DEMO_TRUST, TrustSettings, parse_trust_settings
 from daemon.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -223,6 +223,9 @@ class Config:
     smtp: SmtpConfig | None = None
     # Intents that send email act automatically only at or above this confidence.
     min_confidence: float = 0.8
+    # Forwards a lead, or a sender, may cause in 24 hours; the rest wait in review (a loop or a flood).
+    max_forwards_per_lead: int = 3
+    max_forwards_per_sender: int = 3
     max_message_bytes: int = 25 * 1024 * 1024
     max_attempts: int = 8
     record_batch: int = 200  # messages recorded per transaction during a sync or replay
@@ -239,7 +242,7 @@ class Config:
     spend_dir: Path = PROJECT_ROOT / "examples" / "spend"
     # Invoice catch-up never reaches back before this month (default: the month of the first `run`).
     first_invoice_month: str | None = None
-    trust: TrustSettings = field(default_factory=TrustSettings)
+    trust: TrustSettings = DEMO_TRUST  # the embedded demo's; a config file without [trust] trusts nobody
     handoff: HandoffConfig = field(default_factory=HandoffConfig)
     digest: DigestSettings = field(default_factory=DigestSettings)
     # IMAP folders only our own account writes to (e.g. Sent): outbound mail there is trusted as ours.
@@ -332,7 +335,9 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
     send = Section("send", top.data.pop("send", {}))
     tiers_data = top.data.pop("tiers", None)
     invoice = Section("invoice", top.data.pop("invoice", {}))
-    trust = parse_trust_settings(top.data.pop("trust", {}))
+    # Fail closed: a config file without [trust] believes no Authentication-Results. Only the embedded demo
+    # (no config file at all) trusts the server its example mailbox was received by.
+    trust = parse_trust_settings(top.data.pop("trust", {})) if source_file is not None else defaults.trust
     handoff = parse_handoff_config(top.data.pop("handoff", {}))
     digest = parse_digest_settings(top.data.pop("digest", {}))
     top.finish()
@@ -380,6 +385,10 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
     min_confidence = rules.take("min_confidence", float, defaults.min_confidence)
     if not 0.0 <= min_confidence <= 1.0:
         raise ConfigError(f"[rules] min_confidence: {min_confidence} is not between 0 and 1")
+    per_lead = rules.take("max_forwards_per_lead", int, defaults.max_forwards_per_lead)
+    per_sender = rules.take("max_forwards_per_sender", int, defaults.max_forwards_per_sender)
+    if per_lead < 1 or per_sender < 1:
+        raise ConfigError("[rules] max_forwards_per_lead / max_forwards_per_sender: at least 1")
     rules.finish()
 
     send_kind = send.choice("kind", SEND_KINDS, defaults.send_kind)
@@ -416,6 +425,8 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
         send_kind=send_kind,
         smtp=smtp,
         min_confidence=min_confidence,
+        max_forwards_per_lead=per_lead,
+        max_forwards_per_sender=per_sender,
         max_message_bytes=max_bytes,
         max_attempts=max_attempts,
         record_batch=record_batch,

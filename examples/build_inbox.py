@@ -1210,7 +1210,7 @@ THREADS: tuple[Thread, ...] = (
                    (Review("sender grants@harborview-ocean.org is not a known contact of the lead (lead matched "
                            "by domain; the display name imitates the contact's)"),),
                    "no status change and no forward until a person approves; DKIM/DMARC pass, so the only "
-                   "reason is the unknown sender"),
+                   "reason is the unknown sender; approving also records grants@ as a contact"),
             body("""\
                 Dear Priya,
 
@@ -1825,8 +1825,9 @@ def write_expected(path: Path, items: list[Built]) -> None:
         "- Tiers: small $1,500, medium $3,000, large $6,000 per month (USD).",
         f"- Every delivered message carries the trace headers of the receiving server: `Delivered-To`, "
         f"`Return-Path`, `Received` and `Authentication-Results: {AUTHSERV_ID}; dkim=pass ...; spf=pass ...; "
-        f"dmarc=pass ...` (the DSN has none). Configure the authserv-id `{AUTHSERV_ID}`, or turn the "
-        "authentication check off; with either, no sender below fails it.",
+        f"dmarc=pass ...` (the DSN has none). The embedded demo (no config file) trusts `{AUTHSERV_ID}`, and so "
+        "does examples/partnerships.toml; with it no sender below fails the check. A config file without "
+        "[trust] trusts nobody: everything that acts then waits in review.",
         "- Automatic responses (the out-of-office reply and the DSN) are addressed to partnerships@2i2c.org: "
         "the team sends through the shared inbox, which is the envelope sender.",
         "- Leads are matched by contact address first, then by e-mail domain. A created lead's contacts are the"

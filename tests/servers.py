@@ -736,5 +736,7 @@ folders = [{folder_list}]
 {source_extra}
 [leads]
 seed_csv = "leads.csv"
+[trust]
+authserv_ids = ["mx.google.com"]  # the test mail is received as by Google (factories.raw_email)
 {send}""")
     return path

@@ -43,6 +43,8 @@ def write_config(tmp_path: Path, server: AirtableServer) -> Path:
     path.write_text(f"""
 [daemon]
 state_dir = "state"
+[trust]
+authserv_ids = ["mx.google.com"]
 [leads]
 backend = "airtable"
 [leads.airtable]

@@ -92,6 +92,16 @@ def test_bad_status_and_missing_lead_are_permanent_errors(store: LeadStore) -> N
     assert store.get("999") is None
 
 
+def test_a_contact_approved_by_a_person_is_added_once(store: LeadStore) -> None:
+    lead = store.create(new_lead("x", "a@x.org"), key="k0")
+    for _ in range(2):
+        changed = store.add_contact(lead.id, "B@x.org", key="contact:1:b@x.org")
+    assert changed.contact_emails == ("a@x.org", "b@x.org")
+    stored = store.get(lead.id)
+    assert stored is not None and stored.contact_emails == ("a@x.org", "b@x.org")
+    assert stored.notes.count("contact b@x.org added (approved by a person)") == 1
+
+
 def test_notes_are_appended_once_per_key(store: LeadStore) -> None:
     lead = store.create(new_lead(), key="k0")
     store.append_note(lead.id, "2026-10-06 moved", key="k1")

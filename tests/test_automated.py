@@ -189,9 +189,11 @@ def test_autoreply_headers(name: str) -> None:
     assert detect_automated(message(f"Subject: Re: hi\n{name}: yes")) == f"auto-reply header ({name.lower()})"
 
 
-def test_auto_response_suppress_counts_only_on_replies() -> None:
+def test_auto_response_suppress_counts_on_any_message() -> None:
+    # Issue 15: ticket systems stamp it on new acknowledgements too; Outlook never sets it on a person's mail.
     assert detect_automated(message("Subject: Re: offer\nIn-Reply-To: <o@x>\nX-Auto-Response-Suppress: All"))
-    assert detect_automated(message("Subject: Quarterly report\nX-Auto-Response-Suppress: OOF")) is None
+    assert detect_automated(message("Subject: Quarterly report\nX-Auto-Response-Suppress: OOF"))
+    assert detect_automated(message("Subject: Quarterly report\nX-Auto-Response-Suppress: DR, RN")) is None
 
 
 @pytest.mark.parametrize(

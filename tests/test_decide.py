@@ -87,13 +87,17 @@ def test_affirmation_without_month_takes_month_before_reply() -> None:
     assert kinds(decision) == ["record_evidence", "forward"]
 
 
-def test_new_external_thread_creates_active_lead_then_applies_intent() -> None:
+def test_new_external_thread_creates_active_lead_and_nothing_more_without_review() -> None:
+    # Issue 15: the first message of a new lead may create it (Active Lead); a move or forward needs a person.
     decision = decide(situation("service_confirmation", None, tier="small", price=1500))
-    assert kinds(decision) == ["create_lead", "set_status", "record_evidence", "forward"]
+    assert kinds(decision) == ["create_lead"]
     create = decision.actions[0]
     assert create.key == "create_lead:westbrook.edu"
     assert create.payload["status"] == "Active Lead"
-    assert decision.actions[1].payload["lead"] == "new:create_lead:westbrook.edu"
+    assert create.payload["contact_emails"] == ["maria.chen@westbrook.edu"]
+    assert [a.kind for a in decision.review.proposed] == ["set_status", "record_evidence", "forward"]
+    assert decision.review.proposed[0].payload["lead"] == "new:create_lead:westbrook.edu"
+    assert decision.review.reason.startswith("first message of the new lead westbrook.edu")
 
 
 def test_no_lead_without_partnerships_involved() -> None:
@@ -132,4 +136,4 @@ def test_unverified_sender_sends_every_action_to_review() -> None:
     assert [a.kind for a in decision.review.proposed] == ["create_lead", "set_status", "record_evidence", "forward"]
     assert decision.review.reason.startswith("sender not verified: dmarc=fail")
     trusted = replace(unverified, trust=TrustVerdict(True, "dmarc=pass", "dmarc"))
-    assert decide(trusted).review is None
+    assert kinds(decide(trusted)) == ["create_lead"]  # the rest waits: first message of a new lead

@@ -140,8 +140,9 @@ def test_review_items_and_evidence(replayed: tuple[Path, str]) -> None:
     assert set(reviews) == set(EXPECTED_REVIEWS)
     for message_id, reason in EXPECTED_REVIEWS.items():
         assert reason in reviews[message_id].reason
+    # Issue 15: an authenticated stranger at the lead's domain becomes a contact only if a person approves.
     assert [a["kind"] for a in reviews["t21m2.fe23@harborview-ocean.org"].proposed] == [
-        "set_status", "record_evidence", "forward"]
+        "add_contact", "set_status", "record_evidence", "forward"]
     assert evidence == {
         ("confirmation", "t01m5.2fb1@westbrook.edu", None, False),
         ("confirmation", "t09m2.a34a@cascadeclimate.org", None, False),

@@ -464,3 +464,61 @@ def test_an_unusable_charset_label_is_ignored_not_fatal(part: bytes, text: str, 
     assert message.full_text == "We would like to go ahead with the Small tier at $1,500 per month." + text
     assert "go ahead with the Small tier" in message.new_text
     assert message.attachments == attachments
+
+
+# --- issue 15: one cleaning function, lookalikes, private state files --------------------------------------
+
+
+def test_clean_strips_controls_bidi_and_caps() -> None:
+    from daemon.core.sanitize import clean, csv_cell, for_terminal
+
+    assert clean("Raymond\r\nCommunity: Evil\x1b[31m\u202eX\u200b", 300) == "Raymond Community: Evil [31m X"
+    assert len(clean("x" * 200_000, 200)) == 200
+    assert csv_cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert for_terminal("a\x1b]0;t\x07\nb\u202e") == "a?]0;t?\nb?"
+
+
+@pytest.mark.parametrize(("domain", "imitates"), [
+    ("pinecrest-edu.com", True), ("pinecrrest.edu", True), ("plnecrest.edu", True), ("pinecrest.com", True),
+    ("pinecrest.edu.evil.example", True), ("xn--pincrest-4jg.edu", True), ("p1necrest.edu", True),
+    ("pinecrest.edu", False), ("cs.pinecrest.edu", False), ("lakeside.edu", False), ("riverbend.edu", False),
+])
+def test_lookalike_domains(domain: str, imitates: bool) -> None:
+    from daemon.core.lookalike import imitated_domain
+
+    assert (imitated_domain(domain, ["pinecrest.edu", "lakeside.edu"]) == "pinecrest.edu") is imitates
+
+
+def test_state_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from sqlalchemy import text
+
+    from daemon.filemodes import too_open
+    from daemon.io.send import OutboxDirSender, Outgoing
+    from daemon.service.lock import RunLock
+    from daemon.state.models import make_engine
+
+    old = os.umask(0o022)
+    try:
+        state = tmp_path / "state"
+        state.mkdir(mode=0o755)  # as git checks out the repository's state/: narrowed to 0700
+        engine = make_engine(state / "partnerships.sqlite3")
+        with engine.begin() as connection:  # a write while open: SQLite has its -wal and -shm files now
+            connection.execute(text("CREATE TABLE t (x)"))
+            connection.execute(text("INSERT INTO t VALUES (1)"))
+            files = sorted(p.name for p in state.iterdir())
+            assert {"partnerships.sqlite3", "partnerships.sqlite3-wal", "partnerships.sqlite3-shm"} <= set(files)
+            OutboxDirSender(state / "outbox").send(Outgoing("forward:k", "a@b", ("c@d",), b"x"))
+            lock = RunLock(state).acquire()
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in state.rglob("*")}
+            assert stat.S_IMODE(state.stat().st_mode) == 0o700
+            assert all(mode == (0o700 if mode & 0o100 else 0o600) for mode in modes.values()), modes
+            assert too_open(state) == []
+            lock.release()
+        engine.dispose()
+    finally:
+        os.umask(old)
+    (state / "run.lock").chmod(0o644)
+    assert [line.split(" is ")[1] for line in too_open(state)] == ["0644 (want 0600)"]

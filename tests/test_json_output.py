@@ -97,7 +97,8 @@ def test_review_list_json(state: str) -> None:
     items = json.loads(out)
     assert code == 0 and len(items) == 3 and all(set(item) == REVIEW_KEYS for item in items)
     harborview = next(item for item in items if item["message_id"].startswith("t21m2"))
-    assert [p["kind"] for p in harborview["proposed"]] == ["set_status", "record_evidence", "forward"]
+    # Issue 15: approving also records the same-domain sender as a contact.
+    assert [p["kind"] for p in harborview["proposed"]] == ["add_contact", "set_status", "record_evidence", "forward"]
 
 
 def test_state_from_environment(state: str, monkeypatch: pytest.MonkeyPatch) -> None:

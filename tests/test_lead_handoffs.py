@@ -67,7 +67,8 @@ def test_active_hub_recorded_once_when_the_service_starts(tmp_path: Path) -> Non
     mbox = tmp_path / "in.mbox"
     mbox.write_bytes(b"From x Mon Jan  5 00:00:00 2026\n" + raw_email(sender="Kim <kim@north.edu>", body="Thanks!"))
     config = tmp_path / "c.toml"
-    config.write_text(f'[daemon]\nstate_dir = "state"\n[source]\npath = "{mbox}"\n[leads]\nseed_csv = "{csv}"\n')
+    config.write_text(f'[daemon]\nstate_dir = "state"\n[source]\npath = "{mbox}"\n[leads]\nseed_csv = "{csv}"\n'
+                      '[trust]\nauthserv_ids = ["mx.google.com"]\n')
     for _ in range(2):  # a restart does not add a second record
         assert run_cli("run", "--once", "--config", str(config))[0] == 0
     runtime = open_runtime(Config(state_dir=tmp_path / "state", leads_seed_csv=None))

@@ -75,7 +75,8 @@ def service(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], NotifySocke
     config = tmp_path / "partnerships.toml"
     config.write_text(f'[daemon]\nstate_dir = "state"\nrules_dir = "{rules}"\n'
                       f'[source]\npath = "{PROJECT_ROOT / "examples" / "inbox.mbox"}"\n'
-                      f'[leads]\nseed_csv = "{PROJECT_ROOT / "examples" / "leads.csv"}"\n')
+                      f'[leads]\nseed_csv = "{PROJECT_ROOT / "examples" / "leads.csv"}"\n'
+                      f'[trust]\nauthserv_ids = ["mx.google.com"]\n')
     notify = NotifySocket(tmp_path / "notify.sock")
     env = {**os.environ, "NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "2000000"}
     process = subprocess.Popen([str(PARTNERSHIPS), "run", "--config", str(config), "--interval", "1", "-v"],

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import mailbox
 import time
+from pathlib import Path
 
 import pytest
-from factories import make_message
+from factories import make_message, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from servers import DovecotServer, write_daemon_config
 
-from daemon.core.message import parse
-from daemon.core.trust import TrustSettings, TrustVerdict, aligned, assess_sender, parse_trust_settings
+from daemon.core.message import Message, parse
+from daemon.core.trust import (
+    TrustSettings,
+    TrustVerdict,
+    aligned,
+    assess_sender,
+    parse_trust_settings,
+    propose_trust,
+)
 from daemon.errors import ConfigError
 from daemon.settings import PROJECT_ROOT, Addresses
 
@@ -292,7 +301,10 @@ def test_example_mailbox_senders_are_trusted_except_the_dsn() -> None:
 
 
 def test_settings_defaults_and_values() -> None:
-    assert parse_trust_settings({}) == TrustSettings() == GOOGLE
+    # No guess: without a configured server nobody is trusted (the embedded demo names Google explicitly).
+    assert parse_trust_settings({}) == TrustSettings() == TrustSettings(authserv_ids=(), own_relays=())
+    assert not TrustSettings().configured and GOOGLE.configured
+    assert parse_trust_settings({"authserv_ids": []}) == TrustSettings()
     settings_ = parse_trust_settings({"authserv_ids": ["MX.Example.org", "mx.example.org", "mx2.example.org"]})
     assert settings_.authserv_ids == ("mx.example.org", "mx2.example.org")
     assert settings_.own_relays == settings_.authserv_ids  # a hosted provider carries our own mail too
@@ -311,7 +323,6 @@ def test_settings_defaults_and_values() -> None:
     ({"authserv_ids": ["mx google com"]}, r"'mx google com' is not an authserv-id"),
     ({"authserv_ids": [""]}, r"'' is not an authserv-id"),
     ({"require_authentication": "no"}, r"\[trust\] require_authentication: expected true or false"),
-    ({"authserv_ids": []}, r"\[trust\] authserv_ids: empty.*require_authentication = false"),
 ])
 def test_settings_errors_name_the_key(table: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -324,3 +335,121 @@ def test_alignment_rules() -> None:
     assert not aligned("edu", "westbrook.edu")  # a bare TLD never aligns
     assert not aligned("brook.edu", "westbrook.edu")  # suffix only on a dot boundary
     assert not aligned("", "westbrook.edu") and not aligned("westbrook.edu", "")
+
+
+# --- issue 15: provider formats, the Received boundary, trust detect ---------------------------------------
+
+M365_PASS = ("spf=pass (sender IP is 198.51.100.7) smtp.mailfrom=westbrook.edu; dkim=pass (signature was verified) "
+             "header.d=westbrook.edu;dmarc=pass action=none header.from=westbrook.edu;compauth=pass reason=100")
+
+
+def delivered(*lines: str, sender: str = MARIA) -> Message:
+    """A message whose header lines (trace and sender-written alike) appear top to bottom as given."""
+    body = [*lines, f"From: {sender}", "To: sam@2i2c.org", "Subject: Hub", "Message-ID: <m1@westbrook.edu>", "", "x"]
+    return parse("\r\n".join(body).encode())
+
+
+def test_microsoft_365_header_without_authserv_id_is_attributed_to_its_received() -> None:
+    ms = TrustSettings(authserv_ids=("protection.outlook.com",))
+    ours = "Received: from mail.westbrook.edu (198.51.100.7) by BN2PEPF0000449F.mail.protection.outlook.com"
+    verdict = assess_sender(delivered(f"Authentication-Results: {M365_PASS}", ours), ms, outbound=False)
+    assert verdict.trusted and "by bn2pepf0000449f.mail.protection.outlook.com" in verdict.reason
+    failed = M365_PASS.replace("compauth=pass reason=100", "compauth=fail reason=000")
+    failed = failed.replace("dmarc=pass", "dmarc=none")
+    assert "compauth=fail" in assess_sender(delivered(f"Authentication-Results: {failed}", ours), ms,
+                                            outbound=False).reason
+    # The same header written by the sender, below our Received line, never counts.
+    assert not assess_sender(delivered(ours, f"Authentication-Results: {M365_PASS}"), ms, outbound=False).trusted
+
+
+def test_google_header_just_below_its_received_counts_but_not_one_further_down() -> None:
+    ours = "Received: from mail.westbrook.edu (mail.westbrook.edu. [198.51.100.7]) by mx.google.com with ESMTPS id a"
+    assert inbound_message(delivered(ours, "Received-SPF: pass", f"Authentication-Results: {PASS}")).trusted
+    sender_block = "Received: from laptop by mail.westbrook.edu (Postfix)"
+    assert not inbound_message(delivered(ours, sender_block, f"Authentication-Results: {PASS}")).trusted
+    assert not inbound_message(delivered(ours, "DKIM-Signature: v=1", f"Authentication-Results: {PASS}")).trusted
+
+
+def test_fastmail_subdomains_are_covered_by_the_parent() -> None:
+    fastmail = TrustSettings(authserv_ids=("messagingengine.com",))
+    message = delivered("Received: from compute2.internal by sloti36d2t01 (Cyrus) with LMTPA",
+                        "Authentication-Results: mx6.messagingengine.com; dkim=pass header.d=westbrook.edu; "
+                        "dmarc=pass policy.published-domain-policy=none header.from=westbrook.edu",
+                        "Received: from mail.westbrook.edu by mx6.messagingengine.com (Postfix) with ESMTPS")
+    assert assess_sender(message, fastmail, outbound=False).trusted
+
+
+def test_without_configured_trust_nobody_is_believed() -> None:
+    verdict = assess_sender(parse(received(PASS)), TrustSettings(), outbound=False)
+    assert not verdict.trusted and "partnerships trust detect" in verdict.reason
+
+
+def inbound_message(message: Message) -> TrustVerdict:
+    return assess_sender(message, GOOGLE, outbound=False)
+
+
+def test_trust_detect_proposes_the_server_that_writes_the_topmost_header() -> None:
+    example = [parse(m.as_bytes()) for m in mailbox.mbox(str(PROJECT_ROOT / "examples" / "inbox.mbox"))]
+    proposal = propose_trust(example)
+    assert proposal.authserv_ids == ("mx.google.com",) and proposal.messages == 63
+    fastmail = [delivered(f"Authentication-Results: mx{n}.messagingengine.com; dmarc=pass header.from=a.org",
+                          f"Received: from a by mx{n}.messagingengine.com") for n in (1, 2, 6, 6)]
+    assert propose_trust(fastmail).authserv_ids == ("messagingengine.com",)
+    ms = [delivered(f"Authentication-Results: {M365_PASS}", f"Received: from a by BN{n}.mail.protection.outlook.com")
+          for n in range(3)]
+    assert propose_trust(ms).authserv_ids == ("mail.protection.outlook.com",)
+    assert propose_trust([delivered("Received: from a by b")]).authserv_ids == ()
+
+
+def test_trust_detect_over_the_example_mailbox() -> None:
+    code, out, _ = run_cli("trust", "detect")
+    assert code == 0 and 'authserv_ids = ["mx.google.com"]' in out
+    assert "topmost Authentication-Results written by mx.google.com: 49" in out
+
+
+def test_trust_detect_reads_an_imap_mailbox_without_changing_it(dovecot: DovecotServer, tmp_path: Path) -> None:
+    for n in range(4):
+        dovecot.append("INBOX", "\r\n".join([
+            f"Received: from BN{n}.namprd04.prod.outlook.com by SA1PR.namprd04.prod.outlook.com with HTTPS",
+            f"Authentication-Results: {M365_PASS}",
+            f"Received: from mail.westbrook.edu (198.51.100.7) by BN{n}PEPF0.mail.protection.outlook.com",
+            f"From: {MARIA}", "To: partnerships@example.test", f"Message-ID: <d{n}@westbrook.edu>", "Subject: hi",
+            "", "hello", ""]).encode())
+    config = write_daemon_config(tmp_path, dovecot, None, leads_csv="name,status,contact_emails,domain,"
+                                 "service_tier,monthly_fee,cloud_billing_managed,service_start,notes\n")
+    code, out, _ = run_cli("trust", "detect", "--messages", "3", "--config", str(config))
+    assert code == 0, out
+    assert "read the 3 newest message(s) of imap:INBOX" in out
+    assert 'authserv_ids = ["mail.protection.outlook.com"]' in out
+    assert all(b"\\Seen" not in flags for flags in dovecot.flags("INBOX").values())
+
+
+def test_forward_caps_count_per_sender_too() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from daemon.core.decide import ForwardLog
+
+    log = ForwardLog()
+    now = datetime(2026, 11, 2, tzinfo=UTC)
+    for hours in (1, 2, 30):
+        log.add(f"lead{hours}", "a@x.org", now - timedelta(hours=hours))
+    limits = log.limits("lead9", "a@x.org", now, per_lead=3, per_sender=2)
+    assert (limits.lead_count, limits.sender_count) == (0, 2)
+    assert limits.exceeded("L", "a@x.org") == "rate limit: 2 forwards from a@x.org in 24 hours " \
+                                             "(max_forwards_per_sender = 2)"
+
+
+def test_check_and_status_say_in_one_line_that_nobody_is_trusted(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f'[source]\npath = "{PROJECT_ROOT / "examples" / "inbox.mbox"}"\n')
+    state = ["--config", str(config), "--state", str(tmp_path / "state")]
+    for command in ("check", "status"):
+        code, out, _ = run_cli(command, *state)
+        [line] = [line for line in out.splitlines() if line.startswith("trust:")]
+        assert code == 0 and "no trusted receiving server configured" in line
+        assert "run `partnerships trust detect` and set [trust] authserv_ids" in line
+    assert run_cli("run", "--once", *state)[0] == 0  # `status` reports an absent state without making one
+    (tmp_path / "state" / "partnerships.sqlite3").chmod(0o644)
+    assert "partnerships.sqlite3 is 0644 (want 0600)" in run_cli("check", *state)[1]
+    code, out, _ = run_cli("check")  # the embedded demo trusts the example mailbox's server, and says so
+    assert "trust: Authentication-Results from mx.google.com" in out

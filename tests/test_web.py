@@ -191,7 +191,7 @@ def test_approve_once_under_double_click_and_two_people(desk) -> None:
         assert item.status == "approved" and item.decided_by in ("alice", "bob")
         keys = [a["key"] for a in item.proposed]
         actions = list(session.scalars(select(ActionRow).where(ActionRow.key.in_(keys))))
-        assert sorted(a.kind for a in actions) == ["forward", "record_evidence", "set_status"]
+        assert sorted(a.kind for a in actions) == ["add_contact", "forward", "record_evidence", "set_status"]
         assert all(a.status == DONE and a.attempts == 1 for a in actions)
         lead = session.scalar(select(LeadRow).where(LeadRow.name == "Harborview Institute of Oceanography"))
         assert lead.status == "Needs Admin"

@@ -44,7 +44,7 @@ from daemon.state.models import (
 log = logging.getLogger("daemon.actions.executor")
 
 
-LEAD_ACTIONS = ("create_lead", "set_status", "add_note")
+LEAD_ACTIONS = ("create_lead", "set_status", "add_note", "add_contact")
 DIGEST_TEMPLATE = "digest.txt.j2"
 
 
@@ -290,6 +290,12 @@ class Executor:
             # The seeds' hand-off: a running service is listed in the Active Hubs table, once.
             result["active_hub"] = self.leads.add_active_hub(lead_id, lead.name, key=f"active_hub:{lead_id}")
         return result
+
+    def _do_add_contact(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Only ever proposed in a review item: a person approved this sender as a contact of the lead."""
+        lead = self.leads.add_contact(self._lead_id(payload["lead"]), payload["address"], key=key)
+        self.changed_leads[lead.id] = lead
+        return {"lead_id": lead.id, "contact": payload["address"]}
 
     def _do_add_note(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
         lead_id = self._lead_id(payload["lead"])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import quopri
 import re
 
 from daemon.core.message import Message
@@ -126,9 +129,31 @@ _RETURN_RECEIPT_BODY = re.compile(r"\bwas received by\b", re.IGNORECASE)
 
 _REPORT_TYPE = re.compile(r"report-type\s*=\s*\"?\s*([\w.-]+)", re.IGNORECASE)
 _PRECEDENCE = re.compile(r"^\s*(bulk|list|junk|auto[_-]?reply)\b", re.IGNORECASE)
-_SUPPRESS_AUTOREPLY = re.compile(r"\b(?:all|oof)\b", re.IGNORECASE)
+_SUPPRESS_AUTOREPLY = re.compile(r"\b(?:all|oof|autoreply)\b", re.IGNORECASE)
 _AUTOREPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-auto-reply", "x-mail-autoreply")
 _BODY_SCAN_LIMIT = 4000
+
+# Ticket systems (RT, Zendesk, Freshdesk, Jira Service Management, Zammad, OTRS) acknowledge every message they
+# receive, often without Auto-Submitted; answering them (or forwarding them) loops.
+_TICKET_HEADER_PREFIXES = ("rt-ticket", "rt-originator", "x-rt-", "x-zendesk-", "x-freshdesk-", "x-jira-",
+                           "x-zammad-", "x-otrs-", "x-helpdesk")
+_TICKET_SUBJECT = re.compile(
+    r"\[(?:request|ticket) received\]|\bticket received\b|\b(?:request|ticket|case) #?\s?\d+\b.{0,40}"
+    r"\b(?:received|created|opened|logged)\b|\[(?:jira|rt|zammad)\b|\bticket#\d+|\[#\d+\]",
+    re.IGNORECASE)
+_TICKET_TEXT = re.compile(
+    r"this is an? (?:automated|automatic|auto-generated|automatically generated) (?:response|reply|message|email"
+    r"|notification)|##- ?please type your reply above this line ?-##|your (?:request|ticket|case) (?:\(?#?\s?\d+"
+    r"\)? )?has been (?:received|created|opened|logged)|we(?:'ve| have) received your (?:request|ticket|email"
+    r"|message)[^.\n]{0,60}(?:ticket|reference|case) (?:number|#|id)|please do not reply to this (?:e-?mail"
+    r"|message)|(?:reply|respond) above this line",
+    re.IGNORECASE)
+_FIRST_LINES = 600
+# The subject tag of our own forwards; mail carrying it talks about one of our forwards.
+FORWARD_SUBJECT_TAG = "[partnerships]"
+_OWN_MARKER_BYTES = b"x-partnerships-daemon"
+_ECHO_SCAN_LIMIT = 2_000_000
+_BASE64_BLOCK = re.compile(rb"(?:^[A-Za-z0-9+/]{16,76}={0,2}\r?\n){2,}", re.MULTILINE)
 
 
 def detect_automated(
@@ -164,9 +189,13 @@ def detect_automated(
         if msg.header(name):
             return f"auto-reply header ({name})"
     for value in msg.header("x-auto-response-suppress"):
-        # Exchange stamps this on the auto-replies it generates; only trust it on replies.
-        if _SUPPRESS_AUTOREPLY.search(value) and (msg.in_reply_to or is_reply):
-            return f"auto-response-suppress: {value.strip()}"
+        # Exchange stamps this on the auto-replies it generates, and ticket systems on their acknowledgements;
+        # Outlook never sets it on a message a person writes.
+        if _SUPPRESS_AUTOREPLY.search(value):
+            return f"auto-response-suppress: {value.strip()[:40]}"
+    reason = _ticket_reason(msg, bare_subject)
+    if reason:
+        return reason
 
     if not is_reply:
         if _OOO_SUBJECT_START.match(bare_subject) or _OOO_SUBJECT_END.search(bare_subject):
@@ -258,3 +287,52 @@ def _is_mail_system_sender(msg: Message) -> bool:
         if _BOUNCE_LOCAL_PART.match(local_part):
             return True
     return bool(msg.from_name and _BOUNCE_DISPLAY_NAME.match(msg.from_name))
+
+
+def _ticket_reason(msg: Message, bare_subject: str) -> str | None:
+    """A ticket system's acknowledgement: its headers, its subject tags, or its wording in the first lines."""
+    for name, _ in msg.headers:
+        if name.startswith(_TICKET_HEADER_PREFIXES):
+            return f"ticket system ({_header_label(name)[:40]})"
+    if _TICKET_SUBJECT.search(bare_subject):
+        return "ticket system: subject"
+    if _TICKET_TEXT.search(msg.new_text[:_FIRST_LINES]) or _TICKET_TEXT.search(msg.full_text[:_FIRST_LINES]):
+        return "ticket system: automated response"
+    return None
+
+
+def echoes_own_forward(msg: Message, raw: bytes, *, own_id_domain: str) -> str | None:
+    """Why `msg` carries one of our own forwards (quoted, attached, or replying to it), or None.
+
+    Forwarding such a message would make a loop: a ticket system or an auto-forwarder that sends our forward
+    back creates one more forward per round. Looks at the subject tag, the referenced ids, the text and the
+    raw bytes (an attached forward keeps our header and Message-ID domain)."""
+    domain = own_id_domain.lower()
+    if FORWARD_SUBJECT_TAG in msg.subject.lower():
+        return f"loop: subject carries our forward tag {FORWARD_SUBJECT_TAG}"
+    if any(ref.lower().endswith("@" + domain) for ref in (*msg.in_reply_to, *msg.references)):
+        return "loop: replies to one of our forwards"
+    text = msg.full_text[:_ECHO_SCAN_LIMIT].lower()
+    if "x-partnerships-daemon" in text or "@" + domain in text or FORWARD_SUBJECT_TAG in text:
+        return "loop: quotes one of our forwards"
+    head = raw[:_ECHO_SCAN_LIMIT].lower()
+    domain_bytes = b"@" + domain.encode("ascii", "replace")
+    if _OWN_MARKER_BYTES in head or domain_bytes in head or _attached_forward(raw, domain_bytes):
+        return "loop: attaches one of our forwards"
+    return None
+
+
+def _attached_forward(raw: bytes, domain_bytes: bytes) -> bool:
+    """One of our forwards inside a base64 or quoted-printable part (an attached .eml is often re-encoded)."""
+    if not raw or len(raw) > _ECHO_SCAN_LIMIT:
+        return False
+    markers = (_OWN_MARKER_BYTES, domain_bytes)
+    for block in _BASE64_BLOCK.finditer(raw):
+        with contextlib.suppress(ValueError):
+            decoded = base64.b64decode(re.sub(rb"\s+", b"", block.group(0)), validate=False).lower()
+            if any(marker in decoded for marker in markers):
+                return True
+    if b"=\n" in raw or b"=\r\n" in raw or b"=3d" in raw.lower():
+        decoded = quopri.decodestring(raw).lower()
+        return any(marker in decoded for marker in markers)
+    return False

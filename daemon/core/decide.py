@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from daemon.core.authority import Concern
+from daemon.core.automated import FORWARD_SUBJECT_TAG
 from daemon.core.extract import affirmed_month
 from daemon.core.lead import ACTIVE_LEAD, ACTIVE_SERVICE, INACTIVE_LEAD, INACTIVE_SERVICE, NEEDS_ADMIN, WAITING, Lead
 from daemon.core.message import Message
 from daemon.core.rules import Classification
+from daemon.core.sanitize import clean, clean_block
 from daemon.core.threads import PUBLIC_MAIL_DOMAINS
 from daemon.core.trust import TrustVerdict
 from daemon.settings import Addresses, domain_of
@@ -32,6 +35,8 @@ INTENT_LABELS = {
     "contract": "Contract",
 }
 NEW_TEXT_EXCERPT = 4000
+MAX_SUBJECT = 200
+MAX_REASON = 1000
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,56 @@ class Situation:
     addresses: Addresses
     automated: str | None = None
     trust: TrustVerdict | None = None  # None: not assessed (e.g. automated mail)
+    concern: Concern | None = None  # why the sender may not act alone (daemon.core.authority); None: a contact
+    limits: ForwardLimits | None = None  # forwards already made in the day before this message, and the caps
+
+
+@dataclass(frozen=True)
+class ForwardLimits:
+    """How many forwards the lead and the sender caused in the 24 hours before the message, and the caps."""
+
+    lead_count: int
+    sender_count: int
+    per_lead: int
+    per_sender: int
+
+    def exceeded(self, lead_name: str, sender: str) -> str | None:
+        if self.lead_count >= self.per_lead:
+            return (f"rate limit: {self.lead_count} forwards for {lead_name} in 24 hours "
+                    f"(max_forwards_per_lead = {self.per_lead})")
+        if self.sender_count >= self.per_sender:
+            return (f"rate limit: {self.sender_count} forwards from {clean(sender, 120)} in 24 hours "
+                    f"(max_forwards_per_sender = {self.per_sender})")
+        return None
+
+
+@dataclass
+class ForwardLog:
+    """When forwards were decided, per lead and per sender, so that a day's forwards can be capped."""
+
+    times: dict[str, list[datetime]] = field(default_factory=dict)
+
+    def add(self, lead_ref: str | None, sender: str | None, when: datetime | None) -> None:
+        if when is None:
+            return
+        for key in (f"lead:{lead_ref}", f"sender:{sender}"):
+            self.times.setdefault(key, []).append(when)
+
+    def limits(self, lead_ref: str | None, sender: str | None, when: datetime | None, *, per_lead: int,
+               per_sender: int) -> ForwardLimits:
+        """Forwards in the 24 hours before `when` (all of them when the time is unknown)."""
+        def count(key: str) -> int:
+            times = self.times.get(key, [])
+            if when is None:
+                return len(times)
+            return sum(1 for t in times if when - timedelta(days=1) < t <= when + timedelta(minutes=5))
+        return ForwardLimits(count(f"lead:{lead_ref}"), count(f"sender:{sender}"), per_lead, per_sender)
+
+
+def key_id(message: Message) -> str:
+    """The Message-ID as it may appear in action keys, which end up in headers and in the leads' notes: a
+    sender chooses it, so without control characters or bidi overrides (unchanged for any normal id)."""
+    return clean(message.message_id, 250)
 
 
 def new_lead_key(externals: Sequence[str]) -> str:
@@ -120,12 +175,14 @@ def decide(situation: Situation) -> Decision:
         return Decision(note="operations is internal: its mail is not evidence")
     actions: list[Action] = []
     lead = situation.lead
+    creating = False
     if lead is not None:
         lead_ref, lead_name, status = lead.id, lead.name, lead.status
     elif creates_lead(message, lead, situation.externals, situation.sender_role, situation.automated,
                       situation.addresses):
         create = _create_lead(situation)
         actions.append(create)
+        creating = True
         lead_ref, lead_name, status = f"new:{create.key}", create.payload["name"], ACTIVE_LEAD
     else:
         return Decision(note="no lead: no external participant or partnerships@ not involved")
@@ -143,20 +200,57 @@ def decide(situation: Situation) -> Decision:
     if intent in FORWARD_INTENTS:
         proposed.append(_record_evidence(situation, lead_ref))
         proposed.append(_forward(situation, lead_ref, lead_name, status))
-        if situation.sender_role != "lead_contact":
-            reasons.append(f"sender {message.from_addr} is not a known contact of {lead_name}")
+        limited = situation.limits.exceeded(lead_name, message.from_addr or "") if situation.limits else None
+        if limited:
+            reasons.append(limited)
+    if proposed:
+        authority = _authority_reasons(situation, lead_name, creating=creating)
+        reasons.extend(authority)
+        contact = _proposed_contact(situation, lead_ref, lead_name) if authority and not creating else None
+        if contact is not None:
+            proposed.insert(0, contact)
     if proposed and classification.confidence < situation.min_confidence:
         reasons.append(f"confidence {classification.confidence:.2f} is below {situation.min_confidence:.2f}"
-                       f" ({classification.explanation})")
+                       f" ({clean(classification.explanation)})")
+    concern = situation.concern
+    if concern is not None and concern.impersonation and (actions or proposed):
+        # A lookalike domain or a borrowed name must not even start a lead by itself.
+        reasons.insert(0, concern.reason)
+        proposed, actions = actions + proposed, []
     if situation.trust is not None and not situation.trust.trusted and (actions or proposed):
         # A forged sender must not create leads, move statuses or reach the accountants by itself.
         reasons.insert(0, f"sender not verified: {situation.trust.reason}")
         proposed, actions = actions + proposed, []
     if reasons:
-        review = Review(key=f"review:{message.message_id}", reason="; ".join(reasons), proposed=tuple(proposed))
+        review = Review(key=f"review:{key_id(message)}", reason=clean("; ".join(reasons), MAX_REASON),
+                        proposed=tuple(proposed))
         return Decision(tuple(actions), review, lead_name=lead_name, needs_raw=True)
     return Decision(tuple(actions + proposed), lead_name=lead_name,
                     needs_raw=any(a.kind == "forward" for a in proposed))
+
+
+def _authority_reasons(situation: Situation, lead_name: str, *, creating: bool) -> list[str]:
+    """Why a status move or forward may not happen by itself: only a recorded contact of an existing lead may
+    cause one; the first message of a new lead creates the lead and nothing more."""
+    if situation.sender_role == "team":
+        return []  # the team's own mail: rules decide what it may do, trust decides whether it is the team
+    if creating:
+        return [f"first message of the new lead {lead_name}: it creates the lead, anything more needs a person"]
+    if situation.sender_role == "lead_contact":
+        return []
+    concern = situation.concern
+    return [concern.reason if concern else
+            f"sender {clean(situation.message.from_addr, 120)} is not a known contact of {lead_name}"]
+
+
+def _proposed_contact(situation: Situation, lead_ref: str, lead_name: str) -> Action | None:
+    """An authenticated sender who poses as no one may become a contact of the lead, when a person approves the
+    review item (its only way in: a contact is never added by mail alone)."""
+    sender, concern, trust = situation.message.from_addr, situation.concern, situation.trust
+    if not sender or (concern is not None and concern.impersonation) or trust is None or not trust.trusted:
+        return None
+    return Action("add_contact", f"contact:{lead_ref}:{sender}", {
+        "lead": lead_ref, "lead_name": lead_name, "address": sender, "message_id": key_id(situation.message)})
 
 
 def _create_lead(situation: Situation) -> Action:
@@ -176,13 +270,13 @@ def _create_lead(situation: Situation) -> Action:
 
 def _set_status(situation: Situation, lead_ref: str, lead_name: str, old: str, new: str) -> Action:
     classification = situation.classification
-    return Action("set_status", f"status:{situation.message.message_id}:{new}", {
+    return Action("set_status", f"status:{key_id(situation.message)}:{new}", {
         "lead": lead_ref,
         "lead_name": lead_name,
         "from": old,
         "to": new,
         "rule": classification.rule,
-        "message_id": situation.message.message_id,
+        "message_id": key_id(situation.message),  # shown in the lead's notes
         "date": _date(situation.message),
     })
 
@@ -196,7 +290,7 @@ def _record_evidence(situation: Situation, lead_ref: str) -> Action:
     intent, facts = situation.classification.intent, situation.classification.facts
     kind = EVIDENCE_KIND[intent]
     month, stated = _affirmed_month(situation) if kind == "affirmation" else (None, False)
-    return Action("record_evidence", f"evidence:{kind}:{situation.message.message_id}", {
+    return Action("record_evidence", f"evidence:{kind}:{key_id(situation.message)}", {
         "lead": lead_ref,
         "kind": kind,
         "message_id": situation.message.message_id,
@@ -213,10 +307,11 @@ def _forward(situation: Situation, lead_ref: str, lead_name: str, status: str) -
     intent, facts = classification.intent, classification.facts
     month, stated = _affirmed_month(situation) if intent == "delivery_affirmation" else (None, False)
     target = TRANSITIONS.get(intent, (status, frozenset()))[0]
-    return Action("forward", f"forward:{message.message_id}:{intent}", {
+    return Action("forward", f"forward:{key_id(message)}:{intent}", {
         "lead": lead_ref,
         "template": f"forward_{intent}.txt.j2",
-        "subject": f"[partnerships] {INTENT_LABELS[intent]}: {lead_name} - {message.subject}".strip(),
+        "subject": clean(f"{FORWARD_SUBJECT_TAG} {INTENT_LABELS[intent]}: {lead_name} - {message.subject}",
+                         MAX_SUBJECT),
         "message_id": message.message_id,
         "vars": {
             "intent": intent,
@@ -229,15 +324,17 @@ def _forward(situation: Situation, lead_ref: str, lead_name: str, status: str) -
             "month": month,
             "month_stated": stated,
             "rule": classification.rule,
-            "matched": list(classification.matched),
+            "matched": [clean(phrase, 80) for phrase in classification.matched],
             "confidence": classification.confidence,
-            "original_from": message.from_addr or "",
-            "original_from_name": message.from_name,
+            # Every value from the mail is one clean line (the excerpt keeps its line breaks): a newline in a
+            # display name or file name must not add lines of its own to the note operations reads.
+            "original_from": clean(message.from_addr, 254),
+            "original_from_name": clean(message.from_name, 120),
             "original_date": _date(message),
-            "original_subject": message.subject,
-            "original_message_id": message.message_id,
-            "attachments": [a.filename or a.content_type for a in message.attachments],
-            "new_text": message.new_text[:NEW_TEXT_EXCERPT],
+            "original_subject": clean(message.subject),
+            "original_message_id": clean(message.message_id, 250),
+            "attachments": [clean(a.filename or a.content_type, 120) for a in message.attachments[:20]],
+            "new_text": clean_block(message.new_text, NEW_TEXT_EXCERPT),
         },
     })
 

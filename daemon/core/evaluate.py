@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from daemon.core.automated import detect_automated
-from daemon.core.decide import Action, Decision, Situation, creates_lead, decide, maniac_note
+from daemon.core.authority import lead_addresses, sender_concern
+from daemon.core.automated import detect_automated, echoes_own_forward
+from daemon.core.decide import Action, Decision, ForwardLog, Situation, creates_lead, decide, maniac_note
 from daemon.core.extract import facts_of
 from daemon.core.lead import Lead
 from daemon.core.maniac import EvidencePiece, ManiacRules, checklist, merge
@@ -19,12 +21,11 @@ from daemon.core.rules import Classification, Context, RuleSet
 from daemon.core.threads import (
     ThreadIndex,
     direction_of,
-    external_participants,
     match_lead,
     sender_role,
     thread_message_ids,
 )
-from daemon.core.trust import TrustSettings, assess_sender
+from daemon.core.trust import TrustSettings, arrival_time, assess_sender
 from daemon.settings import Addresses
 
 NEW_LEAD_PREFIX = "new:"  # a lead not created yet is referred to as new:<the key of the action creating it>
@@ -39,6 +40,8 @@ class EvaluationSettings:
     min_confidence: float
     tier_names: tuple[str, ...] = ()
     sent_sources: frozenset[str] = frozenset()  # sources holding only our own sent mail (imap:<Sent folder>)
+    max_forwards_per_lead: int = 3  # in 24 hours; more go to review (a loop, or a flood)
+    max_forwards_per_sender: int = 3
 
 
 @dataclass(frozen=True)
@@ -82,14 +85,18 @@ class Evaluator:
     awaiting_lead: dict[str, list[str]] = field(default_factory=dict)
     leads: dict[str, Lead] = field(default_factory=dict)
     maniac_pieces: dict[str, list[EvidencePiece]] = field(default_factory=dict)
+    forward_log: ForwardLog = field(default_factory=ForwardLog)
 
-    def evaluate(self, message: Message, source: str = "") -> Evaluation:
-        """Thread, match, classify and decide: no database, no network, nothing remembered."""
+    def evaluate(self, message: Message, source: str = "", raw: bytes = b"") -> Evaluation:
+        """Thread, match, classify and decide: no database, no network, nothing remembered. `raw` (the bytes as
+        received) lets a quoted or attached copy of one of our own forwards be recognised."""
         settings = self.settings
         addresses = settings.addresses
-        automated = detect_automated(message, own_id_domain=addresses.daemon_id_domain)
+        automated = detect_automated(message, own_id_domain=addresses.daemon_id_domain) or echoes_own_forward(
+            message, raw, own_id_domain=addresses.daemon_id_domain)
         assignment = self.index.assign(message, addresses)
-        externals = external_participants(message, addresses)
+        # Who picks the lead: inbound the From address alone (daemon.core.authority).
+        externals = lead_addresses(message, addresses)
         lead = self._lead_for(assignment.thread_id, externals)
         role = sender_role(message.from_addr, lead, addresses)
         direction = direction_of(message.from_addr, addresses)
@@ -100,10 +107,14 @@ class Evaluator:
         classification = self.rules.classify(message, Context(direction=direction, sender_role=role), facts)
         trust = None if automated else assess_sender(
             message, settings.trust, outbound=direction == "outbound", from_sent_folder=source in settings.sent_sources)
+        concern = None if automated else sender_concern(message, lead, role, list(self.leads.values()))
+        limits = self.forward_log.limits(lead.id if lead else None, message.from_addr, arrival_time(message),
+                                         per_lead=settings.max_forwards_per_lead,
+                                         per_sender=settings.max_forwards_per_sender)
         decision = decide(Situation(message=message, classification=classification, lead=lead,
                                     externals=externals, sender_role=role, thread_id=assignment.thread_id,
                                     min_confidence=settings.min_confidence, addresses=addresses,
-                                    automated=automated, trust=trust))
+                                    automated=automated, trust=trust, concern=concern, limits=limits))
         # MANIAC-T describes the community, so only what its own people write counts (a team offer names
         # prices too).
         evidence = tuple(self.maniac.extract(message)) if (
@@ -146,6 +157,19 @@ class Evaluator:
         reference = evaluation.lead_reference
         if reference and evaluation.thread_id not in self.thread_leads:
             self.link_thread(evaluation.thread_id, reference)
+        for action in evaluation.decision.actions:
+            if action.kind == "create_lead":
+                self.provisional_lead(action.key, action.payload)
+        if any(action.kind == "forward" for action in evaluation.decision.actions):
+            self.forward_log.add(reference, message.from_addr, arrival_time(message))
+
+    def provisional_lead(self, key: str, payload: dict[str, Any]) -> None:
+        """Until the executor has created it (also after a crash), later messages of a new lead's first contact
+        must find it: by the From address alone, nothing else would."""
+        reference = f"{NEW_LEAD_PREFIX}{key}"
+        self.leads.setdefault(reference, Lead(
+            id=reference, name=payload["name"], status=payload["status"],
+            contact_emails=tuple(payload["contact_emails"]), domain=payload["domain"]))
 
     def link_thread(self, thread_id: str, reference: str) -> None:
         self.thread_leads[thread_id] = reference
@@ -155,6 +179,7 @@ class Evaluator:
     def lead_created(self, create_key: str, lead_id: str) -> None:
         """A lead proposed as new:<key> exists now: its threads and evidence point at the real id."""
         reference = f"{NEW_LEAD_PREFIX}{create_key}"
+        self.leads.pop(reference, None)
         for thread_id in self.awaiting_lead.pop(reference, []):
             self.thread_leads[thread_id] = lead_id
         pieces = self.maniac_pieces.pop(reference, None)
@@ -166,15 +191,10 @@ class Evaluator:
             self.leads[lead.id] = lead
 
     def simulate(self, actions: Iterable[Action]) -> None:
-        """Dry run: apply actions to the in-memory leads only, so later messages see their effect."""
+        """Dry run: apply status moves to the in-memory leads only, so later messages see their effect (new
+        leads are provisional leads in either mode, see `remember`)."""
         for action in actions:
-            if action.kind == "create_lead":
-                reference = f"{NEW_LEAD_PREFIX}{action.key}"
-                self.leads[reference] = Lead(id=reference, name=action.payload["name"],
-                                             status=action.payload["status"],
-                                             contact_emails=tuple(action.payload["contact_emails"]),
-                                             domain=action.payload["domain"])
-            elif action.kind == "set_status":
+            if action.kind == "set_status":
                 lead = self.leads.get(action.payload["lead"])
                 if lead is not None:
                     self.leads[lead.id] = replace(lead, status=action.payload["to"])

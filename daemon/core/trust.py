@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import authres
@@ -29,18 +31,41 @@ MAX_REASON_CHARS = 300
 class TrustSettings:
     """Which Authentication-Results headers are ours, and whether the check applies at all.
 
-    `authserv_ids`: the authserv-ids our receiving server writes into Authentication-Results.
+    `authserv_ids`: the authserv-ids our receiving server writes into Authentication-Results; an entry
+    also covers its subdomains (`messagingengine.com` covers mx1..mx8.messagingengine.com), and it names the
+    host in the `by` clause of the Received header our server adds, which ends the headers we believe.
     `own_relays`: the authserv-ids of servers that are ours for *outbound* mail, i.e. that only our
     team can send through (a submission server, or the hosted provider that signs our domain).
     Authserv-ids rather than Received host names: Received lines carry no machine-readable
     authentication result, and every one below the topmost is written by whoever handed the
     message over. Empty: outbound mail is trusted only when it was found in the Sent folder.
-    The defaults match the embedded configuration (a Google Workspace domain, like examples/).
+    The defaults trust nobody: a guess would let any mailbox believe headers the sender wrote. Only the
+    embedded demo (no config file, `DEMO_TRUST`) names a server, the one examples/inbox.mbox was received by.
     """
 
-    authserv_ids: tuple[str, ...] = ("mx.google.com",)
+    authserv_ids: tuple[str, ...] = ()
     require_authentication: bool = True
-    own_relays: tuple[str, ...] = ("mx.google.com",)
+    own_relays: tuple[str, ...] = ()
+
+    @property
+    def configured(self) -> bool:
+        """False when no trusted server is named: every message is then unauthenticated."""
+        return bool(self.authserv_ids) or not self.require_authentication
+
+
+# The embedded demo's trust (no config file): examples/inbox.mbox was received by Google.
+DEMO_TRUST = TrustSettings(authserv_ids=("mx.google.com",), own_relays=("mx.google.com",))
+UNCONFIGURED_HINT = ("no trusted receiving server configured: every sender is unauthenticated and every action "
+                     "waits in review; run `partnerships trust detect` and set [trust] authserv_ids")
+
+
+def trust_line(settings: TrustSettings) -> str:
+    """One line for `check` and `status`: whom the daemon believes, or what is missing."""
+    if not settings.require_authentication:
+        return "trust: authentication check disabled (require_authentication = false): every sender is believed"
+    if not settings.authserv_ids:
+        return f"trust: {UNCONFIGURED_HINT}"
+    return f"trust: Authentication-Results from {', '.join(settings.authserv_ids)}"
 
 
 @dataclass(frozen=True)
@@ -67,10 +92,8 @@ def parse_trust_settings(table: Mapping[str, Any]) -> TrustSettings:
     require = table.get("require_authentication", defaults.require_authentication)
     if not isinstance(require, bool):
         raise ConfigError(f"[trust] require_authentication: expected true or false, got {require!r}")
+    # Empty or absent is allowed: the daemon then runs fail-closed (everything to review) and says so.
     authserv_ids = _id_list(table, "authserv_ids", defaults.authserv_ids)
-    if require and not authserv_ids:
-        raise ConfigError("[trust] authserv_ids: empty, so no sender could ever be trusted; name the receiving "
-                          "server's authserv-id (e.g. \"mx.google.com\") or set require_authentication = false")
     own_relays = _id_list(table, "own_relays", authserv_ids)
     return TrustSettings(authserv_ids=authserv_ids, require_authentication=require, own_relays=own_relays)
 
@@ -127,36 +150,110 @@ def _assess(message: Message, settings: TrustSettings, *, outbound: bool, from_s
     if not from_domain:
         return TrustVerdict(False, "no From address to authenticate")
 
+    if not settings.configured:
+        return TrustVerdict(False, UNCONFIGURED_HINT)
     receiving = _lower(settings.authserv_ids)
     relays = _lower(settings.own_relays)
     ours = receiving + tuple(r for r in relays if r not in receiving) if outbound else receiving
-    found = _topmost(message, ours)
-    if found is None:
+    found = ours_results(message, ours)
+    if not found:
         if outbound:
             return TrustVerdict(False, "outbound message not found in the Sent folder and without "
                                        f"Authentication-Results from our own server ({_names(ours)})")
         return TrustVerdict(False, f"no Authentication-Results from a trusted server ({_names(ours)})")
-    authserv_id, value = found
-    if outbound and authserv_id not in relays:
+    authserv_id = found[0][0]
+    if outbound and not _matches(authserv_id, relays):
         return TrustVerdict(False, f"outbound message: the topmost trusted Authentication-Results is from "
                                    f"{authserv_id}, not from one of our own relays ({_names(relays)})")
-    if len(value) > MAX_HEADER_CHARS:
-        return TrustVerdict(False, f"Authentication-Results from {authserv_id} too long to parse "
-                                   f"({len(value)} characters)")
-    try:
-        header = authres.AuthenticationResultsHeader.parse("Authentication-Results: " + value)
-    except Exception as exc:  # authres raises its own SyntaxError, and RecursionError on deep comments
-        return TrustVerdict(False, f"unparseable Authentication-Results from {authserv_id}: {exc}")
-    return _judge(header.results, from_domain, authserv_id, accept_auth=outbound)
+    results: list[Any] = []
+    for written_by, value in found:
+        if len(value) > MAX_HEADER_CHARS:
+            return TrustVerdict(False, f"Authentication-Results from {written_by} too long to parse "
+                                       f"({len(value)} characters)")
+        try:
+            header = authres.AuthenticationResultsHeader.parse(f"Authentication-Results: {written_by}; "
+                                                               + _without_id(value))
+        except Exception as exc:  # authres raises its own SyntaxError, and RecursionError on deep comments
+            return TrustVerdict(False, f"unparseable Authentication-Results from {written_by}: {exc}")
+        results.extend(header.results)
+    return _judge(results, from_domain, authserv_id, accept_auth=outbound)
 
 
-def _topmost(message: Message, ours: tuple[str, ...]) -> tuple[str, str] | None:
-    """(authserv-id, value) of the first Authentication-Results header, top down, written by one of `ours`."""
-    for value in message.header("authentication-results"):
-        match = _AUTHSERV_ID.match(value)
-        if match and match.group(1).lower() in ours:
-            return match.group(1).lower(), value
-    return None
+# Header fields a receiving server writes next to its own Received line (Google puts its
+# Authentication-Results just below it).
+_HOP_FIELDS = frozenset({"received-spf", "authentication-results", "arc-authentication-results", "arc-seal",
+                         "arc-message-signature", "x-received"})
+_BY_HOST = re.compile(r"\bby\s+\[?([A-Za-z0-9.:-]+)", re.IGNORECASE)
+
+
+def authserv_id_of(value: str) -> str | None:
+    """The authserv-id an Authentication-Results value starts with; None when it has none (Microsoft 365
+    starts with `spf=pass ...`)."""
+    match = _AUTHSERV_ID.match(value)
+    token = match.group(1).lower().rstrip(".") if match else ""
+    return token if token and "=" not in token and not token.endswith(";") else None
+
+
+def _without_id(value: str) -> str:
+    """The results part of a value, whether or not it starts with an authserv-id."""
+    if authserv_id_of(value) is None:
+        return value
+    return value.split(";", 1)[1] if ";" in value else ""
+
+
+def received_by(value: str) -> str:
+    """The host in the `by` clause of a Received value, lower-case; "" when there is none."""
+    match = _BY_HOST.search(value[:MAX_HEADER_CHARS])
+    return match.group(1).lower().rstrip(".") if match else ""
+
+
+def _matches(host: str, ids: Iterable[str]) -> bool:
+    """`host` is one of `ids` or a subdomain of one (mx6.messagingengine.com for messagingengine.com)."""
+    return bool(host) and any(host == i or host.endswith("." + i) for i in ids)
+
+
+def written_results(headers: Sequence[tuple[str, str]]) -> list[tuple[int, str, str]]:
+    """(position, writer, value) of every Authentication-Results header, top down. The writer is its authserv-id
+    or, for a header without one (Microsoft 365), the `by` host of the next Received below it: the server
+    that received the message in that hop."""
+    found = []
+    for position, (name, value) in enumerate(headers):
+        if name != "authentication-results":
+            continue
+        writer = authserv_id_of(value)
+        if writer is None:
+            below = next((v for n, v in headers[position + 1:] if n == "received"), "")
+            writer = received_by(below)
+        found.append((position, writer, value))
+    return found
+
+
+def ours_results(message: Message, ours: tuple[str, ...]) -> list[tuple[str, str]]:
+    """[(writer, value)] of the topmost Authentication-Results header our own server wrote; [] when none.
+
+    Our server's Received header (the topmost whose `by` host is ours) separates what our side wrote from
+    what came with the message: only headers above it count, or the hop fields directly below it
+    (Google's layout). A header the sender wrote is always below that Received line, so it never counts,
+    even where our server wrote none. Of ours only the topmost counts: any later one may be the sender's.
+    A message with no Received header at all never crossed a mail server (a hand-made file): its topmost
+    header of ours counts.
+    """
+    headers = message.headers
+    written = [(position, writer, value) for position, writer, value in written_results(headers)
+               if _matches(writer, ours)]
+    received = [position for position, (name, _) in enumerate(headers) if name == "received"]
+    if not received:
+        return [(writer, value) for _, writer, value in written[:1]]
+    boundary = next((p for p in received if _matches(received_by(headers[p][1]), ours)), None)
+    if boundary is None:
+        # None of the hops is our server's: only what sits above every Received line can be ours.
+        return [(writer, value) for position, writer, value in written if position < received[0]]
+    above = [(writer, value) for position, writer, value in written if position < boundary]
+    hop_end = boundary + 1
+    while hop_end < len(headers) and headers[hop_end][0] in _HOP_FIELDS:
+        hop_end += 1
+    below = [(writer, value) for position, writer, value in written if boundary < position < hop_end]
+    return (above + below)[:1]
 
 
 def _judge(results: Iterable[Any], from_domain: str, authserv_id: str, *, accept_auth: bool) -> TrustVerdict:
@@ -198,6 +295,14 @@ def _judge(results: Iterable[Any], from_domain: str, authserv_id: str, *, accept
             elif passed is None:
                 who = f" (smtp.auth={user})" if user else ""
                 passed = TrustVerdict(True, f"auth=pass{who} by {authserv_id}", "auth")
+        elif method == "compauth":
+            # Microsoft 365's composite verdict on the From domain (explicit DMARC or its implicit checks).
+            if outcome in ("fail", "softfail"):
+                return TrustVerdict(False, f"compauth={outcome} by {authserv_id}")
+            if outcome != "pass":
+                seen.append(f"compauth={outcome}")
+            elif passed is None:
+                passed = TrustVerdict(True, f"compauth=pass for {from_domain} by {authserv_id}", "compauth")
         elif method == "spf":
             seen.append(f"spf={outcome} (SPF checks the envelope sender, not From)")
         elif method:
@@ -240,3 +345,71 @@ def _lower(ids: Iterable[str]) -> tuple[str, ...]:
 
 def _names(ids: tuple[str, ...]) -> str:
     return ", ".join(ids) if ids else "none configured"
+
+
+def arrival_time(message: Message) -> datetime | None:
+    """When the message reached us: the date of the topmost Received header (our own server wrote it, so the
+    sender cannot move it), else the Date header the sender wrote; None when neither parses."""
+    for value in message.header("received")[:1]:
+        stamp = value.rpartition(";")[2].strip()
+        with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
+            parsed = parsedate_to_datetime(stamp)
+            if parsed.tzinfo is not None:
+                return parsed
+    return message.date
+
+
+@dataclass(frozen=True)
+class TrustProposal:
+    """What `partnerships trust detect` found in the newest messages of the mailbox."""
+
+    messages: int
+    writers: tuple[tuple[str, int], ...]  # (who wrote the topmost Authentication-Results, on how many), most first
+    without_header: int
+    authserv_ids: tuple[str, ...]  # the proposal; () when nothing can be proposed
+
+
+def propose_trust(messages: Iterable[Message]) -> TrustProposal:
+    """Which server writes the topmost Authentication-Results of the mailbox's mail: the receiving server adds
+    its header on top of everything, so across many messages the topmost writer that recurs is ours.
+
+    Hosts that vary per message under one parent (Fastmail's mx1..mx8.messagingengine.com, Microsoft 365's
+    per-server names for its id-less headers) are proposed as that parent, which covers its subdomains."""
+    counts: dict[str, int] = {}
+    total = without = 0
+    for message in messages:
+        total += 1
+        written = written_results(message.headers)
+        if not written or not written[0][1]:
+            without += 1
+            continue
+        _, writer, value = written[0]
+        if authserv_id_of(value) is None and writer.count(".") >= 2:
+            writer = writer.split(".", 1)[1]  # a per-server host name: its parent names the service
+        counts[writer] = counts.get(writer, 0) + 1
+    by_parent: dict[str, list[str]] = {}
+    for writer in counts:
+        by_parent.setdefault(writer.split(".", 1)[1] if writer.count(".") >= 2 else writer, []).append(writer)
+    merged: dict[str, int] = {}
+    for parent, writers in by_parent.items():
+        name = parent if len(writers) > 1 else writers[0]
+        merged[name] = sum(counts[w] for w in writers)
+    ranked = tuple(sorted(merged.items(), key=lambda item: (-item[1], item[0])))
+    # Propose only a writer seen on most messages: one that writes a few is more likely a sender's own.
+    proposal = tuple(name for name, seen in ranked[:1] if seen * 2 > total - without)
+    return TrustProposal(total, ranked, without, proposal)
+
+
+def proposal_lines(proposal: TrustProposal, where: str, current: TrustSettings) -> list[str]:
+    """What `trust detect` prints: what it saw, the current setting, and the [trust] table to paste."""
+    lines = [f"read the {proposal.messages} newest message(s) of {where}"]
+    lines += [f"  topmost Authentication-Results written by {writer}: {seen}" for writer, seen in proposal.writers]
+    if proposal.without_header:
+        lines.append(f"  without Authentication-Results: {proposal.without_header}")
+    lines.append(f"now: {trust_line(current)}")
+    if not proposal.authserv_ids:
+        lines.append("no proposal: no server wrote the topmost Authentication-Results on most messages; if your "
+                     "server adds none, set [trust] require_authentication = false (every sender is then believed)")
+        return lines
+    ids = ", ".join(f'"{i}"' for i in proposal.authserv_ids)
+    return [*lines, "proposed (add to the config file):", "[trust]", f"authserv_ids = [{ids}]"]

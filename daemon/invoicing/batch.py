@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.core.lead import ACTIVE_SERVICE, Lead
+from daemon.core.sanitize import csv_cell
 from daemon.errors import DaemonError
 from daemon.settings import InvoiceSchedule, Tier
 
@@ -33,8 +34,6 @@ _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 # Plain digits, or comma-grouped thousands in groups of exactly three: "1,23" or "1.234,50" stay errors.
 _AMOUNT = re.compile(r"-?(?:\d+|\d{1,3}(?:,\d{3})+)(?:\.\d+)?")
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
-# Spreadsheets execute cells starting with these; names can come from email, so the CSV defuses them.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class InvoiceError(DaemonError):
@@ -473,8 +472,8 @@ def _display(amount: Decimal) -> str:
 
 
 def _cell(text: str | None) -> str:
-    value = text or ""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    # Names can come from email: control characters go, and a spreadsheet must not run a cell as a formula.
+    return csv_cell(text)
 
 
 def csv_filename(month: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import logging
@@ -18,13 +19,18 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Protocol
 
+from daemon.core.sanitize import clean
 from daemon.errors import ActionError
+from daemon.filemodes import open_private, private_dir
 from daemon.settings import Addresses, SmtpConfig
 
 log = logging.getLogger("daemon.send")
 DAEMON_HEADER = "X-Partnerships-Daemon"
 KEY_HEADER = "X-Partnerships-Key"
 _LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
+MAX_SUBJECT_CHARS = 200
+MAX_LINE_BYTES = 998  # RFC 5322 s.2.1.1
+MAX_ID_CHARS = 250
 
 
 def forward_message_id(key: str, addresses: Addresses) -> str:
@@ -42,10 +48,19 @@ class Outgoing:
 
 def build_forward(*, key: str, subject: str, note: str, original: bytes, original_id: str,
                   addresses: Addresses, date: datetime) -> Outgoing:
-    """The forward: a text/plain note and the original as an untouched message/rfc822 part."""
+    """The forward: a text/plain note and the original as an untouched message/rfc822 part.
+
+    An original with a line longer than SMTP allows (998 characters, e.g. a 200 KB header a sender wrote) goes
+    as a base64 file instead, byte for byte: copied as it is, every server would refuse the forward."""
     attached = _LINE_ENDINGS.sub(b"\r\n", original).rstrip(b"\r\n") + b"\r\n"
-    part = (b"Content-Type: message/rfc822\r\n"
-            b'Content-Disposition: attachment; filename="original.eml"\r\n\r\n' + attached)
+    if max(map(len, attached.split(b"\r\n"))) > MAX_LINE_BYTES:
+        encoded = base64.encodebytes(original).replace(b"\n", b"\r\n")
+        part = (b'Content-Type: application/octet-stream; name="original.eml"\r\n'
+                b"Content-Transfer-Encoding: base64\r\n"
+                b'Content-Disposition: attachment; filename="original.eml"\r\n\r\n' + encoded)
+    else:
+        part = (b"Content-Type: message/rfc822\r\n"
+                b'Content-Disposition: attachment; filename="original.eml"\r\n\r\n' + attached)
     return compose(key=key, kind="forward", subject=subject, note=note, attachment=part, addresses=addresses,
                    date=date, references=original_id)
 
@@ -78,11 +93,12 @@ def compose(*, key: str, kind: str, subject: str, note: str, attachment: bytes |
         head["Cc"] = addresses.partnerships
     else:
         head["To"] = addresses.partnerships
-    head["Subject"] = subject
+    # Both may come from the original mail: one line each, capped, whatever the sender wrote.
+    head["Subject"] = clean(subject, MAX_SUBJECT_CHARS)
     head["Date"] = format_datetime(date)
     head["Message-ID"] = f"<{forward_message_id(key, addresses)}>"
     if references:
-        head["References"] = f"<{references}>"
+        head["References"] = f"<{clean(references, MAX_ID_CHARS).replace(' ', '')}>"
     head["Auto-Submitted"] = "auto-generated"
     head[DAEMON_HEADER] = kind
     head[KEY_HEADER] = key
@@ -148,9 +164,9 @@ class OutboxDirSender:
         if path.exists():
             return str(path)
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            private_dir(self.directory)
             temporary = path.with_suffix(".tmp")
-            with temporary.open("wb") as handle:
+            with os.fdopen(open_private(temporary, os.O_WRONLY | os.O_TRUNC), "wb") as handle:
                 handle.write(outgoing.data)
                 handle.flush()
                 os.fsync(handle.fileno())

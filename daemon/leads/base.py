@@ -25,6 +25,10 @@ class LeadStore(Protocol):
         """Move a lead to `status`; repeating the same `key` changes nothing."""
         ...
 
+    def add_contact(self, lead_id: str, address: str, *, key: str) -> Lead:
+        """Record `address` as a contact of the lead (a person approved it); repeating changes nothing."""
+        ...
+
     def append_note(self, lead_id: str, line: str, *, key: str) -> None:
         """Append one dated audit line to the lead's notes, once per `key`."""
         ...

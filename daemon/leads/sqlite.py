@@ -81,6 +81,20 @@ class SqliteLeadStore:
                 row.updated_at = utcnow()
             return _to_lead(row)
 
+    def add_contact(self, lead_id: str, address: str, *, key: str) -> Lead:
+        with self._sessions.begin() as session:
+            row = session.get(LeadRow, _row_id(lead_id))
+            if row is None:
+                raise ActionError(f"lead {lead_id} does not exist", retryable=False)
+            contacts = list(row.contact_emails or ())
+            if address.lower() not in contacts:
+                row.contact_emails = [*contacts, address.lower()]
+                row.updated_at = utcnow()
+        day = utcnow().date().isoformat()
+        line = f"{day} partnerships-daemon: contact {address.lower()} added (approved by a person)"
+        self.append_note(lead_id, line, key=key)
+        return self.get(lead_id) or _to_lead(row)
+
     def append_note(self, lead_id: str, line: str, *, key: str) -> None:
         with self._sessions.begin() as session:
             row = session.get(LeadRow, _row_id(lead_id))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO
 
 from daemon.errors import DaemonError
+from daemon.filemodes import open_private, private_dir
 
 LOCK_NAME = "run.lock"
 
@@ -43,9 +44,8 @@ class RunLock:
         return self
 
     def try_acquire(self) -> bool:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        handle = os.fdopen(fd, "r+")
+        private_dir(self.path.parent)
+        handle = os.fdopen(open_private(self.path, os.O_RDWR), "r+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

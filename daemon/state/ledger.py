@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from sqlalchemy import case, delete, func, select
@@ -24,6 +24,7 @@ from daemon.core.item import RawItem
 from daemon.core.maniac import EvidencePiece
 from daemon.core.threads import thread_message_ids
 from daemon.state.models import (
+    PENDING,
     ActionRow,
     Classification,
     ManiacRow,
@@ -138,6 +139,14 @@ def load_memory(sessions: sessionmaker[Session], evaluator: Evaluator) -> Seen:
             evaluator.index.add(thread_id, ids or [message_id], subject, participants or [], addresses)
         # A quarantined message waits for `quarantine retry`, not for the next pass over the source.
         seen.hashes.update(session.scalars(select(Quarantined.sha256)))
+        pending = select(ActionRow.key, ActionRow.payload).where(ActionRow.kind == "create_lead",
+                                                                 ActionRow.status == PENDING)
+        for key, payload in session.execute(pending):
+            evaluator.provisional_lead(key, payload)
+        forwarded = select(StoredMessage.lead_id, StoredMessage.from_addr, StoredMessage.date).join(
+            ActionRow, ActionRow.message_id == StoredMessage.message_id).where(ActionRow.kind == "forward")
+        for lead_id, sender, when in session.execute(forwarded):
+            evaluator.forward_log.add(lead_id, sender, when.replace(tzinfo=UTC) if when else None)
         for row in session.scalars(select(ManiacRow).order_by(ManiacRow.id)):
             evaluator.maniac_pieces.setdefault(row.lead_id, []).append(evidence_piece(row))
     return seen

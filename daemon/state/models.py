@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from daemon.filemodes import private_dir, touch_private
 from daemon.state.guard import check_state
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
@@ -248,7 +249,9 @@ def get_meta(sessions: sessionmaker[Session], prefix: str = "") -> dict[str, str
 
 def make_engine(db_path: Path) -> Engine:
     """SQLite in WAL mode with BEGIN IMMEDIATE, so writers serialise instead of failing mid-transaction."""
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(db_path.parent)
+    # Raw customer mail: the database (and the -wal/-shm files SQLite creates with its mode) is 0600.
+    touch_private(db_path)
     engine = create_engine(f"sqlite:///{db_path}", connect_args={"timeout": 15})
 
     @event.listens_for(engine, "connect")

@@ -145,6 +145,8 @@ def _describe(kind: str, payload: Mapping[str, Any], leads: Mapping[str, Lead], 
         return PlainAction(f"record the {payload.get('kind')} for {name}" + (f" ({stated})" if stated else ""))
     if kind == "add_note":
         return PlainAction(f"add to the notes of {name}: {payload.get('line')}")
+    if kind == "add_contact":
+        return PlainAction(f"add {payload.get('address')} to the contacts of {name}")
     if kind == "forward":
         return PlainAction(f"forward the message to operations ({operations}) with this note", _note(payload, renderer))
     return PlainAction(f"{kind} ({payload.get('message_id') or ''})")

@@ -49,6 +49,7 @@ class _Patch:
     lead_id: str
     status: str | None  # None: a note only
     text: str  # a status change's reason, or the whole note line
+    contact: str | None = None  # an address to add to the contacts (a person approved it)
 
     def line(self, lead: Lead, day: date) -> str:
         if self.status is None:
@@ -192,6 +193,10 @@ class AirtableLeadStore:
     def append_note(self, lead_id: str, line: str, *, key: str) -> None:
         _raise_or_return(self._apply([_Patch(key, lead_id, None, line)])[key])
 
+    def add_contact(self, lead_id: str, address: str, *, key: str) -> Lead:
+        line = f"{self._today().isoformat()} {AUDIT_PREFIX} contact {address.lower()} added (approved by a person)"
+        return _raise_or_return(self._apply([_Patch(key, lead_id, None, line, contact=address.lower())])[key])
+
     def apply_status_changes(self, changes: Sequence[StatusChange]) -> dict[str, Outcome]:
         """Status and audit line of each change in one PATCH of up to 10 records; one outcome per key: the lead as
         it is now, or an ActionError (retryable or not) for that key alone."""
@@ -242,6 +247,8 @@ class AirtableLeadStore:
         fields_ = {names.notes: with_note(lead.notes, patch.line(lead, self._today()), patch.key)}
         if patch.status is not None:
             fields_[names.status] = patch.status
+        if patch.contact is not None and patch.contact not in lead.contact_emails:
+            fields_[names.contact_emails] = format_emails([*lead.contact_emails, patch.contact])
         return fields_
 
     def _send_updates(self, chunk: Sequence[tuple[_Patch, dict[str, Any]]]) -> dict[str, Outcome]:
