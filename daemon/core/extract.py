@@ -33,10 +33,13 @@ class Facts:
     price: Decimal | None = None
     month: str | None = None  # YYYY-MM
     month_stated: bool = False
+    currency: str | None = None  # ISO 4217 code of the stated price
+    start_date: date | None = None  # when the sender says the service starts
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["price"] = str(self.price) if self.price is not None else None
+        data["start_date"] = self.start_date.isoformat() if self.start_date else None
         return data
 
 

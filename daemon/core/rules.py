@@ -173,6 +173,8 @@ class Classification:
     explanation: str
     hits: tuple[RuleHit, ...] = ()
     ambiguous: bool = False
+    language: str = ""  # the detected language of the new text (en, es, pt, fr, de)
+    sentence: str = ""  # the sentence that carries the decision, when one does
 
 
 @dataclass(frozen=True)
