@@ -601,7 +601,8 @@ def make_slots(rng: random.Random, template: Template) -> Slots:
     sent = datetime(2026, rng.randint(1, 11), rng.randint(1, 28), rng.randint(7, 19), rng.randint(0, 59),
                     tzinfo=UTC)
     previous = (sent.replace(day=1) - timedelta(days=1)).date()
-    start = (sent + timedelta(days=rng.randint(10, 50))).date().replace(day=1)
+    soon = (sent + timedelta(days=rng.randint(10, 50))).date()
+    start = date(soon.year + soon.month // 12, soon.month % 12 + 1, 1)  # the first of the month after
     later = (sent + timedelta(days=rng.randint(35, 100))).date()
     looks_back = template.intent == A or "certif" in template.subject.lower() or "services for" in template.body
     month_name = MONTHS[lang][(previous if looks_back else later).month - 1]
@@ -686,6 +687,7 @@ def build_message(template: Template, slots: Slots, client: str, number: int) ->
         maintype, subtype = content_type.split("/", 1)
         payload = b"%PDF-1.4\n% eval fixture\n" + digest.encode() + b"\n%%EOF\n"
         message.add_attachment(payload, maintype=maintype, subtype=subtype, filename=slots.fill(filename))
+        message.set_boundary(f"=_eval_{digest}")  # the default boundary is random: keep the files reproducible
     return message.as_bytes()
 
 

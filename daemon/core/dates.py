@@ -1,0 +1,98 @@
+"""Months and dates named in English, Spanish, Portuguese, French and German: "October", "octubre", "1. Juli"."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from daemon.core.language import fold
+
+# Accent-folded, lower-case names (and the usual abbreviations) -> month number.
+_NAMES: dict[str, int] = {}
+for _number, _names in enumerate((
+    "january jan enero ene janeiro jan janvier janv januar jän",
+    "february feb febrero febr fevereiro fev fevrier fevr februar",
+    "march mar marzo marco mars marz maerz",
+    "april apr abril abr avril avr",
+    "may mayo maio mai",
+    "june jun junio junho juin juni",
+    "july jul julio julho juillet juil juli",
+    "august aug agosto ago aout august",
+    "september sep sept septiembre setiembre set setembro septembre",
+    "october oct octubre outubro out octobre okt oktober",
+    "november nov noviembre novembro novembre",
+    "december dec diciembre dic dezembro dez decembre dezember",
+), start=1):
+    for _name in _names.split():
+        _NAMES.setdefault(_name, _number)
+# Words that are month names only with a year, a day or a preposition next to them (verbs, names, other words).
+_AMBIGUOUS = {"may", "mar", "set", "out", "jan", "ago", "dez", "sep", "mai", "real", "april", "august", "marco",
+              "jun", "jul", "oct", "nov", "dec", "feb", "apr", "aug", "ene", "abr", "dic", "fev", "okt", "avr"}
+_PREPOSITIONS = r"for|of|in|during|de|del|en|em|do|du|pour|fur|im|für|von|el|por|para|mes\s+de|mois\s+de|month\s+of"
+# Accented spellings too, since the text is searched as written: "März", "août", "février", "março".
+_SPELLINGS = sorted({*_NAMES, "märz", "août", "février", "févr", "décembre", "março", "jän"}, key=len, reverse=True)
+_WORD = "|".join(_SPELLINGS)
+_MONTH = re.compile(
+    rf"(?:\b(?P<prep>{_PREPOSITIONS})\s+(?:the\s+month\s+of\s+)?)?(?:\b(?P<day>\d{{1,2}})(?:st|nd|rd|th|er)?\.?"
+    rf"(?:\s+de)?\s+)?\b(?P<month>{_WORD})(?!\w)\.?(?:\s+(?P<day2>\d{{1,2}})(?:st|nd|rd|th)?\b)?,?(?:\s+(?:de\s+)?"
+    rf"(?P<year>20\d\d))?\b",
+    re.IGNORECASE,
+)
+_ISO = re.compile(r"\b(?P<year>20\d\d)-(?P<month>[01]\d)-(?P<day>[0-3]\d)\b")
+
+
+def month_number(word: str) -> int | None:
+    return _NAMES.get(fold(word).rstrip("."))
+
+
+def _latest(number: int, year: int | None, sent: date | None) -> int | None:
+    if year is not None:
+        return year
+    if sent is None:
+        return None
+    return sent.year if number <= sent.month else sent.year - 1
+
+
+def find_month(text: str, sent: date | None) -> str | None:
+    """The first month named in `text` as YYYY-MM; without a year, the latest one not after `sent`."""
+    for match in _MONTH.finditer(text):
+        word = fold(match.group("month"))
+        number = _NAMES.get(word)
+        if number is None:
+            continue
+        anchored = match.group("year") or match.group("prep") or match.group("day") or match.group("day2")
+        if word in _AMBIGUOUS and not anchored:
+            continue
+        if word in ("may", "mar", "set", "out", "real") and not (match.group("year") or match.group("prep")):
+            continue
+        year = _latest(number, int(match.group("year")) if match.group("year") else None, sent)
+        if year is not None:
+            return f"{year}-{number:02d}"
+    return None
+
+
+def find_dates(text: str, sent: date | None) -> list[tuple[int, date]]:
+    """(position, date) of every day-and-month named; without a year, the next one on or after `sent`."""
+    found = [(m.start(), date(int(m.group("year")), int(m.group("month")), int(m.group("day"))))
+             for m in _ISO.finditer(text) if _valid(int(m.group("year")), int(m.group("month")), int(m.group("day")))]
+    for match in _MONTH.finditer(text):
+        number = _NAMES.get(fold(match.group("month")))
+        day = match.group("day") or match.group("day2")
+        if number is None or day is None:
+            continue
+        year = int(match.group("year")) if match.group("year") else None
+        if year is None:
+            if sent is None:
+                continue
+            year = sent.year if (number, int(day)) >= (sent.month, sent.day) else sent.year + 1
+        if _valid(year, number, int(day)):
+            found.append((match.start(), date(year, number, int(day))))
+    return sorted(found)
+
+
+def _valid(year: int, month: int, day: int) -> bool:
+    try:
+        date(year, month, day)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,230 @@
+"""Sentence-level evidence for an intent: which sentence says what, and whether its scope cancels it.
+
+Each sentence of the new text is matched against the cues of its language (and English); a cue counts only
+outside the scopes its intent is vetoed by (a negated, hedged, conditional or questioned confirmation is not a
+confirmation). The strongest sentence explains the decision; two different action intents both stated firmly
+halve the confidence, so a person decides.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from daemon.core.extract import Facts
+from daemon.core.language import detect, fold
+from daemon.core.lexicon import LanguageCues, Lexicon
+from daemon.core.message import Attachment
+from daemon.core.sentences import Sentence, clause_start, split_sentences
+
+ANALYSED_CHARS = 6000  # decisions are stated near the top; pasted logs below must not cost time
+STRONG, WEAK, UNSURE = 0.9, 0.6, 0.7
+ACTION_INTENTS = ("service_confirmation", "delivery_affirmation", "contract", "waiting", "decline", "service_ended")
+REFUSALS = ("decline", "service_ended", "waiting")
+# The scopes that cancel a cue of each intent. A refusal is often said with a negation ("not moving forward"),
+# and "can we revisit in March?" still asks to wait, so those scopes do not cancel them.
+VETOES = {
+    "service_confirmation": frozenset({"negation", "hedge", "conditional", "question", "other_service"}),
+    "delivery_affirmation": frozenset({"negation", "hedge", "conditional", "question"}),
+    "contract": frozenset({"negation", "hedge", "conditional", "question", "other_service", "draft"}),
+    "waiting": frozenset({"other_service"}),
+    "decline": frozenset({"hedge", "conditional", "question", "other_service"}),
+    "service_ended": frozenset({"negation", "hedge", "conditional", "question", "other_service"}),
+    "first_contact": frozenset({"negation"}),
+}
+# Which intent a sentence means when it carries strong cues of several: "we have decided not to move forward" holds
+# an agreement cue inside a refusal; "I confirm the services were delivered" a confirmation cue inside an
+# affirmation; "we cannot proceed before March" a refusal cue inside a postponement.
+SPECIFICITY = {"waiting": 7, "decline": 6, "service_ended": 6, "delivery_affirmation": 4, "contract": 3,
+               "service_confirmation": 2, "first_contact": 1}
+NEGATION_REACH = 80  # characters before a cue, within its clause, in which a negation still applies
+_CONTRACT_NAME = re.compile(r"contra[ct]|agreement|\bsow\b|statement.of.work|\bmsa\b|convenio|acordo|convention|"
+                            r"vertrag|vereinbarung|accord|terms.of.service|order.form")
+_DOCUMENT = re.compile(r"\.(?:pdf|docx?|odt|rtf)$")
+_SIGNED = re.compile(r"sign|execut|firmad|suscrit|assinad|unterschr|unterzeichn|gezeichnet|final")
+_DRAFT = re.compile(r"draft|redline|borrador|rascunho|brouillon|entwurf|markup|review|comments")
+_YES = re.compile(r"(?<!\w)s\u00ed(?!\w)", re.IGNORECASE)  # Spanish "yes", not the conditional "si"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    intent: str
+    strength: str  # strong | weak
+    cue: str  # the words that matched
+    sentence: str  # as written
+    file: str  # the lexicon file of the cue
+    blocked: tuple[str, ...] = ()  # scopes that cancel it
+
+    @property
+    def counts(self) -> bool:
+        return not self.blocked
+
+
+@dataclass(frozen=True)
+class Finding:
+    intent: str
+    confidence: float
+    evidence: Evidence
+    language: str
+    rivals: tuple[str, ...] = ()
+
+    @property
+    def explanation(self) -> str:
+        text = (f"sentence ({self.language}, {self.evidence.strength} cue {self.evidence.cue!r} in "
+                f"{self.evidence.file}): {self.evidence.sentence[:200]!r}")
+        return text + (f"; also stated: {', '.join(self.rivals)}" if self.rivals else "")
+
+
+def sentences_of(text: str) -> list[Sentence]:
+    return [Sentence(s, fold(_YES.sub("yes", s))) for s in split_sentences(text[:ANALYSED_CHARS])]
+
+
+def _spans(pattern: re.Pattern[str] | None, text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in pattern.finditer(text)] if pattern else []
+
+
+def _outside(span: tuple[int, int], excluded: list[tuple[int, int]]) -> bool:
+    return not any(a <= span[0] and span[1] <= b for a, b in excluded)
+
+
+def _any(patterns: Iterable[re.Pattern[str] | None], text: str, excluded: list[tuple[int, int]] = ()) -> bool:
+    return any(_outside(span, excluded) for pattern in patterns for span in _spans(pattern, text))
+
+
+def scopes_at(sentence: Sentence, start: int, end: int, cues: tuple[LanguageCues, ...]) -> set[str]:
+    """The scopes a cue at [start, end) of the folded sentence stands in."""
+    folded = sentence.folded
+    found: set[str] = set()
+    not_negation = [s for c in cues for s in _spans(c.scope("not_negation"), folded)]
+    reach_from = max(clause_start(folded, start), start - NEGATION_REACH)
+    before = [(a, b) for c in cues for a, b in _spans(c.scope("negation"), folded) if reach_from <= a and b <= start]
+    if any(_outside(span, not_negation) for span in before):
+        found.add("negation")
+    if _any((c.scope("hedge") for c in cues), folded):
+        found.add("hedge")
+    not_conditional = [s for c in cues for s in _spans(c.scope("not_conditional"), folded)]
+    if _any((c.scope("conditional") for c in cues), folded, not_conditional):
+        found.add("conditional")
+    question = any(c.scope("question") and c.scope("question").match(folded.lstrip("\u00bf ")) for c in cues)
+    if sentence.is_question or question:
+        found.add("question")
+    for name in ("other_service", "draft"):
+        if _any((c.scope(name) for c in cues), folded):
+            found.add(name)
+    return found
+
+
+def evidence_in(sentence: Sentence, cues: tuple[LanguageCues, ...]) -> list[Evidence]:
+    found: list[Evidence] = []
+    for language in cues:
+        if language.combined is None:
+            continue
+        for match in language.combined.finditer(sentence.folded):
+            cue = language.cues[int(match.lastgroup[1:])]  # type: ignore[index]
+            blocked = scopes_at(sentence, match.start(), match.end(), cues) & VETOES[cue.intent]
+            found.append(Evidence(cue.intent, cue.strength, match.group(0), sentence.text, language.file,
+                                  tuple(sorted(blocked))))
+    return _most_specific(found)
+
+
+def _most_specific(found: list[Evidence]) -> list[Evidence]:
+    """Within one sentence only the most specific intent stated counts (see SPECIFICITY)."""
+    counted = [e for e in found if e.counts]
+    if not counted:
+        return found
+    top = max((e.strength == "strong", SPECIFICITY[e.intent]) for e in counted)
+    return [e for e in found if not e.counts or (e.strength == "strong", SPECIFICITY[e.intent]) == top]
+
+
+def _topic(cues: tuple[LanguageCues, ...], folded: str) -> bool:
+    return _any((c.scope("topic") for c in cues), folded)
+
+
+def _confidence(item: Evidence, facts: Facts, on_topic: bool, month_context: bool) -> float | None:
+    strong = item.strength == "strong"
+    if item.intent == "service_confirmation":
+        stated = facts.tier is not None or facts.price is not None
+        if strong:
+            return STRONG if stated else (UNSURE if on_topic else None)
+        return WEAK if stated else None
+    if item.intent == "delivery_affirmation":
+        if strong:
+            return STRONG if month_context else WEAK
+        return WEAK if month_context else None
+    if item.intent == "first_contact":
+        return 0.8 if strong else WEAK
+    if item.intent == "contract":
+        return WEAK if on_topic else None  # a document is what makes a contract certain (see contract_evidence)
+    if strong:
+        return STRONG if on_topic else WEAK
+    return WEAK if on_topic else None
+
+
+def contract_evidence(attachments: Iterable[Attachment], subject: str, sentences: list[Sentence],
+                      found: list[Evidence]) -> tuple[float, Evidence] | None:
+    """A contract by its document: a contract-like file name with a document extension (whatever MIME type it
+    was sent with), signed according to the file name, the subject or a sentence, and no draft anywhere."""
+    documents = [a.filename for a in attachments if a.filename and _DOCUMENT.search(a.filename.lower())
+                 and _CONTRACT_NAME.search(fold(a.filename))]
+    if not documents:
+        return None
+    folded_subject = fold(subject)
+    names = " ".join(fold(d) for d in documents)
+    if _DRAFT.search(names) or _DRAFT.search(folded_subject) or any(
+            e.intent == "contract" and "draft" in e.blocked for e in found):
+        return None
+    signed_text = next((e for e in found if e.intent == "contract" and e.counts), None)
+    if signed_text is not None:
+        return STRONG, Evidence("contract", "strong", f"{signed_text.cue} + attachment {documents[0]}",
+                                signed_text.sentence, signed_text.file)
+    if _SIGNED.search(names) or _SIGNED.search(folded_subject):
+        blocked = [e for e in found if e.intent == "contract" and not e.counts]
+        if not blocked:
+            return STRONG, Evidence("contract", "strong", f"attachment {documents[0]}",
+                                    sentences[0].text if sentences else subject, "attachment")
+    return WEAK, Evidence("contract", "weak", f"attachment {documents[0]}", subject, "attachment")
+
+
+def find_intent(text: str, subject: str, attachments: Iterable[Attachment], facts: Facts, lexicon: Lexicon,
+                allowed: frozenset[str]) -> tuple[Finding | None, list[Evidence], str]:
+    """(the decision, every piece of evidence for the explanation, the language)."""
+    language = detect(text)
+    cues = lexicon.for_language(language)
+    sentences = sentences_of(text)
+    found = [e for s in sentences for e in evidence_in(s, cues)]
+    folded_all = fold(subject) + "\n" + fold(text[:ANALYSED_CHARS])
+    on_topic = _topic(cues, folded_all)
+    month_context = facts.month_stated or _any((c.scope("certification") for c in cues), fold(subject))
+    best: dict[str, tuple[float, Evidence]] = {}
+    for item in found:
+        if not item.counts or item.intent not in allowed:
+            continue
+        confidence = _confidence(item, facts, on_topic, month_context)
+        if confidence is not None and confidence > best.get(item.intent, (0.0, item))[0]:
+            best[item.intent] = (confidence, item)
+    if "contract" in allowed:
+        contract = contract_evidence(attachments, subject, sentences, found)
+        if contract is not None and contract[0] >= best.get("contract", (0.0, None))[0]:
+            best["contract"] = contract
+    if not best:
+        return None, found, language
+    intent = max(best, key=lambda i: (best[i][0], SPECIFICITY[i]))
+    confidence, item = best[intent]
+    rivals = tuple(i for i, (c, _) in best.items() if i != intent and i in ACTION_INTENTS and c >= STRONG)
+    if rivals and intent in ACTION_INTENTS:
+        confidence = round(confidence / 2, 3)
+    return Finding(intent, confidence, item, language, rivals), found, language
+
+
+def phrase_scopes(text: str, phrase: str, lexicon: Lexicon, language: str) -> tuple[set[str], bool]:
+    """(scopes, whether the sentence refuses) of the first sentence holding `phrase` (a phrase rule's match)."""
+    cues = lexicon.for_language(language or detect(text))
+    needle = fold(phrase)
+    for sentence in sentences_of(text):
+        position = sentence.folded.find(needle)
+        if position < 0:
+            continue
+        refusal = any(e.counts and e.intent in REFUSALS for e in evidence_in(sentence, cues))
+        return scopes_at(sentence, position, position + len(needle), cues), refusal
+    return set(), False
