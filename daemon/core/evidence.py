@@ -16,6 +16,7 @@ from daemon.core.extract import Facts
 from daemon.core.language import detect, fold
 from daemon.core.lexicon import LanguageCues, Lexicon
 from daemon.core.message import Attachment
+from daemon.core.prices import find_amount
 from daemon.core.sentences import Sentence, clause_start, split_sentences
 
 ANALYSED_CHARS = 6000  # decisions are stated near the top; pasted logs below must not cost time
@@ -55,6 +56,7 @@ class Evidence:
     sentence: str  # as written
     file: str  # the lexicon file of the cue
     blocked: tuple[str, ...] = ()  # scopes that cancel it
+    index: int = 0  # of the sentence in the new text
 
     @property
     def counts(self) -> bool:
@@ -98,7 +100,8 @@ def scopes_at(sentence: Sentence, start: int, end: int, cues: tuple[LanguageCues
     found: set[str] = set()
     not_negation = [s for c in cues for s in _spans(c.scope("not_negation"), folded)]
     reach_from = max(clause_start(folded, start), start - NEGATION_REACH)
-    before = [(a, b) for c in cues for a, b in _spans(c.scope("negation"), folded) if reach_from <= a and b <= start]
+    # up to the cue's end: "I cannot confirm" is one cue holding its own negation
+    before = [(a, b) for c in cues for a, b in _spans(c.scope("negation"), folded) if reach_from <= a and b <= end]
     if any(_outside(span, not_negation) for span in before):
         found.add("negation")
     if _any((c.scope("hedge") for c in cues), folded):
@@ -115,7 +118,7 @@ def scopes_at(sentence: Sentence, start: int, end: int, cues: tuple[LanguageCues
     return found
 
 
-def evidence_in(sentence: Sentence, cues: tuple[LanguageCues, ...]) -> list[Evidence]:
+def evidence_in(sentence: Sentence, cues: tuple[LanguageCues, ...], index: int = 0) -> list[Evidence]:
     found: list[Evidence] = []
     for language in cues:
         if language.combined is None:
@@ -124,7 +127,7 @@ def evidence_in(sentence: Sentence, cues: tuple[LanguageCues, ...]) -> list[Evid
             cue = language.cues[int(match.lastgroup[1:])]  # type: ignore[index]
             blocked = scopes_at(sentence, match.start(), match.end(), cues) & VETOES[cue.intent]
             found.append(Evidence(cue.intent, cue.strength, match.group(0), sentence.text, language.file,
-                                  tuple(sorted(blocked))))
+                                  tuple(sorted(blocked)), index))
     return _most_specific(found)
 
 
@@ -137,28 +140,33 @@ def _most_specific(found: list[Evidence]) -> list[Evidence]:
     return [e for e in found if not e.counts or (e.strength == "strong", SPECIFICITY[e.intent]) == top]
 
 
-def _topic(cues: tuple[LanguageCues, ...], folded: str) -> bool:
-    return _any((c.scope("topic") for c in cues), folded)
+def anchors(sentences: list[Sentence], cues: tuple[LanguageCues, ...], facts: Facts) -> list[bool]:
+    """Per sentence: whether it or a neighbour is about our business (a topic word, the tier named, a price).
+    "We accept" means nothing on its own; "we accept the offer" or "we accept. Medium at $3k" does."""
+    tier = fold(facts.tier) if facts.tier else None
+    own = [_any((c.scope("topic") for c in cues), s.folded) or bool(tier and tier in s.folded)
+           or find_amount(s.text) is not None for s in sentences]
+    return [any(own[max(0, i - 1):i + 2]) for i in range(len(own))]
 
 
-def _confidence(item: Evidence, facts: Facts, on_topic: bool, month_context: bool) -> float | None:
+def _confidence(item: Evidence, facts: Facts, anchored: bool, month_context: bool) -> float | None:
     strong = item.strength == "strong"
     if item.intent == "service_confirmation":
         stated = facts.tier is not None or facts.price is not None
+        if not anchored:
+            return None
         if strong:
-            return STRONG if stated else (UNSURE if on_topic else None)
+            return STRONG if stated else UNSURE
         return WEAK if stated else None
     if item.intent == "delivery_affirmation":
-        if strong:
-            return STRONG if month_context else WEAK
-        return WEAK if month_context else None
+        if month_context:
+            return STRONG if strong else WEAK
+        return WEAK if strong and anchored else None
+    if item.intent == "contract" or not anchored:
+        return None  # a contract needs its document (see contract_evidence)
     if item.intent == "first_contact":
         return 0.8 if strong else WEAK
-    if item.intent == "contract":
-        return WEAK if on_topic else None  # a document is what makes a contract certain (see contract_evidence)
-    if strong:
-        return STRONG if on_topic else WEAK
-    return WEAK if on_topic else None
+    return STRONG if strong else WEAK
 
 
 def contract_evidence(attachments: Iterable[Attachment], subject: str, sentences: list[Sentence],
@@ -192,15 +200,14 @@ def find_intent(text: str, subject: str, attachments: Iterable[Attachment], fact
     language = detect(text)
     cues = lexicon.for_language(language)
     sentences = sentences_of(text)
-    found = [e for s in sentences for e in evidence_in(s, cues)]
-    folded_all = fold(subject) + "\n" + fold(text[:ANALYSED_CHARS])
-    on_topic = _topic(cues, folded_all)
+    found = [e for i, s in enumerate(sentences) for e in evidence_in(s, cues, i)]
+    anchored = anchors(sentences, cues, facts)
     month_context = facts.month_stated or _any((c.scope("certification") for c in cues), fold(subject))
     best: dict[str, tuple[float, Evidence]] = {}
     for item in found:
         if not item.counts or item.intent not in allowed:
             continue
-        confidence = _confidence(item, facts, on_topic, month_context)
+        confidence = _confidence(item, facts, anchored[item.index], month_context)
         if confidence is not None and confidence > best.get(item.intent, (0.0, item))[0]:
             best[item.intent] = (confidence, item)
     if "contract" in allowed:

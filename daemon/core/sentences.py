@@ -13,7 +13,7 @@ _END = re.compile(r"(?<=[.!?;])\s+|\n+|(?<=[.!?])$")
 _WRAPPED = re.compile(r"(?<=[^\W\d_,])[ \t]*\n[ \t]*(?=[^\W\d_A-Z\u00c0-\u00de])")
 _ABBREVIATIONS = re.compile(
     r"(?:\b(?:e\.g|i\.e|etc|approx|dr|mr|mrs|ms|prof|vs|no|st|inc|ltd|sr|sra|dra)\.|(?:^|\s)\d{1,2}\.)$", re.IGNORECASE)
-_CLAUSE = re.compile(r"[,:;()\u2013\u2014]| - | but | pero | mas | mais | aber | however ")
+_CLAUSE = re.compile(r"[,:;\u2013\u2014]| - | but | pero | mas | mais | aber | however ")
 MAX_SENTENCES = 60
 
 
