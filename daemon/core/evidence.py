@@ -30,7 +30,7 @@ VETOES = {
     "delivery_affirmation": frozenset({"negation", "hedge", "conditional", "question"}),
     "contract": frozenset({"negation", "hedge", "conditional", "question", "other_service", "draft"}),
     "waiting": frozenset({"other_service"}),
-    "decline": frozenset({"hedge", "conditional", "question", "other_service"}),
+    "decline": frozenset({"hedge", "conditional", "question", "other_service", "pending"}),
     "service_ended": frozenset({"negation", "hedge", "conditional", "question", "other_service"}),
     "first_contact": frozenset({"negation"}),
 }
@@ -112,7 +112,7 @@ def scopes_at(sentence: Sentence, start: int, end: int, cues: tuple[LanguageCues
     question = any(c.scope("question") and c.scope("question").match(folded.lstrip("\u00bf ")) for c in cues)
     if sentence.is_question or question:
         found.add("question")
-    for name in ("other_service", "draft"):
+    for name in ("other_service", "draft", "pending"):
         if _any((c.scope(name) for c in cues), folded):
             found.add(name)
     return found
@@ -140,12 +140,18 @@ def _most_specific(found: list[Evidence]) -> list[Evidence]:
     return [e for e in found if not e.counts or (e.strength == "strong", SPECIFICITY[e.intent]) == top]
 
 
-def anchors(sentences: list[Sentence], cues: tuple[LanguageCues, ...], facts: Facts) -> list[bool]:
-    """Per sentence: whether it or a neighbour is about our business (a topic word, the tier named, a price).
-    "We accept" means nothing on its own; "we accept the offer" or "we accept. Medium at $3k" does."""
+SHORT_REPLY = 3  # sentences: a reply this short is about what its subject says
+
+
+def anchors(sentences: list[Sentence], subject: str, cues: tuple[LanguageCues, ...], facts: Facts) -> list[bool]:
+    """Per sentence: whether it or a neighbour is about our business (a topic word, the tier named, a price),
+    or, in a short reply, its subject is. "We accept" means nothing on its own; "we accept the offer",
+    "we accept. Medium at $3k" or "we accept" under "Re: Hub proposal" does."""
     tier = fold(facts.tier) if facts.tier else None
     own = [_any((c.scope("topic") for c in cues), s.folded) or bool(tier and tier in s.folded)
            or find_amount(s.text) is not None for s in sentences]
+    if len(sentences) <= SHORT_REPLY and _any((c.scope("topic") for c in cues), fold(subject)):
+        return [True] * len(sentences)
     return [any(own[max(0, i - 1):i + 2]) for i in range(len(own))]
 
 
@@ -201,7 +207,7 @@ def find_intent(text: str, subject: str, attachments: Iterable[Attachment], fact
     cues = lexicon.for_language(language)
     sentences = sentences_of(text)
     found = [e for i, s in enumerate(sentences) for e in evidence_in(s, cues, i)]
-    anchored = anchors(sentences, cues, facts)
+    anchored = anchors(sentences, subject, cues, facts)
     month_context = facts.month_stated or _any((c.scope("certification") for c in cues), fold(subject))
     best: dict[str, tuple[float, Evidence]] = {}
     for item in found:
@@ -224,14 +230,18 @@ def find_intent(text: str, subject: str, attachments: Iterable[Attachment], fact
     return Finding(intent, confidence, item, language, rivals), found, language
 
 
-def phrase_scopes(text: str, phrase: str, lexicon: Lexicon, language: str) -> tuple[set[str], bool]:
-    """(scopes, whether the sentence refuses) of the first sentence holding `phrase` (a phrase rule's match)."""
+def phrase_scopes(text: str, subject: str, phrase: str, facts: Facts, lexicon: Lexicon,
+                  language: str) -> tuple[set[str], bool, bool]:
+    """(scopes, whether the sentence refuses, whether it is about our business) of the first sentence that holds
+    `phrase` (a phrase rule's match); a phrase found in no sentence (it spans two) gets no scope."""
     cues = lexicon.for_language(language or detect(text))
     needle = fold(phrase)
-    for sentence in sentences_of(text):
+    sentences = sentences_of(text)
+    for index, sentence in enumerate(sentences):
         position = sentence.folded.find(needle)
         if position < 0:
             continue
         refusal = any(e.counts and e.intent in REFUSALS for e in evidence_in(sentence, cues))
-        return scopes_at(sentence, position, position + len(needle), cues), refusal
-    return set(), False
+        anchored = anchors(sentences, subject, cues, facts)[index]
+        return scopes_at(sentence, position, position + len(needle), cues), refusal, anchored
+    return set(), False, True

@@ -16,8 +16,7 @@ from daemon.core.language import LANGUAGES
 from daemon.errors import RuleError
 
 SCOPES = ("negation", "not_negation", "hedge", "conditional", "not_conditional", "question", "other_service", "topic",
-          "certification",
-          "draft")
+          "certification", "pending", "draft")
 STRENGTHS = ("strong", "weak")
 LEXICON_DIR = "lexicon"
 

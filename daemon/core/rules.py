@@ -183,6 +183,7 @@ SENTENCE_RULE = "sentence-cues"
 # Who the sentence cues listen to: mail from the community (operations' and the team's mail is not evidence;
 # the team's introductions have their own phrase rule).
 CUE_ROLES = ("lead_contact", "unknown")
+UNANCHORED_VETO = ("service_confirmation", "waiting", "decline", "service_ended")
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ class RuleSet:
         for rule in self.rules:
             hit, matched, why = rule.evaluate(message, text, subject, context, facts)
             if hit:
-                veto = self._scope_veto(rule.intent, matched, text, language)
+                veto = self._scope_veto(rule.intent, matched, text, subject, facts, language)
                 if veto:
                     misses.append(f"{rule.name}: {veto}")
                     continue
@@ -246,18 +247,22 @@ class RuleSet:
             else frozenset()
         return find_intent(text, subject, message.attachments, facts, self.lexicon, allowed)
 
-    def _scope_veto(self, intent: str, matched: tuple[str, ...], text: str, language: str) -> str:
+    def _scope_veto(self, intent: str, matched: tuple[str, ...], text: str, subject: str, facts: Facts,
+                    language: str) -> str:
         """Why a phrase rule's hit does not count: every phrase it matched stands in a negated, hedged,
-        conditional or questioned sentence, or in a sentence that refuses ("I can confirm we will not ...")."""
+        conditional or questioned sentence, in a sentence that refuses ("I can confirm we will not ..."), or,
+        for a status move, far from anything about the service ("RESERVATION CONFIRMED" in a travel booking)."""
         if self.lexicon is None or intent not in ACTION_INTENTS:
             return ""
         phrases = [p for p in matched if not p.startswith(("subject: ", "attachment: ", "header "))]
         reasons = []
         for phrase in phrases:
-            scopes, refusal = phrase_scopes(text, phrase, self.lexicon, language)
+            scopes, refusal, anchored = phrase_scopes(text, subject, phrase, facts, self.lexicon, language)
             blocked = scopes & VETOES[intent]
             if refusal and intent not in REFUSALS:
                 blocked.add("refusal in the same sentence")
+            if not anchored and intent in UNANCHORED_VETO:
+                blocked.add("no word about the service, a tier or a price near it")
             if not blocked:
                 return ""
             reasons.append(f"{phrase!r} in a sentence with {', '.join(sorted(blocked))}")
