@@ -29,7 +29,7 @@ VETOES = {
     "service_confirmation": frozenset({"negation", "hedge", "conditional", "question", "other_service"}),
     "delivery_affirmation": frozenset({"negation", "hedge", "conditional", "question"}),
     "contract": frozenset({"negation", "hedge", "conditional", "question", "other_service", "draft"}),
-    "waiting": frozenset({"other_service"}),
+    "waiting": frozenset({"other_service", "deliberation"}),
     "decline": frozenset({"hedge", "conditional", "question", "other_service", "pending"}),
     "service_ended": frozenset({"negation", "hedge", "conditional", "question", "other_service"}),
     "first_contact": frozenset({"negation"}),
@@ -37,7 +37,7 @@ VETOES = {
 # Which intent a sentence means when it carries strong cues of several: "we have decided not to move forward" holds
 # an agreement cue inside a refusal; "I confirm the services were delivered" a confirmation cue inside an
 # affirmation; "we cannot proceed before March" a refusal cue inside a postponement.
-SPECIFICITY = {"waiting": 7, "decline": 6, "service_ended": 6, "delivery_affirmation": 4, "contract": 3,
+SPECIFICITY = {"waiting": 8, "service_ended": 7, "decline": 6, "delivery_affirmation": 4, "contract": 3,
                "service_confirmation": 2, "first_contact": 1}
 NEGATION_REACH = 80  # characters before a cue, within its clause, in which a negation still applies
 _CONTRACT_NAME = re.compile(r"contra[ct]|agreement|\bsow\b|statement.of.work|\bmsa\b|convenio|acordo|convention|"
@@ -94,14 +94,16 @@ def _any(patterns: Iterable[re.Pattern[str] | None], text: str, excluded: list[t
     return any(_outside(span, excluded) for pattern in patterns for span in _spans(pattern, text))
 
 
-def scopes_at(sentence: Sentence, start: int, end: int, cues: tuple[LanguageCues, ...]) -> set[str]:
+def scopes_at(sentence: Sentence, start: int, end: int, cues: tuple[LanguageCues, ...], intent: str = "") -> set[str]:
     """The scopes a cue at [start, end) of the folded sentence stands in."""
     folded = sentence.folded
     found: set[str] = set()
     not_negation = [s for c in cues for s in _spans(c.scope("not_negation"), folded)]
     reach_from = max(clause_start(folded, start), start - NEGATION_REACH)
-    # up to the cue's end: "I cannot confirm" is one cue holding its own negation
-    before = [(a, b) for c in cues for a, b in _spans(c.scope("negation"), folded) if reach_from <= a and b <= end]
+    # Up to the cue's end ("I cannot confirm" is one cue that holds its own negation), except for refusals, whose
+    # cues are negations themselves ("we no longer need the hub").
+    until = start if intent in REFUSALS else end
+    before = [(a, b) for c in cues for a, b in _spans(c.scope("negation"), folded) if reach_from <= a and b <= until]
     if any(_outside(span, not_negation) for span in before):
         found.add("negation")
     if _any((c.scope("hedge") for c in cues), folded):
@@ -110,8 +112,11 @@ def scopes_at(sentence: Sentence, start: int, end: int, cues: tuple[LanguageCues
     if _any((c.scope("conditional") for c in cues), folded, not_conditional):
         found.add("conditional")
     question = any(c.scope("question") and c.scope("question").match(folded.lstrip("\u00bf ")) for c in cues)
-    if sentence.is_question or question:
+    # A question mark closes only the last clause: "Medium is fine for us, when can we start?" agrees.
+    if question or (sentence.is_question and clause_start(folded, len(folded)) <= start):
         found.add("question")
+    if any(c.scope("deliberation") and c.scope("deliberation").match(folded.lstrip("\u00bf ")) for c in cues):
+        found.add("deliberation")  # "should we pause ...?": weighing an option, not asking to wait
     for name in ("other_service", "draft", "pending"):
         if _any((c.scope(name) for c in cues), folded):
             found.add(name)
@@ -123,12 +128,23 @@ def evidence_in(sentence: Sentence, cues: tuple[LanguageCues, ...], index: int =
     for language in cues:
         if language.combined is None:
             continue
-        for match in language.combined.finditer(sentence.folded):
+        for match in _overlapping(language.combined, sentence.folded):
             cue = language.cues[int(match.lastgroup[1:])]  # type: ignore[index]
-            blocked = scopes_at(sentence, match.start(), match.end(), cues) & VETOES[cue.intent]
+            blocked = scopes_at(sentence, match.start(), match.end(), cues, cue.intent) & VETOES[cue.intent]
             found.append(Evidence(cue.intent, cue.strength, match.group(0), sentence.text, language.file,
                                   tuple(sorted(blocked)), index))
     return _most_specific(found)
+
+
+def _overlapping(pattern: re.Pattern[str], text: str) -> list[re.Match[str]]:
+    """Matches that may overlap: "we will not be going ahead" holds an agreement cue from "we" and a refusal
+    cue from "not"; a plain finditer would see only the first."""
+    found: list[re.Match[str]] = []
+    position = 0
+    while (match := pattern.search(text, position)) is not None:
+        found.append(match)
+        position = match.start() + 1
+    return found
 
 
 def _most_specific(found: list[Evidence]) -> list[Evidence]:
@@ -231,7 +247,7 @@ def find_intent(text: str, subject: str, attachments: Iterable[Attachment], fact
 
 
 def phrase_scopes(text: str, subject: str, phrase: str, facts: Facts, lexicon: Lexicon,
-                  language: str) -> tuple[set[str], bool, bool]:
+                  language: str, intent: str) -> tuple[set[str], bool, bool]:
     """(scopes, whether the sentence refuses, whether it is about our business) of the first sentence that holds
     `phrase` (a phrase rule's match); a phrase found in no sentence (it spans two) gets no scope."""
     cues = lexicon.for_language(language or detect(text))
@@ -243,5 +259,5 @@ def phrase_scopes(text: str, subject: str, phrase: str, facts: Facts, lexicon: L
             continue
         refusal = any(e.counts and e.intent in REFUSALS for e in evidence_in(sentence, cues))
         anchored = anchors(sentences, subject, cues, facts)[index]
-        return scopes_at(sentence, position, position + len(needle), cues), refusal, anchored
+        return scopes_at(sentence, position, position + len(needle), cues, intent), refusal, anchored
     return set(), False, True

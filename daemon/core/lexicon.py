@@ -16,7 +16,7 @@ from daemon.core.language import LANGUAGES
 from daemon.errors import RuleError
 
 SCOPES = ("negation", "not_negation", "hedge", "conditional", "not_conditional", "question", "other_service", "topic",
-          "certification", "pending", "draft")
+          "certification", "pending", "deliberation", "draft")
 STRENGTHS = ("strong", "weak")
 LEXICON_DIR = "lexicon"
 

@@ -257,7 +257,7 @@ class RuleSet:
         phrases = [p for p in matched if not p.startswith(("subject: ", "attachment: ", "header "))]
         reasons = []
         for phrase in phrases:
-            scopes, refusal, anchored = phrase_scopes(text, subject, phrase, facts, self.lexicon, language)
+            scopes, refusal, anchored = phrase_scopes(text, subject, phrase, facts, self.lexicon, language, intent)
             blocked = scopes & VETOES[intent]
             if refusal and intent not in REFUSALS:
                 blocked.add("refusal in the same sentence")
