@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 
 from daemon.core.language import fold
@@ -32,12 +34,35 @@ _PREPOSITIONS = r"for|of|in|during|de|del|en|em|do|du|pour|fur|im|für|von|el|po
 # Accented spellings too, since the text is searched as written: "März", "août", "février", "março".
 _SPELLINGS = sorted({*_NAMES, "märz", "août", "février", "févr", "décembre", "março", "jän"}, key=len, reverse=True)
 _WORD = "|".join(_SPELLINGS)
-_MONTH = re.compile(
-    rf"(?:\b(?P<prep>{_PREPOSITIONS})\s+(?:the\s+month\s+of\s+)?)?(?:\b(?P<day>\d{{1,2}})(?:st|nd|rd|th|er)?\.?"
-    rf"(?:\s+de)?\s+)?\b(?P<month>{_WORD})(?!\w)\.?(?:\s+(?P<day2>\d{{1,2}})(?:st|nd|rd|th)?\b)?,?(?:\s+(?:de\s+)?"
-    rf"(?P<year>20\d\d))?\b",
-    re.IGNORECASE,
-)
+# The month word is searched first (one alternation, one word-start check); what stands around it is read from
+# short slices, so a text without month names costs one scan.
+_MONTH_WORD = re.compile(rf"(?<!\w)(?:{_WORD})(?!\w)", re.IGNORECASE)
+_BEFORE = re.compile(rf"(?:\b(?P<prep>{_PREPOSITIONS})\s+(?:the\s+month\s+of\s+)?)?(?:\b(?P<day>\d{{1,2}})"
+                     r"(?:st|nd|rd|th|er)?\.?(?:\s+de)?\s+)?$", re.IGNORECASE)
+_AFTER = re.compile(r"\.?(?:\s+(?P<day2>\d{1,2})(?:st|nd|rd|th)?\b)?,?(?:\s+(?:de\s+)?(?P<year>20\d\d)\b)?",
+                    re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Mention:
+    start: int
+    word: str  # folded
+    prep: str | None
+    day: str | None
+    year: str | None
+
+
+def _mentions(text: str) -> Iterator[_Mention]:
+    for match in _MONTH_WORD.finditer(text):
+        before = _BEFORE.search(text, max(0, match.start() - 40), match.start())
+        after = _AFTER.match(text, match.end())
+        prep = before.group("prep") if before else None
+        day = (before.group("day") if before else None) or (after.group("day2") if after else None)
+        year = after.group("year") if after else None
+        start = before.start() if before and (prep or before.group("day")) else match.start()
+        yield _Mention(start, fold(match.group(0)), prep, day, year)
+
+
 _ISO = re.compile(r"\b(?P<year>20\d\d)-(?P<month>[01]\d)-(?P<day>[0-3]\d)\b")
 
 
@@ -55,17 +80,16 @@ def _latest(number: int, year: int | None, sent: date | None) -> int | None:
 
 def find_month(text: str, sent: date | None) -> str | None:
     """The first month named in `text` as YYYY-MM; without a year, the latest one not after `sent`."""
-    for match in _MONTH.finditer(text):
-        word = fold(match.group("month"))
+    for mention in _mentions(text):
+        word = mention.word
         number = _NAMES.get(word)
         if number is None:
             continue
-        anchored = match.group("year") or match.group("prep") or match.group("day") or match.group("day2")
-        if word in _AMBIGUOUS and not anchored:
+        if word in _AMBIGUOUS and not (mention.year or mention.prep or mention.day):
             continue
-        if word in ("may", "mar", "set", "out", "real") and not (match.group("year") or match.group("prep")):
+        if word in ("may", "mar", "set", "out", "real") and not (mention.year or mention.prep):
             continue
-        year = _latest(number, int(match.group("year")) if match.group("year") else None, sent)
+        year = _latest(number, int(mention.year) if mention.year else None, sent)
         if year is not None:
             return f"{year}-{number:02d}"
     return None
@@ -75,18 +99,18 @@ def find_dates(text: str, sent: date | None) -> list[tuple[int, date]]:
     """(position, date) of every day-and-month named; without a year, the next one on or after `sent`."""
     found = [(m.start(), date(int(m.group("year")), int(m.group("month")), int(m.group("day"))))
              for m in _ISO.finditer(text) if _valid(int(m.group("year")), int(m.group("month")), int(m.group("day")))]
-    for match in _MONTH.finditer(text):
-        number = _NAMES.get(fold(match.group("month")))
-        day = match.group("day") or match.group("day2")
+    for mention in _mentions(text):
+        number = _NAMES.get(mention.word)
+        day = mention.day
         if number is None or day is None:
             continue
-        year = int(match.group("year")) if match.group("year") else None
+        year = int(mention.year) if mention.year else None
         if year is None:
             if sent is None:
                 continue
             year = sent.year if (number, int(day)) >= (sent.month, sent.day) else sent.year + 1
         if _valid(year, number, int(day)):
-            found.append((match.start(), date(year, number, int(day))))
+            found.append((mention.start, date(year, number, int(day))))
     return sorted(found)
 
 

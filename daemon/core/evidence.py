@@ -19,7 +19,7 @@ from daemon.core.message import Attachment
 from daemon.core.prices import find_amount
 from daemon.core.sentences import Sentence, clause_start, split_sentences
 
-ANALYSED_CHARS = 6000  # decisions are stated near the top; pasted logs below must not cost time
+ANALYSED_CHARS = 4000  # decisions are stated near the top; pasted logs below must not cost time
 STRONG, WEAK, UNSURE = 0.9, 0.6, 0.7
 ACTION_INTENTS = ("service_confirmation", "delivery_affirmation", "contract", "waiting", "decline", "service_ended")
 REFUSALS = ("decline", "service_ended", "waiting")
@@ -40,8 +40,8 @@ VETOES = {
 SPECIFICITY = {"waiting": 8, "service_ended": 7, "decline": 6, "delivery_affirmation": 4, "contract": 3,
                "service_confirmation": 2, "first_contact": 1}
 NEGATION_REACH = 80  # characters before a cue, within its clause, in which a negation still applies
-_CONTRACT_NAME = re.compile(r"contra[ct]|agreement|\bsow\b|statement.of.work|\bmsa\b|convenio|acordo|convention|"
-                            r"vertrag|vereinbarung|accord|terms.of.service|order.form")
+_CONTRACT_NAME = re.compile(r"contra[ct]|agreement|(?<![a-z])(?:sow|msa)(?![a-z])|statement.of.work|convenio|acordo|"
+                            r"convention|vertrag|vereinbarung|accord|terms.of.service|order.form")
 _DOCUMENT = re.compile(r"\.(?:pdf|docx?|odt|rtf)$")
 _SIGNED = re.compile(r"sign|execut|firmad|suscrit|assinad|unterschr|unterzeichn|gezeichnet|final")
 _DRAFT = re.compile(r"draft|redline|borrador|rascunho|brouillon|entwurf|markup|review|comments")
@@ -149,11 +149,13 @@ def _overlapping(pattern: re.Pattern[str], text: str) -> list[re.Match[str]]:
 
 def _most_specific(found: list[Evidence]) -> list[Evidence]:
     """Within one sentence only the most specific intent stated counts (see SPECIFICITY)."""
-    counted = [e for e in found if e.counts]
+    # A contract's words ("signed") are judged with its document (contract_evidence), not against the others.
+    counted = [e for e in found if e.counts and e.intent != "contract"]
     if not counted:
         return found
     top = max((e.strength == "strong", SPECIFICITY[e.intent]) for e in counted)
-    return [e for e in found if not e.counts or (e.strength == "strong", SPECIFICITY[e.intent]) == top]
+    return [e for e in found if not e.counts or e.intent == "contract"
+            or (e.strength == "strong", SPECIFICITY[e.intent]) == top]
 
 
 SHORT_REPLY = 3  # sentences: a reply this short is about what its subject says
@@ -222,9 +224,12 @@ def find_intent(text: str, subject: str, attachments: Iterable[Attachment], fact
     language = detect(text)
     cues = lexicon.for_language(language)
     sentences = sentences_of(text)
-    found = [e for i, s in enumerate(sentences) for e in evidence_in(s, cues, i)]
     anchored = anchors(sentences, subject, cues, facts)
     month_context = facts.month_stated or _any((c.scope("certification") for c in cues), fold(subject))
+    # Only sentences whose evidence could count are scanned (see _confidence): those about our business, all of
+    # them in a month's certification thread or next to a contract-like document. Most ordinary mail has none.
+    everything = month_context or any(_CONTRACT_NAME.search(fold(a.filename or "")) for a in attachments)
+    found = [e for i, s in enumerate(sentences) if everything or anchored[i] for e in evidence_in(s, cues, i)]
     best: dict[str, tuple[float, Evidence]] = {}
     for item in found:
         if not item.counts or item.intent not in allowed:

@@ -14,6 +14,7 @@ from daemon.core import dates
 from daemon.core.message import Message
 from daemon.core.prices import find_amount
 
+FACT_CHARS = 6000  # tiers, prices and dates are stated near the top; a long paste below costs scans, not facts
 # What a tier is called before or after its name: "the Medium tier", "plan Básico", "das Paket Forschung".
 _AFTER_NAME = r"(?:service\s+|hub\s+)?(?:tier|plan|package|option|level|pack|paket|tarif)\b"
 _BEFORE_NAME = (r"\b(?:tier|plan|plano|package|pacote|paquete|nivel|n\u00edvel|formule|offre|forfait|niveau|pakets?|"
@@ -91,6 +92,8 @@ _START = re.compile(r"(?<!\w)(?:start\w*|begin\w*|commenc\w*|live|launch\w*|from
 def find_start_date(text: str, sent: date | None) -> date | None:
     """The first date named shortly after a word of starting ("starting January 1", "empezar el 1 de julio")."""
     cues = [m.end() for m in _START.finditer(text)]
+    if not cues:
+        return None
     for position, day in dates.find_dates(text, sent):
         if any(0 <= position - cue <= 40 for cue in cues):
             return day
@@ -113,7 +116,7 @@ def affirmed_month(facts: Facts, sent: date | None) -> tuple[str | None, bool]:
 
 
 def extract_facts(text: str, subject: str, sent: date | None, tier_names: Iterable[str]) -> Facts:
-    text = text[:20_000]
+    text = text[:FACT_CHARS]
     month = find_month(text, sent) or find_month(subject, sent)
     amount = find_amount(text)
     return Facts(tier=find_tier(text, tier_names), price=amount.value if amount else None, month=month,

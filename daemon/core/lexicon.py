@@ -93,8 +93,10 @@ def load_language(path: Path, intents: tuple[str, ...]) -> LanguageCues:
         for strength in STRENGTHS:
             _compile(path.name, f"intent.{intent}.{strength}", table.get(strength, []))
             cues.extend(Cue(intent, strength, p) for p in table.get(strength, []))
-    combined = re.compile("|".join(rf"(?<!\w)(?P<c{i}>{c.pattern})(?!\w)" for i, c in enumerate(cues))) if cues \
-        else None
+    # One word-start check outside the alternation: the engine rejects a position inside a word once, not once
+    # per cue (the same trick as rules.PatternSet).
+    combined = re.compile(r"(?<!\w)(?:" + "|".join(rf"(?P<c{i}>{c.pattern})(?!\w)" for i, c in enumerate(cues))
+                          + ")") if cues else None
     return LanguageCues(language, f"{LEXICON_DIR}/{path.name}", tuple(cues), combined, scopes)
 
 
