@@ -680,6 +680,69 @@ TEMPLATES += [
       kind="negated"),
 ]
 
+# A fourth batch of dev templates: more registers and more of the other languages.
+TEMPLATES += [
+    T("conf-en-d17", C, "en", "dev", "Re: Hub for the lab",
+      "Hi {team}, you've convinced us - sign us up for {tier} ({price}/month). Invoice to the address below."),
+    T("conf-en-d18", C, "en", "dev", "Re: Proposal",
+      "Dear {team}, I am authorised to accept the proposal for the {tier} service level at {price} per month."),
+    T("conf-en-d19", C, "en", "dev", "Re: quote", "ok going ahead w/ {tier}, {price} pm. send contract pls",
+      wrap="phone"),
+    T("wait-en-d13", W, "en", "dev", "Re: Proposal",
+      "Dear {team}, our leadership has asked us to revisit all new spending in the new year. We'll be in touch "
+      "then."),
+    T("wait-en-d14", W, "en", "dev", "Re: quote", "The funding decision has been delayed to {month}; until then we "
+      "can't sign anything."),
+    T("dec-en-d13", D, "en", "dev", "Re: 2i2c", "Hi {team}, I'm sorry to say we won't be moving ahead. The budget "
+      "went to other priorities."),
+    T("dec-en-d14", D, "en", "dev", "Re: proposal", "Dear {team}, we have concluded that the managed hub is not a "
+      "match for our needs and will not proceed."),
+    T("end-en-d13", E, "en", "dev", "Re: hub", "Hi {team}, this is to let you know we're ending our subscription "
+      "at the close of {month}."),
+    T("end-en-d14", E, "en", "dev", "Hub decommission", "Our lab is closing, so the hub can be decommissioned "
+      "after {month}."),
+    T("fc-en-d6", F, "en", "dev", "Request for a proposal",
+      "Good afternoon, our consortium would like to receive a proposal for a managed JupyterHub."),
+    T("conf-es-d4", C, "es", "dev", "Re: Oferta", "Estimado {team}: aprobamos la contratación del plan {tier} "
+      "({price} mensuales) a partir del {start}."),
+    T("wait-es-d4", W, "es", "dev", "Re: Oferta", "Por el momento debemos esperar la aprobación del presupuesto; "
+      "les contactaremos más adelante."),
+    T("dec-es-d3", D, "es", "dev", "Re: Oferta", "Agradecemos la propuesta, pero finalmente no la vamos a aceptar."),
+    T("end-es-d3", E, "es", "dev", "Baja del servicio",
+      "Les pedimos terminar el servicio del hub al final de {month}."),
+    T("fc-es-d2", F, "es", "dev", "Consulta", "Buenas tardes, ¿ofrecen JupyterHub para universidades? Nos "
+      "interesa conocer precios."),
+    T("conf-pt-d3", C, "pt", "dev", "Re: Proposta", "Bom dia {team}, aprovamos a proposta do plano {tier} "
+      "({price} por mês)."),
+    T("wait-pt-d3", W, "pt", "dev", "Re: Proposta", "Precisamos adiar a decisão até sair o resultado do edital."),
+    T("dec-pt-d3", D, "pt", "dev", "Re: Proposta", "Optamos por não seguir com a contratação neste momento, obrigado."),
+    T("end-pt-d3", E, "pt", "dev", "Cancelamento", "Queremos cancelar a assinatura do hub a partir de {month}."),
+    T("fc-pt-d2", F, "pt", "dev", "Consulta", "Olá, vocês oferecem hubs Jupyter para escolas? Gostaria de um "
+      "orçamento."),
+    T("conf-fr-d4", C, "fr", "dev", "Re: Proposition", "Bonjour {team}, notre direction a approuvé la formule "
+      "{tier} à {price} par mois. Nous pouvons commencer le {start}."),
+    T("wait-fr-d3", W, "fr", "dev", "Re: Proposition", "Nous devons reporter notre décision à l'année prochaine, "
+      "faute de budget."),
+    T("end-fr-d3", E, "fr", "dev", "Résiliation", "Par la présente, nous résilions notre abonnement au hub à "
+      "compter de {month}."),
+    T("fc-fr-d2", F, "fr", "dev", "Renseignements", "Bonjour, proposez-vous un hub Jupyter pour les lycées ? "
+      "Merci de nous envoyer vos tarifs."),
+    T("conf-de-d3", C, "de", "dev", "Re: Angebot", "Sehr geehrte Damen und Herren, hiermit bestellen wir das Paket "
+      "{tier} zu {price} monatlich."),
+    T("wait-de-d3", W, "de", "dev", "Re: Angebot", "Bevor die Mittel bewilligt sind, können wir nichts zusagen. "
+      "Ich melde mich im {month} wieder."),
+    T("dec-de-d3", D, "de", "dev", "Re: Angebot", "Nach interner Prüfung haben wir uns gegen das Angebot "
+      "entschieden."),
+    T("end-de-d3", E, "de", "dev", "Abbestellung", "Bitte stellen Sie unseren Hub zum {month} ein, wir brauchen "
+      "ihn nicht mehr."),
+    T("fc-de-d2", F, "de", "dev", "Anfrage", "Guten Tag, bieten Sie gehostete JupyterHubs für Hochschulen an? "
+      "Bitte senden Sie uns Preise."),
+    T("neg-cond-de-d2", O, "de", "dev", "Re: Angebot", "Falls die Mittel bewilligt werden, buchen wir das Paket "
+      "{tier}.", kind="conditional"),
+    T("neg-q-fr-d2", O, "fr", "dev", "Re: Offre", "Pourrions-nous résilier l'abonnement en cours d'année ?",
+      kind="question"),
+]
+
 CLIENTS = ("plain", "gmail", "outlook", "apple", "thunderbird", "phone", "html", "signature")
 SIGNATURES = {
     "en": "--\n{name}\n{org}\nhttps://www.{domain}",

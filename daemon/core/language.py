@@ -16,9 +16,10 @@ _STOPWORDS = {
     "en": "the and is are we you our for with this that to of not it be have will would thanks hi please "
           "was were us can your from on at as",
     "es": "el los las del por para con una es está estamos hemos nuestro nuestra pero gracias hola que "
-          "muy también queremos podemos servicio le les usted ustedes según lo",
+          "muy también queremos podemos servicio le les usted ustedes según lo la y al su sus ya hay desde vamos "
+          "buenas buenos días saludos",
     "pt": "não um uma os do da dos das em para com é está estamos mas obrigado obrigada olá você vocês "
-          "nosso nossa também muito pelo pela serviço foram ao isso",
+          "nosso nossa também muito pelo pela serviço foram ao isso e o na vamos bom boa dia tudo",
     "fr": "le la les des du et est nous vous pour avec une pas merci bonjour notre nos mais très que "
           "au aux ce cette sont été ont je",
     "de": "der die das und ist nicht wir sie mit für ein eine auch danke hallo unser unsere aber sehr "
