@@ -16,6 +16,7 @@ from daemon.core.extract import Facts
 from daemon.core.language import detect, fold
 from daemon.core.lexicon import LanguageCues, Lexicon
 from daemon.core.message import Attachment
+from daemon.core.model import MODEL_FILE, LinearModel, features
 from daemon.core.prices import find_amount
 from daemon.core.sentences import Sentence, clause_start, split_sentences
 
@@ -218,8 +219,29 @@ def contract_evidence(attachments: Iterable[Attachment], subject: str, sentences
     return WEAK, Evidence("contract", "weak", f"attachment {documents[0]}", subject, "attachment")
 
 
+MODEL_CONFIDENCE = 0.6  # below min_confidence: what only the model sees goes to a person, never acts
+MODEL_THRESHOLD = 0.75  # the model's probability for its intent (0.6 let a question in the demo mailbox through)
+
+
+def model_finding(model: LinearModel, text: str, subject: str, sentences: list[Sentence], anchored: list[bool],
+                  allowed: frozenset[str], language: str) -> Finding | None:
+    """When no cue spoke: the model's intent, as a review proposal, if it is sure enough and the message is about
+    our business; the sentence that pulls most towards that intent explains it."""
+    if not sentences or not any(anchored):
+        return None
+    probabilities = model.probabilities(features(text[:ANALYSED_CHARS], subject))
+    intent, probability = max(probabilities.items(), key=lambda kv: kv[1])
+    # a contract needs its document (contract_evidence); "other" needs no proposal
+    if intent in ("other", "contract") or intent not in allowed or probability < MODEL_THRESHOLD:
+        return None
+    sentence = max(sentences, key=lambda s: model.probabilities(features(s.text))[intent])
+    evidence = Evidence(intent, "model", f"model p={probability:.2f}", sentence.text, MODEL_FILE)
+    return Finding(intent, MODEL_CONFIDENCE, evidence, language)
+
+
 def find_intent(text: str, subject: str, attachments: Iterable[Attachment], facts: Facts, lexicon: Lexicon,
-                allowed: frozenset[str]) -> tuple[Finding | None, list[Evidence], str]:
+                allowed: frozenset[str],
+                model: LinearModel | None = None) -> tuple[Finding | None, list[Evidence], str]:
     """(the decision, every piece of evidence for the explanation, the language)."""
     language = detect(text)
     cues = lexicon.for_language(language)
@@ -242,7 +264,8 @@ def find_intent(text: str, subject: str, attachments: Iterable[Attachment], fact
         if contract is not None and contract[0] >= best.get("contract", (0.0, None))[0]:
             best["contract"] = contract
     if not best:
-        return None, found, language
+        fallback = model_finding(model, text, subject, sentences, anchored, allowed, language) if model else None
+        return fallback, found, language
     intent = max(best, key=lambda i: (best[i][0], SPECIFICITY[i]))
     confidence, item = best[intent]
     rivals = tuple(i for i, (c, _) in best.items() if i != intent and i in ACTION_INTENTS and c >= STRONG)

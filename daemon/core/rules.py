@@ -13,6 +13,7 @@ from daemon.core.evidence import ACTION_INTENTS, REFUSALS, STRONG, VETOES, Evide
 from daemon.core.extract import Facts
 from daemon.core.lexicon import Lexicon, load_lexicon
 from daemon.core.message import Message
+from daemon.core.model import LinearModel, load_model
 from daemon.errors import RuleError
 
 INTENTS = ("first_contact", "service_confirmation", "delivery_affirmation", "contract", "waiting",
@@ -191,6 +192,7 @@ class RuleSet:
     rules: tuple[Rule, ...]
     files: tuple[str, ...] = field(default=())
     lexicon: Lexicon | None = None
+    model: LinearModel | None = None
 
     def classify(self, message: Message, context: Context, facts: Facts) -> Classification:
         # What a person writes about a tier or a month sits near the top; a megabyte of pasted logs must not
@@ -245,7 +247,7 @@ class RuleSet:
             return None, [], ""
         allowed = frozenset(VETOES) if (context.direction == "inbound" and context.sender_role in CUE_ROLES) \
             else frozenset()
-        return find_intent(text, subject, message.attachments, facts, self.lexicon, allowed)
+        return find_intent(text, subject, message.attachments, facts, self.lexicon, allowed, self.model)
 
     def _scope_veto(self, intent: str, matched: tuple[str, ...], text: str, subject: str, facts: Facts,
                     language: str) -> str:
@@ -290,7 +292,8 @@ def load_rules(directory: Path) -> RuleSet:
                 raise RuleError(path.name, rule.name, f"duplicate rule name (also in {seen[rule.name]})")
             seen[rule.name] = path.name
             rules.append(rule)
-    return RuleSet(tuple(rules), tuple(p.name for p in files), load_lexicon(directory, INTENTS))
+    return RuleSet(tuple(rules), tuple(p.name for p in files), load_lexicon(directory, INTENTS),
+                   load_model(directory, (*INTENTS, OTHER)))
 
 
 def _load_file(path: Path) -> list[Rule]:
