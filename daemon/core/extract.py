@@ -26,7 +26,7 @@ _TIER_PATTERNS = (
     # a name right before its price: "Going with Pro at $3k", "Medium ($3,000/mo)"
     re.compile(rf"\b{_NAME}\s*(?:\(|,|\bat\b|\bfor\b|\u00e0|\bpor\b|\bzu\b|\bf\u00fcr\b|-)?\s*"
                r"(?=(?:US\$|R\$|[$\u20ac\u00a3]|USD|EUR|GBP|CHF)\s?\d"
-               r"|\d[\d.,\u202f ]*\s?(?:k\s?)?(?:USD|EUR|\u20ac|\$))"),
+               r"|\d[\d.,\u202f ]*\s?(?:k\s?)?(?:USD|EUR|GBP|CHF|BRL|\u20ac|\$|dollars?|d\u00f3lares|euros?|reais))"),
 )
 # Capitalised words that are not names of a tier (sentence starts, articles, pronouns, generic nouns).
 _NOT_NAMES = frozenset("""
