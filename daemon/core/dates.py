@@ -37,10 +37,12 @@ _WORD = "|".join(_SPELLINGS)
 # The month word is searched first (one alternation, one word-start check); what stands around it is read from
 # short slices, so a text without month names costs one scan.
 _MONTH_WORD = re.compile(rf"(?<!\w)(?:{_WORD})(?!\w)", re.IGNORECASE)
-_BEFORE = re.compile(rf"(?:\b(?P<prep>{_PREPOSITIONS})\s+(?:the\s+month\s+of\s+)?)?(?:\b(?P<day>\d{{1,2}})"
-                     r"(?:st|nd|rd|th|er)?\.?(?:\s+de)?\s+)?$", re.IGNORECASE)
 _AFTER = re.compile(r"\.?(?:\s+(?P<day2>\d{1,2})(?:st|nd|rd|th)?\b)?,?(?:\s+(?:de\s+)?(?P<year>20\d\d)\b)?",
                     re.IGNORECASE)
+_PREPOSITION_WORDS = frozenset(["for", "of", "in", "during", "de", "del", "en", "em", "do", "du", "pour", "fur",
+                                "für", "im", "von", "el", "por", "para"])
+_DAY = re.compile(r"(\d{1,2})(?:st|nd|rd|th|er)?\.?$")
+_ISO = re.compile(r"\b(?P<year>20\d\d)-(?P<month>[01]\d)-(?P<day>[0-3]\d)\b")
 
 
 @dataclass(frozen=True)
@@ -53,17 +55,20 @@ class _Mention:
 
 
 def _mentions(text: str) -> Iterator[_Mention]:
+    """Each month word with the preposition or day before it and the day or year after it (read from the words
+    around it, which costs far less than a regex tried at every position)."""
     for match in _MONTH_WORD.finditer(text):
-        before = _BEFORE.search(text, max(0, match.start() - 40), match.start())
+        start = match.start()
+        words = text[max(0, start - 30):start].lower().split()[-3:]
+        if len(words) >= 2 and words[-1] == "de" and _DAY.match(words[-2]):
+            words = words[:-1]  # "1 de julio": the day stands before "de"
+        last = words[-1] if words else ""
+        prep = last if last in _PREPOSITION_WORDS else None
+        day_match = None if prep else _DAY.match(last)
         after = _AFTER.match(text, match.end())
-        prep = before.group("prep") if before else None
-        day = (before.group("day") if before else None) or (after.group("day2") if after else None)
+        day = (day_match.group(1) if day_match else None) or (after.group("day2") if after else None)
         year = after.group("year") if after else None
-        start = before.start() if before and (prep or before.group("day")) else match.start()
-        yield _Mention(start, fold(match.group(0)), prep, day, year)
-
-
-_ISO = re.compile(r"\b(?P<year>20\d\d)-(?P<month>[01]\d)-(?P<day>[0-3]\d)\b")
+        yield _Mention(start - (len(last) + 1 if day_match else 0), fold(match.group(0)), prep, day, year)
 
 
 def month_number(word: str) -> int | None:

@@ -46,6 +46,7 @@ _CONTRACT_NAME = re.compile(r"contra[ct]|agreement|(?<![a-z])(?:sow|msa)(?![a-z]
 _DOCUMENT = re.compile(r"\.(?:pdf|docx?|odt|rtf)$")
 _SIGNED = re.compile(r"sign|execut|firmad|suscrit|assinad|unterschr|unterzeichn|gezeichnet|final")
 _DRAFT = re.compile(r"draft|redline|borrador|rascunho|brouillon|entwurf|markup|review|comments")
+_DIGIT = re.compile(r"\d")
 _YES = re.compile(r"(?<!\w)s\u00ed(?!\w)", re.IGNORECASE)  # Spanish "yes", not the conditional "si"
 
 
@@ -168,7 +169,7 @@ def anchors(sentences: list[Sentence], subject: str, cues: tuple[LanguageCues, .
     "we accept. Medium at $3k" or "we accept" under "Re: Hub proposal" does."""
     tier = fold(facts.tier) if facts.tier else None
     own = [_any((c.scope("topic") for c in cues), s.folded) or bool(tier and tier in s.folded)
-           or find_amount(s.text) is not None for s in sentences]
+           or (_DIGIT.search(s.text) is not None and find_amount(s.text) is not None) for s in sentences]
     if len(sentences) <= SHORT_REPLY and _any((c.scope("topic") for c in cues), fold(subject)):
         return [True] * len(sentences)
     return [any(own[max(0, i - 1):i + 2]) for i in range(len(own))]
@@ -247,11 +248,12 @@ def find_intent(text: str, subject: str, attachments: Iterable[Attachment], fact
     cues = lexicon.for_language(language)
     sentences = sentences_of(text)
     anchored = anchors(sentences, subject, cues, facts)
-    month_context = facts.month_stated or _any((c.scope("certification") for c in cues), fold(subject))
-    # Only sentences whose evidence could count are scanned (see _confidence): those about our business, all of
-    # them in a month's certification thread or next to a contract-like document. Most ordinary mail has none.
-    everything = month_context or any(_CONTRACT_NAME.search(fold(a.filename or "")) for a in attachments)
+    # Only sentences about our business are scanned (see _confidence), or all of them in a month's certification
+    # thread or next to a contract-like document. Most ordinary mail has few.
+    certification = _any((c.scope("certification") for c in cues), fold(subject))
+    everything = certification or any(_CONTRACT_NAME.search(fold(a.filename or "")) for a in attachments)
     found = [e for i, s in enumerate(sentences) if everything or anchored[i] for e in evidence_in(s, cues, i)]
+    month_context = facts.month_stated or certification
     best: dict[str, tuple[float, Evidence]] = {}
     for item in found:
         if not item.counts or item.intent not in allowed:

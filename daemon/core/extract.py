@@ -28,6 +28,8 @@ _TIER_PATTERNS = (
                r"(?=(?:US\$|R\$|[$\u20ac\u00a3]|USD|EUR|GBP|CHF)\s?\d"
                r"|\d[\d.,\u202f ]*\s?(?:k\s?)?(?:USD|EUR|GBP|CHF|BRL|\u20ac|\$|dollars?|d\u00f3lares|euros?|reais))"),
 )
+_TIER_HINT = re.compile(r"tier|plan|pac?k|paquete|nivel|n\u00edvel|formule|offre|forfait|niveau|tarif|stufe|"
+                        r"option|opci|op\u00e7", re.IGNORECASE)
 # Capitalised words that are not names of a tier (sentence starts, articles, pronouns, generic nouns).
 _NOT_NAMES = frozenset("""
 the this that these our your their a an any each every which what same new current monthly annual yearly one two
@@ -54,17 +56,20 @@ class Facts:
         return data
 
 
-def find_tier(text: str, tier_names: Iterable[str]) -> str | None:
+def find_tier(text: str, tier_names: Iterable[str], priced: bool = True) -> str | None:
     """Any stated tier, plan or package name (lower case); configured names are recognised in any case."""
     configured = {name.lower() for name in tier_names}
     found: list[tuple[int, str]] = []
+    if not (priced or _TIER_HINT.search(text) or (configured and any(n in text.lower() for n in configured))):
+        return None  # no tier word, no price, no configured name: one cheap scan instead of three
     if configured:
         # configured names also before "service" / "hub": "small hub service"
         named = re.search(r"\b(?P<n>" + "|".join(re.escape(n) for n in sorted(configured)) +
                           r")[\s-]+(?:hub|service)\b", text, re.IGNORECASE)
         if named:
             found.append((named.start("n"), named.group("n").lower()))
-    for pattern in _TIER_PATTERNS:
+    # the third pattern (a name right before a price) only where a price was found
+    for pattern in _TIER_PATTERNS if priced else _TIER_PATTERNS[:2]:
         for match in pattern.finditer(text):
             name = match.group("n")
             lower = name.lower()
@@ -119,6 +124,6 @@ def extract_facts(text: str, subject: str, sent: date | None, tier_names: Iterab
     text = text[:FACT_CHARS]
     month = find_month(text, sent) or find_month(subject, sent)
     amount = find_amount(text)
-    return Facts(tier=find_tier(text, tier_names), price=amount.value if amount else None, month=month,
-                 month_stated=month is not None, currency=amount.currency if amount else None,
+    return Facts(tier=find_tier(text, tier_names, amount is not None), price=amount.value if amount else None,
+                 month=month, month_stated=month is not None, currency=amount.currency if amount else None,
                  start_date=find_start_date(text, sent))

@@ -31,6 +31,8 @@ _TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 
 def fold(text: str) -> str:
     """Lower case without accents: "März" -> "marz", "août" -> "aout"."""
+    if text.isascii():
+        return text.lower()  # most mail: no decomposition needed
     return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
 
 

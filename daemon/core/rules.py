@@ -19,7 +19,7 @@ from daemon.errors import RuleError
 INTENTS = ("first_contact", "service_confirmation", "delivery_affirmation", "contract", "waiting",
            "decline", "service_ended")
 OTHER = "other"
-CLASSIFY_CHARS = 20_000
+CLASSIFY_CHARS = 6_000
 DIRECTIONS = ("inbound", "outbound", "any")
 ROLES = ("lead_contact", "team", "operations", "unknown")
 FACT_NAMES = ("tier", "price", "month")
