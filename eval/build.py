@@ -743,6 +743,53 @@ TEMPLATES += [
       kind="question"),
 ]
 
+# A fifth batch of dev templates: more English registers for every intent.
+TEMPLATES += [
+    T("conf-en-d20", C, "en", "dev", "Re: your offer",
+      "Hello {team}, happy to report that funding came through and we are signing on for the {tier} plan "
+      "({price} a month)."),
+    T("conf-en-d21", C, "en", "dev", "Re: Pricing options",
+      "After comparing the options, {org} will subscribe to {tier} at {price}/month effective {start}."),
+    T("conf-en-d22", C, "en", "dev", "Re: hub", "{tier} it is! {price} monthly is fine, let's roll.", wrap="phone"),
+    T("conf-en-d23", C, "en", "dev", "Re: Proposal",
+      "Dear {team}, please accept this message as formal approval to proceed with the {tier} hub at {price} "
+      "per month."),
+    T("aff-en-d9", A, "en", "dev", "Re: Service confirmation for {month}",
+      "Hi, yes - everything in {month} went as planned and we're happy with the service."),
+    T("aff-en-d10", A, "en", "dev", "Re: {month} check",
+      "No issues on our end for {month}; the service was delivered fully."),
+    T("wait-en-d15", W, "en", "dev", "Re: Hub quote",
+      "We'd like to revisit the quote when our new budget is in place, probably in {month}."),
+    T("wait-en-d16", W, "en", "dev", "Re: proposal",
+      "Let's pick this conversation up again next quarter - we're still waiting for the award letter."),
+    T("wait-en-d17", W, "en", "dev", "Re: offer", "we're interested but it's going to be a few months before we can "
+      "commit. grant results are due in {month}.", kind="chatty"),
+    T("dec-en-d15", D, "en", "dev", "Re: hub service",
+      "Hi {team}, just a quick note to say we've decided against a hosted hub for now. Thank you for your patience."),
+    T("dec-en-d16", D, "en", "dev", "Re: proposal",
+      "Dear {team}, we regret that we are unable to accept your offer; the project has been cancelled."),
+    T("dec-en-d17", D, "en", "dev", "Re: quote", "Appreciate it, but we're going to go a different route.",
+      wrap="phone"),
+    T("end-en-d15", E, "en", "dev", "Re: hub service",
+      "Hello {team}, we want to give notice that we'll be terminating our hub service at the end of {month}."),
+    T("end-en-d16", E, "en", "dev", "Re: next year",
+      "We won't continue the hub service after our contract runs out in {month}."),
+    T("end-en-d17", E, "en", "dev", "Re: hub", "time to say goodbye to the hub - pls cancel it after {month}",
+      kind="chatty"),
+    T("fc-en-d7", F, "en", "dev", "JupyterHub for our summer school",
+      "Hi 2i2c team, could you send us information about hosting a hub for a two-week summer school?"),
+    T("oth-en-d7", O, "en", "dev", "Re: outage", "The hub seems slow today, is there an issue on your side?"),
+    T("oth-en-d8", O, "en", "dev", "Re: newsletter", "Loved the newsletter, thanks for the shout-out!"),
+    T("neg-hedge-en-d5", O, "en", "dev", "Re: renewal",
+      "We may not renew next year, depending on how the grant goes.", kind="hedged"),
+    T("neg-cond-en-d4", O, "en", "dev", "Re: quote",
+      "If we get the funding, we'll go ahead with {tier} at {price}/month.", kind="conditional"),
+    T("neg-q-en-d5", O, "en", "dev", "Re: plans", "Is it possible to downgrade to {tier} next year?",
+      kind="question"),
+    T("neg-neg-en-d5", O, "en", "dev", "Re: hub", "We have not decided whether to end the service.",
+      kind="negated"),
+]
+
 CLIENTS = ("plain", "gmail", "outlook", "apple", "thunderbird", "phone", "html", "signature")
 SIGNATURES = {
     "en": "--\n{name}\n{org}\nhttps://www.{domain}",

@@ -128,9 +128,7 @@ def scopes_at(sentence: Sentence, start: int, end: int, cues: tuple[LanguageCues
 def evidence_in(sentence: Sentence, cues: tuple[LanguageCues, ...], index: int = 0) -> list[Evidence]:
     found: list[Evidence] = []
     for language in cues:
-        if language.combined is None:
-            continue
-        for match in _overlapping(language.combined, sentence.folded):
+        for match in (m for pattern in language.combined for m in _overlapping(pattern, sentence.folded)):
             cue = language.cues[int(match.lastgroup[1:])]  # type: ignore[index]
             blocked = scopes_at(sentence, match.start(), match.end(), cues, cue.intent) & VETOES[cue.intent]
             found.append(Evidence(cue.intent, cue.strength, match.group(0), sentence.text, language.file,

@@ -30,12 +30,14 @@ class Cue:
 
 @dataclass(frozen=True)
 class LanguageCues:
-    """One language: every cue in one alternation (one scan per sentence), and the scope patterns."""
+    """One language: per intent, its cues in one alternation (one scan per intent and sentence; one alternation
+    for all intents would find only one cue per position, and "we won't continue the hub" is both a refusal and an
+    end of service), and the scope patterns."""
 
     language: str
     file: str
     cues: tuple[Cue, ...]
-    combined: re.Pattern[str] | None  # group "c<i>" is cues[i]
+    combined: tuple[re.Pattern[str], ...]  # per intent; group "c<i>" is cues[i]
     scopes: dict[str, re.Pattern[str] | None]
 
     def scope(self, name: str) -> re.Pattern[str] | None:
@@ -95,8 +97,10 @@ def load_language(path: Path, intents: tuple[str, ...]) -> LanguageCues:
             cues.extend(Cue(intent, strength, p) for p in table.get(strength, []))
     # One word-start check outside the alternation: the engine rejects a position inside a word once, not once
     # per cue (the same trick as rules.PatternSet).
-    combined = re.compile(r"(?<!\w)(?:" + "|".join(rf"(?P<c{i}>{c.pattern})(?!\w)" for i, c in enumerate(cues))
-                          + ")") if cues else None
+    combined = tuple(
+        re.compile(r"(?<!\w)(?:" + "|".join(rf"(?P<c{i}>{c.pattern})(?!\w)" for i, c in enumerate(cues)
+                                             if c.intent == intent) + ")")
+        for intent in dict.fromkeys(c.intent for c in cues))
     return LanguageCues(language, f"{LEXICON_DIR}/{path.name}", tuple(cues), combined, scopes)
 
 
