@@ -790,6 +790,43 @@ TEMPLATES += [
       kind="negated"),
 ]
 
+# A sixth batch of dev templates: other registers in Spanish, Portuguese, French and German.
+TEMPLATES += [
+    T("conf-es-d5", C, "es", "dev", "Re: Plan del hub", "Perfecto, nos quedamos con el plan {tier}. El pago mensual "
+      "de {price} está aprobado."),
+    T("aff-es-d2", A, "es", "dev", "Re: Servicios de {month}", "Sí, el hub funcionó perfectamente en {month}, "
+      "todo conforme."),
+    T("wait-es-d5", W, "es", "dev", "Re: Propuesta", "Lo tenemos que dejar para el año que viene, cuando tengamos "
+      "fondos."),
+    T("dec-es-d4", D, "es", "dev", "Re: Propuesta", "Le agradezco mucho, pero la institución decidió no avanzar con "
+      "el hub."),
+    T("end-es-d4", E, "es", "dev", "Re: Hub", "Les aviso que dejaremos de usar el hub a fin de {month}."),
+    T("conf-pt-d4", C, "pt", "dev", "Re: Hub", "Pessoal, está decidido: vamos assinar o plano {tier} por {price} "
+      "mensais."),
+    T("aff-pt-d3", A, "pt", "dev", "Re: Certificação", "Confirmamos: em {month} o serviço foi prestado normalmente."),
+    T("wait-pt-d4", W, "pt", "dev", "Re: Proposta", "No momento não dá; vamos retomar a conversa no próximo semestre."),
+    T("dec-pt-d4", D, "pt", "dev", "Re: Proposta", "Depois de analisar, a universidade preferiu outra solução."),
+    T("end-pt-d4", E, "pt", "dev", "Re: Hub", "Vamos parar de usar o hub depois de {month}, podem desativar."),
+    T("conf-fr-d5", C, "fr", "dev", "Re: Hub", "Bonne nouvelle : nous signons pour la formule {tier} à {price} par "
+      "mois."),
+    T("aff-fr-d2", A, "fr", "dev", "Re: Attestation {month}", "Oui, le service de {month} a été rendu "
+      "conformément au contrat."),
+    T("wait-fr-d4", W, "fr", "dev", "Re: Proposition", "Pour l'instant c'est en suspens, en attendant la réponse du "
+      "financeur."),
+    T("dec-fr-d3", D, "fr", "dev", "Re: Proposition", "Nous ne donnerons pas suite, le projet a été abandonné."),
+    T("end-fr-d4", E, "fr", "dev", "Re: Hub", "Nous arrêtons d'utiliser le hub fin {month}, vous pouvez le "
+      "désactiver."),
+    T("conf-de-d4", C, "de", "dev", "Re: Hub", "Gute Nachrichten: Wir buchen den Tarif {tier} für {price} im "
+      "Monat."),
+    T("aff-de-d2", A, "de", "dev", "Re: Leistungsnachweis {month}", "Ja, die Leistungen im {month} wurden "
+      "vollständig erbracht."),
+    T("wait-de-d4", W, "de", "dev", "Re: Angebot", "Im Moment geht es nicht, wir kommen im neuen Jahr darauf "
+      "zurück."),
+    T("dec-de-d4", D, "de", "dev", "Re: Angebot", "Wir haben uns für eine interne Lösung entschieden und sagen ab."),
+    T("end-de-d4", E, "de", "dev", "Re: Hub", "Wir werden den Hub ab {month} nicht mehr nutzen, bitte "
+      "deaktivieren."),
+]
+
 CLIENTS = ("plain", "gmail", "outlook", "apple", "thunderbird", "phone", "html", "signature")
 SIGNATURES = {
     "en": "--\n{name}\n{org}\nhttps://www.{domain}",

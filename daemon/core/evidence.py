@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from daemon.core.extract import Facts
-from daemon.core.language import detect, fold
+from daemon.core.language import detect, fold, present
 from daemon.core.lexicon import LanguageCues, Lexicon
 from daemon.core.message import Attachment
 from daemon.core.model import MODEL_FILE, LinearModel, features
@@ -168,7 +168,9 @@ def anchors(sentences: list[Sentence], subject: str, cues: tuple[LanguageCues, .
     tier = fold(facts.tier) if facts.tier else None
     own = [_any((c.scope("topic") for c in cues), s.folded) or bool(tier and tier in s.folded)
            or (_DIGIT.search(s.text) is not None and find_amount(s.text) is not None) for s in sentences]
-    if len(sentences) <= SHORT_REPLY and _any((c.scope("topic") for c in cues), fold(subject)):
+    # signature lines ("Maria Chen", "Westbrook University") do not make a reply long
+    said = [s for s in sentences if len(s.folded.split()) >= 3]
+    if len(said) <= SHORT_REPLY and _any((c.scope("topic") for c in cues), fold(subject)):
         return [True] * len(sentences)
     return [any(own[max(0, i - 1):i + 2]) for i in range(len(own))]
 
@@ -223,9 +225,10 @@ MODEL_THRESHOLD = 0.75  # the model's probability for its intent (0.6 let a ques
 
 
 def model_finding(model: LinearModel, text: str, subject: str, sentences: list[Sentence], anchored: list[bool],
-                  allowed: frozenset[str], language: str) -> Finding | None:
-    """When no cue spoke: the model's intent, as a review proposal, if it is sure enough and the message is about
-    our business; the sentence that pulls most towards that intent explains it."""
+                  allowed: frozenset[str], language: str, cues: tuple[LanguageCues, ...]) -> Finding | None:
+    """When no cue spoke: the model's intent, as a review proposal, if it is sure enough, the message is about
+    our business and the sentence that pulls most towards that intent (which explains it) is not hedged,
+    conditional, negated or a question where such a scope cancels the intent."""
     if not sentences or not any(anchored):
         return None
     probabilities = model.probabilities(features(text[:ANALYSED_CHARS], subject))
@@ -234,6 +237,8 @@ def model_finding(model: LinearModel, text: str, subject: str, sentences: list[S
     if intent in ("other", "contract") or intent not in allowed or probability < MODEL_THRESHOLD:
         return None
     sentence = max(sentences, key=lambda s: model.probabilities(features(s.text))[intent])
+    if scopes_at(sentence, len(sentence.folded), len(sentence.folded), cues, intent) & VETOES[intent]:
+        return None
     evidence = Evidence(intent, "model", f"model p={probability:.2f}", sentence.text, MODEL_FILE)
     return Finding(intent, MODEL_CONFIDENCE, evidence, language)
 
@@ -243,7 +248,7 @@ def find_intent(text: str, subject: str, attachments: Iterable[Attachment], fact
                 model: LinearModel | None = None) -> tuple[Finding | None, list[Evidence], str]:
     """(the decision, every piece of evidence for the explanation, the language)."""
     language = detect(text)
-    cues = lexicon.for_language(language)
+    cues = lexicon.for_language(language, present(text))
     sentences = sentences_of(text)
     anchored = anchors(sentences, subject, cues, facts)
     # Only sentences about our business are scanned (see _confidence), or all of them in a month's certification
@@ -264,7 +269,7 @@ def find_intent(text: str, subject: str, attachments: Iterable[Attachment], fact
         if contract is not None and contract[0] >= best.get("contract", (0.0, None))[0]:
             best["contract"] = contract
     if not best:
-        fallback = model_finding(model, text, subject, sentences, anchored, allowed, language) if model else None
+        fallback = model_finding(model, text, subject, sentences, anchored, allowed, language, cues) if model else None
         return fallback, found, language
     intent = max(best, key=lambda i: (best[i][0], SPECIFICITY[i]))
     confidence, item = best[intent]

@@ -19,7 +19,8 @@ _STOPWORDS = {
           "muy también queremos podemos servicio le les usted ustedes según lo la y al su sus ya hay desde vamos "
           "buenas buenos días saludos",
     "pt": "não um uma os do da dos das em para com é está estamos mas obrigado obrigada olá você vocês "
-          "nosso nossa também muito pelo pela serviço foram ao isso e o na vamos bom boa dia tudo",
+          "nosso nossa também muito pelo pela serviço foram ao isso e o na vamos bom boa dia tudo depois após "
+          "ainda agora então porque já seu sua lhe",
     "fr": "le la les des du et est nous vous pour avec une pas merci bonjour notre nos mais très que "
           "au aux ce cette sont été ont je",
     "de": "der die das und ist nicht wir sie mit für ein eine auch danke hallo unser unsere aber sehr "
@@ -34,6 +35,16 @@ def fold(text: str) -> str:
     if text.isascii():
         return text.lower()  # most mail: no decomposition needed
     return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+
+
+def present(text: str, limit: int = 2000) -> tuple[str, ...]:
+    """Every language with at least one of its function words in `text`, most frequent first."""
+    counts: Counter[str] = Counter()
+    for token in _TOKEN.findall(text[:limit].lower()):
+        for lang, words in _WORDS.items():
+            if token in words:
+                counts[lang] += 1
+    return tuple(lang for lang, _ in counts.most_common())
 
 
 def detect(text: str, limit: int = 2000) -> str:

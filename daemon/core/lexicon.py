@@ -48,9 +48,10 @@ class LanguageCues:
 class Lexicon:
     languages: dict[str, LanguageCues]
 
-    def for_language(self, language: str) -> tuple[LanguageCues, ...]:
-        """The language's own cues, then English ones: people mix English into mail in other languages."""
-        names = (language, "en") if language != "en" else ("en",)
+    def for_language(self, language: str, also: tuple[str, ...] = ()) -> tuple[LanguageCues, ...]:
+        """The language's own cues, then English ones (people mix English into mail in other languages), then
+        those of `also` (other languages whose words the text holds: a short text may be told wrongly)."""
+        names = dict.fromkeys((language, "en", *also))
         return tuple(self.languages[name] for name in names if name in self.languages)
 
 
