@@ -827,6 +827,40 @@ TEMPLATES += [
       "deaktivieren."),
 ]
 
+# A seventh batch of dev templates: postponements, refusals and first questions in more words.
+TEMPLATES += [
+    T("wait-en-d18", W, "en", "dev", "Re: hub proposal",
+      "Thanks {team}. We're in a holding pattern until the board votes on next year's plan in {month}."),
+    T("wait-en-d19", W, "en", "dev", "Re: pricing", "Could you check back with us in the autumn? Budget talks are "
+      "ongoing."),
+    T("wait-en-d20", W, "en", "dev", "Re: proposal", "Dear {team}, the decision is on ice while we restructure. "
+      "We expect to be able to resume talks in {month}."),
+    T("wait-en-d21", W, "en", "dev", "Re: quote", "we gotta wait on the NSF award first, fingers crossed!",
+      wrap="phone"),
+    T("dec-en-d18", D, "en", "dev", "Re: managed hub", "Hi {team}, our IT team will be hosting JupyterHub "
+      "ourselves, so we won't be needing the managed service."),
+    T("dec-en-d19", D, "en", "dev", "Re: proposal", "Dear {team}, thank you, but the proposal does not fit our "
+      "budget and we have to say no."),
+    T("dec-en-d20", D, "en", "dev", "Re: hub", "Not going to work out for us this time, sorry {team}!",
+      kind="chatty"),
+    T("dec-en-d21", D, "en", "dev", "Re: offer", "Our faculty voted to stay with our current provider.",
+      kind="formal"),
+    T("fc-en-d8", F, "en", "dev", "Hub for a hackathon", "Hey! We're organising a climate hackathon and wondered if "
+      "2i2c could run a hub for it. Rates?"),
+    T("fc-en-d9", F, "en", "dev", "Introduction", "Dear 2i2c, I lead a data science program and would welcome a "
+      "conversation about your managed hubs."),
+    T("wait-fr-d5", W, "fr", "dev", "Re: Devis", "Nous reviendrons vers vous à la rentrée, une fois le budget voté."),
+    T("wait-de-d5", W, "de", "dev", "Re: Angebot", "Wir müssen abwarten, bis der Förderbescheid kommt."),
+    T("wait-pt-d5", W, "pt", "dev", "Re: Proposta", "Vamos esperar a aprovação do orçamento para decidir."),
+    T("wait-es-d6", W, "es", "dev", "Re: Propuesta", "Estamos a la espera de la resolución de la convocatoria."),
+    T("dec-fr-d4", D, "fr", "dev", "Re: Offre", "Nous préférons finalement héberger le hub nous-mêmes, merci."),
+    T("dec-de-d5", D, "de", "dev", "Re: Angebot", "Vielen Dank, wir verzichten auf das Angebot."),
+    T("dec-es-d5", D, "es", "dev", "Re: Oferta", "Muchas gracias, pero vamos a declinar la oferta."),
+    T("dec-pt-d5", D, "pt", "dev", "Re: Oferta", "Muito obrigado, mas não temos interesse no momento."),
+    T("fc-fr-d3", F, "fr", "dev", "Question", "Bonjour, quel serait le coût d'un hub pour notre université ?"),
+    T("fc-de-d3", F, "de", "dev", "Frage", "Hallo, wir suchen einen Anbieter für JupyterHub. Was kostet das?"),
+]
+
 CLIENTS = ("plain", "gmail", "outlook", "apple", "thunderbird", "phone", "html", "signature")
 SIGNATURES = {
     "en": "--\n{name}\n{org}\nhttps://www.{domain}",
