@@ -113,6 +113,11 @@ class Rule:
             return False, (), f"direction is {context.direction}"
         if self.sender_roles and context.sender_role not in self.sender_roles:
             return False, (), f"sender role is {context.sender_role}"
+        # The positive phrases first: most mail matches none, and then no veto needs a scan of its own.
+        if self.subject_any and not self.subject_any.first(subject):
+            return False, (), "no subject phrase"
+        if self.text_any and self.text_any.first(text) is None:
+            return False, (), "no text phrase"
         matched: list[str] = []
         for label, patterns, haystack in (("subject", self.unless_subject, subject),
                                           ("text", self.unless_text, text)):
