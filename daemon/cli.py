@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from daemon import logsetup
-from daemon.core.extract import affirmed_month
 from daemon.core.lead import STATUSES
 from daemon.core.maniac import checklist_details, load_maniac_rules
 from daemon.core.message import MalformedMessage, parse
@@ -23,7 +22,12 @@ from daemon.core.notes import NoteRenderer
 from daemon.core.rules import load_rules
 from daemon.core.sanitize import TerminalSafe
 from daemon.core.trust import proposal_lines, propose_trust, trust_line
+from daemon.core.verdict import verdict_of
 from daemon.errors import DaemonError
+from daemon.evaluation.dataset import cases as eval_cases
+from daemon.evaluation.dataset import load_labels
+from daemon.evaluation.metrics import Case, score
+from daemon.evaluation.metrics import render as render_report
 from daemon.filemodes import too_open
 from daemon.invoicing.batch import month_of, parse_month, previous_month
 from daemon.invoicing.render import invoice_key, render_batch
@@ -125,17 +129,27 @@ def cmd_classify(args: argparse.Namespace, config: Config) -> int:
             status = EXIT_INPUT
             continue
         evaluation = evaluator.evaluate(message)
-        result, facts = evaluation.classification, evaluation.classification.facts
-        month = affirmed_month(facts, message.date.date() if message.date else None)[0] if (
-            result.intent == "delivery_affirmation") else None
-        record = {
-            "file": name, "message_id": message.message_id, "intent": result.intent, "rule": result.rule,
-            "confidence": result.confidence, "matched": list(result.matched), "sender_role": evaluation.sender_role,
-            "month": month, "tier": facts.tier, "price": str(facts.price) if facts.price is not None else None,
-            "skipped": evaluation.automated,
-        }
+        verdict = verdict_of(evaluation)
+        result = verdict.classification
+        record = verdict.record(name)
         _emit(args, record, _classification_text(record, result.rule_file, result.explanation))
     return status
+
+
+def cmd_eval(args: argparse.Namespace, config: Config) -> int:
+    """Precision, recall, confusion and the action figures over labelled mail (see daemon/evaluation)."""
+    rules = load_rules(config.rules_dir)
+    labels = load_labels(args.labels) if args.labels else None
+    root = args.labels.parent if args.labels else Path(args.path)
+    groups: dict[str, list[Case]] = {}
+    for split, case in eval_cases(Path(args.path), labels, root, rules, config, args.split):
+        groups.setdefault(split, []).append(case)
+    reports = {split: score(found, config.min_confidence) for split, found in sorted(groups.items())}
+    if args.json:
+        print(json.dumps({split: report.as_json() for split, report in reports.items()}, ensure_ascii=False))
+    else:
+        print("\n\n".join(render_report(report, f"{args.path} [{split}]") for split, report in reports.items()))
+    return EXIT_OK if reports else EXIT_INPUT
 
 
 def _classification_text(record: dict[str, Any], rule_file: str | None, why: str) -> str:
@@ -479,6 +493,11 @@ def build_parser() -> argparse.ArgumentParser:
     classify = sub.add_parser("classify", parents=[common], help="classify .eml files; no side effects")
     classify.add_argument("files", nargs="+")
     classify.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
+    evaluate = sub.add_parser("eval", parents=[common], help="measure the classifier on labelled mail")
+    evaluate.add_argument("path", help="a folder of .eml files (e.g. eval/) or an mbox")
+    evaluate.add_argument("--labels", type=Path, help="labels.csv (without it every message is taken as `other`)")
+    evaluate.add_argument("--split", help="only this split of labels.csv (dev or test)")
+    evaluate.add_argument("--json", action="store_true", help="the figures as one JSON object per split")
     leads = sub.add_parser("leads", parents=[common], help="the leads table")
     leads.add_argument("--json", action="store_true", help="a JSON list")
     leads.add_argument("--status", help="only leads with this status")
@@ -526,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "leads": cmd_leads, "lead": cmd_lead,
-            "review": cmd_review, "quarantine": cmd_quarantine, "web": cmd_web, "users": cmd_users,
+            "review": cmd_review, "quarantine": cmd_quarantine, "web": cmd_web, "users": cmd_users, "eval": cmd_eval,
             "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check, "trust": cmd_trust}
 
 

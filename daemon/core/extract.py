@@ -1,4 +1,5 @@
-"""Facts stated in a message's new text: service tier, monthly price, the month a delivery is affirmed for."""
+"""Facts stated in a message's new text: service tier, monthly price and currency, service start date, and the
+month a delivery is affirmed for; in English, Spanish, Portuguese, French and German, without configuration."""
 
 from __future__ import annotations
 
@@ -6,25 +7,37 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from daemon.core import dates
 from daemon.core.message import Message
+from daemon.core.prices import find_amount
 
-MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
-          "october", "november", "december")
-_MONTH_ALTERNATION = "|".join(f"{name[:3]}(?:{name[3:]})?" for name in MONTHS)
-# "May" is also a verb; only accept it with a year or after "for"/"of"/"in".
-_MONTH = re.compile(
-    rf"(?:\b(?P<prep>for|of|in|during)\s+(?:the\s+month\s+of\s+)?)?\b(?P<month>{_MONTH_ALTERNATION})\.?"
-    rf"(?:\s+(?P<year>20\d\d))?\b",
-    re.IGNORECASE,
+FACT_CHARS = 6000  # tiers, prices and dates are stated near the top; a long paste below costs scans, not facts
+# What a tier is called before or after its name: "the Medium tier", "plan Básico", "das Paket Forschung".
+_AFTER_NAME = r"(?:service\s+|hub\s+)?(?:tier|plan|package|option|level|pack|paket|tarif)\b"
+_BEFORE_NAME = (r"\b(?:tier|plan|plano|package|pacote|paquete|nivel|n\u00edvel|formule|offre|forfait|niveau|pakets?|"
+                r"tarifs?|stufe|option|opci\u00f3n|op\u00e7\u00e3o|pack)(?!\w)\s*[:\"'\u00ab\u201c]?\s*")
+_NAME = r"(?P<n>[^\W\d_][\w-]*)"
+_TIER_PATTERNS = (
+    re.compile(rf"\b{_NAME}[\s-]+{_AFTER_NAME}", re.IGNORECASE),
+    re.compile(rf"{_BEFORE_NAME}{_NAME}", re.IGNORECASE),
+    # a name right before its price: "Going with Pro at $3k", "Medium ($3,000/mo)"
+    re.compile(rf"\b{_NAME}\s*(?:\(|,|\bat\b|\bfor\b|\u00e0|\bpor\b|\bzu\b|\bf\u00fcr\b|-)?\s*"
+               r"(?=(?:US\$|R\$|[$\u20ac\u00a3]|USD|EUR|GBP|CHF)\s?\d"
+               r"|\d[\d.,\u202f ]*\s?(?:k\s?)?(?:USD|EUR|GBP|CHF|BRL|\u20ac|\$|dollars?|d\u00f3lares|euros?|reais))"),
 )
-_PRICE = re.compile(
-    r"(?:(?:US)?\$|USD\s?|€|EUR\s?)\s?(?P<a>\d{1,3}(?:,\d{3})+|\d+)(?P<ac>\.\d{1,2})?(?P<ak>\s?[kK]\b)?"
-    r"|\b(?P<b>\d{1,3}(?:,\d{3})+|\d+)(?P<bc>\.\d{1,2})?(?P<bk>[kK])?\s?(?:USD|dollars|EUR|euros?)\b",
-    re.IGNORECASE,
-)
+_TIER_HINT = re.compile(r"tier|plan|pac?k|paquete|nivel|n\u00edvel|formule|offre|forfait|niveau|tarif|stufe|"
+                        r"option|opci|op\u00e7", re.IGNORECASE)
+# Capitalised words that are not names of a tier (sentence starts, articles, pronouns, generic nouns).
+_NOT_NAMES = frozenset("""
+the this that these our your their a an any each every which what same new current monthly annual yearly one two
+first second next last full whole right other another premium-priced its my his her we i you it they there here
+de la el le les los las du des der die das den dem o os um uma ce cette este esta ese esa dieses diesen unser
+unsere notre nos nuestro nuestra nosso nossa mensual mensal mensuel monatlich service services hub data cloud
+price pricing jupyterhub please thanks thank hi hello dear ok yes no so and or but if
+""".split())  # noqa: SIM905 - a word list reads better as text
 
 
 @dataclass(frozen=True)
@@ -33,55 +46,62 @@ class Facts:
     price: Decimal | None = None
     month: str | None = None  # YYYY-MM
     month_stated: bool = False
+    currency: str | None = None  # ISO 4217 code of the stated price
+    start_date: date | None = None  # when the sender says the service starts
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["price"] = str(self.price) if self.price is not None else None
+        data["start_date"] = self.start_date.isoformat() if self.start_date else None
         return data
 
 
-def find_tier(text: str, tier_names: Iterable[str]) -> str | None:
-    names = "|".join(re.escape(name) for name in tier_names)
-    if not names:
-        return None
-    pattern = re.compile(
-        rf"\b(?P<n1>{names})\b[\s-]*(?:hub\s+)?(?:tier|plan|package|service|option|hub)\b"
-        rf"|\b(?:tier|plan|package)\s*[:\"']?\s*(?P<n2>{names})\b",
-        re.IGNORECASE,
-    )
-    match = pattern.search(text)
-    if match is None:
-        return None
-    return (match.group("n1") or match.group("n2")).lower()
+def find_tier(text: str, tier_names: Iterable[str], priced: bool = True) -> str | None:
+    """Any stated tier, plan or package name (lower case); configured names are recognised in any case."""
+    configured = {name.lower() for name in tier_names}
+    found: list[tuple[int, str]] = []
+    if not (priced or _TIER_HINT.search(text) or (configured and any(n in text.lower() for n in configured))):
+        return None  # no tier word, no price, no configured name: one cheap scan instead of three
+    if configured:
+        # configured names also before "service" / "hub": "small hub service"
+        named = re.search(r"\b(?P<n>" + "|".join(re.escape(n) for n in sorted(configured)) +
+                          r")[\s-]+(?:hub|service)\b", text, re.IGNORECASE)
+        if named:
+            found.append((named.start("n"), named.group("n").lower()))
+    # the third pattern (a name right before a price) only where a price was found
+    for pattern in _TIER_PATTERNS if priced else _TIER_PATTERNS[:2]:
+        for match in pattern.finditer(text):
+            name = match.group("n")
+            lower = name.lower()
+            if lower in configured or (name[0].isupper() and lower not in _NOT_NAMES and len(name) > 1):
+                found.append((match.start("n"), lower))
+                break
+    return min(found)[1] if found else None
 
 
 def find_price(text: str) -> Decimal | None:
-    match = _PRICE.search(text)
-    if match is None:
-        return None
-    whole = (match.group("a") or match.group("b")).replace(",", "")
-    cents = match.group("ac") or match.group("bc") or ""
-    thousands = bool((match.group("ak") or match.group("bk") or "").strip())
-    try:
-        amount = Decimal(whole + cents)
-    except InvalidOperation:
-        return None
-    return amount * 1000 if thousands else amount
+    amount = find_amount(text)
+    return amount.value if amount else None
 
 
 def find_month(text: str, sent: date | None) -> str | None:
     """The month named in `text`, as YYYY-MM; a month without a year is the latest one not after `sent`."""
-    for match in _MONTH.finditer(text):
-        word = match.group("month")
-        if word.lower().startswith("may") and not (match.group("year") or match.group("prep")):
-            continue
-        number = next(i for i, name in enumerate(MONTHS, start=1) if name.startswith(word.lower()[:3]))
-        if match.group("year"):
-            return f"{match.group('year')}-{number:02d}"
-        if sent is None:
-            continue
-        year = sent.year if number <= sent.month else sent.year - 1
-        return f"{year}-{number:02d}"
+    return dates.find_month(text, sent)
+
+
+_START = re.compile(r"(?<!\w)(?:start\w*|begin\w*|commenc\w*|live|launch\w*|from|as of|effective|empezar|comenzar|"
+                    r"iniciar|inicio|a partir|comecar|come\u00e7ar|in\u00edcio|d\u00e9marr\w*|demarr\w*|commencer|"
+                    r"\u00e0 partir|ab|beginn\w*|los)(?!\w)", re.IGNORECASE)
+
+
+def find_start_date(text: str, sent: date | None) -> date | None:
+    """The first date named shortly after a word of starting ("starting January 1", "empezar el 1 de julio")."""
+    cues = [m.end() for m in _START.finditer(text)]
+    if not cues:
+        return None
+    for position, day in dates.find_dates(text, sent):
+        if any(0 <= position - cue <= 40 for cue in cues):
+            return day
     return None
 
 
@@ -101,6 +121,9 @@ def affirmed_month(facts: Facts, sent: date | None) -> tuple[str | None, bool]:
 
 
 def extract_facts(text: str, subject: str, sent: date | None, tier_names: Iterable[str]) -> Facts:
+    text = text[:FACT_CHARS]
     month = find_month(text, sent) or find_month(subject, sent)
-    return Facts(tier=find_tier(text, tier_names), price=find_price(text), month=month,
-                 month_stated=month is not None)
+    amount = find_amount(text)
+    return Facts(tier=find_tier(text, tier_names, amount is not None), price=amount.value if amount else None,
+                 month=month, month_stated=month is not None, currency=amount.currency if amount else None,
+                 start_date=find_start_date(text, sent))

@@ -9,14 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from daemon.core.evidence import ACTION_INTENTS, REFUSALS, STRONG, VETOES, Evidence, Finding, find_intent, phrase_scopes
 from daemon.core.extract import Facts
+from daemon.core.lexicon import Lexicon, load_lexicon
 from daemon.core.message import Message
+from daemon.core.model import LinearModel, load_model
 from daemon.errors import RuleError
 
 INTENTS = ("first_contact", "service_confirmation", "delivery_affirmation", "contract", "waiting",
            "decline", "service_ended")
 OTHER = "other"
-CLASSIFY_CHARS = 20_000
+CLASSIFY_CHARS = 6_000
 DIRECTIONS = ("inbound", "outbound", "any")
 ROLES = ("lead_contact", "team", "operations", "unknown")
 FACT_NAMES = ("tier", "price", "month")
@@ -110,6 +113,11 @@ class Rule:
             return False, (), f"direction is {context.direction}"
         if self.sender_roles and context.sender_role not in self.sender_roles:
             return False, (), f"sender role is {context.sender_role}"
+        # The positive phrases first: most mail matches none, and then no veto needs a scan of its own.
+        if self.subject_any and not self.subject_any.first(subject):
+            return False, (), "no subject phrase"
+        if self.text_any and self.text_any.first(text) is None:
+            return False, (), "no text phrase"
         matched: list[str] = []
         for label, patterns, haystack in (("subject", self.unless_subject, subject),
                                           ("text", self.unless_text, text)):
@@ -173,41 +181,105 @@ class Classification:
     explanation: str
     hits: tuple[RuleHit, ...] = ()
     ambiguous: bool = False
+    language: str = ""  # the detected language of the new text (en, es, pt, fr, de)
+    sentence: str = ""  # the sentence that carries the decision, when one does
+
+
+SENTENCE_RULE = "sentence-cues"
+# Who the sentence cues listen to: mail from the community (operations' and the team's mail is not evidence;
+# the team's introductions have their own phrase rule).
+CUE_ROLES = ("lead_contact", "unknown")
+UNANCHORED_VETO = ("service_confirmation", "waiting", "decline", "service_ended")
 
 
 @dataclass(frozen=True)
 class RuleSet:
     rules: tuple[Rule, ...]
     files: tuple[str, ...] = field(default=())
+    lexicon: Lexicon | None = None
+    model: LinearModel | None = None
 
     def classify(self, message: Message, context: Context, facts: Facts) -> Classification:
         # What a person writes about a tier or a month sits near the top; a megabyte of pasted logs must not
         # cost a megabyte of regex scans per rule.
         text = normalize_text(message.new_text[:CLASSIFY_CHARS])
         subject = normalize_text(message.subject)
+        finding, _evidence, language = self._sentences(message, text, subject, context, facts)
         hits: list[RuleHit] = []
         misses: list[str] = []
         for rule in self.rules:
             hit, matched, why = rule.evaluate(message, text, subject, context, facts)
             if hit:
+                veto = self._scope_veto(rule.intent, matched, text, subject, facts, language)
+                if veto:
+                    misses.append(f"{rule.name}: {veto}")
+                    continue
                 hits.append(RuleHit(rule.name, rule.intent, rule.priority, rule.confidence, matched))
             elif why and not why.startswith(("direction", "sender role", "no text", "no subject")):
                 misses.append(f"{rule.name}: {why}")
+        hits.sort(key=lambda h: (-h.priority, -h.confidence, h.rule))
+        if finding is not None and (not hits or (finding.intent in ACTION_INTENTS
+                                                 and hits[0].intent not in ACTION_INTENTS)):
+            return self._from_sentence(finding, facts, tuple(hits))
         if not hits:
             return Classification(OTHER, None, None, 1.0, (), facts,
-                                  "no rule matched" + (f" ({'; '.join(misses)})" if misses else ""))
-        hits.sort(key=lambda h: (-h.priority, -h.confidence, h.rule))
+                                  "no rule matched" + (f" ({'; '.join(misses)})" if misses else ""),
+                                  language=language)
         best = hits[0]
         rivals = [h for h in hits[1:] if h.intent != best.intent and h.priority == best.priority]
         confidence = best.confidence
         explanation = f"rule {best.rule} ({best.intent}) matched {', '.join(best.matched) or 'its conditions'}"
+        sentence = ""
+        if finding is not None and finding.intent == best.intent:
+            # An explicit rule states its own confidence: the sentence only explains it.
+            sentence = finding.evidence.sentence
+            explanation += f"; {finding.explanation}"
+        elif (finding is not None and finding.intent in ACTION_INTENTS and best.intent in ACTION_INTENTS
+              and finding.confidence >= STRONG):
+            rivals.append(RuleHit(SENTENCE_RULE, finding.intent, best.priority, finding.confidence,
+                                  (finding.evidence.cue,)))
         if rivals:
             # Two intents equally plausible: keep the stronger but halve the trust, so acting needs a human.
             confidence = round(confidence / 2, 3)
             explanation += "; also matched " + ", ".join(f"{h.rule} ({h.intent})" for h in rivals)
         rule_file = next(r.file for r in self.rules if r.name == best.rule)
         return Classification(best.intent, best.rule, rule_file, confidence, best.matched, facts,
-                              explanation, tuple(hits), bool(rivals))
+                              explanation, tuple(hits), bool(rivals), language, sentence)
+
+    def _sentences(self, message: Message, text: str, subject: str, context: Context,
+                   facts: Facts) -> tuple[Finding | None, list[Evidence], str]:
+        if self.lexicon is None:
+            return None, [], ""
+        allowed = frozenset(VETOES) if (context.direction == "inbound" and context.sender_role in CUE_ROLES) \
+            else frozenset()
+        return find_intent(text, subject, message.attachments, facts, self.lexicon, allowed, self.model)
+
+    def _scope_veto(self, intent: str, matched: tuple[str, ...], text: str, subject: str, facts: Facts,
+                    language: str) -> str:
+        """Why a phrase rule's hit does not count: every phrase it matched stands in a negated, hedged,
+        conditional or questioned sentence, in a sentence that refuses ("I can confirm we will not ..."), or,
+        for a status move, far from anything about the service ("RESERVATION CONFIRMED" in a travel booking)."""
+        if self.lexicon is None or intent not in ACTION_INTENTS:
+            return ""
+        phrases = [p for p in matched if not p.startswith(("subject: ", "attachment: ", "header "))]
+        reasons = []
+        for phrase in phrases:
+            scopes, refusal, anchored = phrase_scopes(text, subject, phrase, facts, self.lexicon, language, intent)
+            blocked = scopes & VETOES[intent]
+            if refusal and intent not in REFUSALS:
+                blocked.add("refusal in the same sentence")
+            if not anchored and intent in UNANCHORED_VETO:
+                blocked.add("no word about the service, a tier or a price near it")
+            if not blocked:
+                return ""
+            reasons.append(f"{phrase!r} in a sentence with {', '.join(sorted(blocked))}")
+        return ("vetoed: " + "; ".join(reasons)) if reasons else ""
+
+    def _from_sentence(self, finding: Finding, facts: Facts, hits: tuple[RuleHit, ...]) -> Classification:
+        evidence = finding.evidence
+        return Classification(finding.intent, SENTENCE_RULE, evidence.file, finding.confidence, (evidence.cue,),
+                              facts, finding.explanation, hits, bool(finding.rivals), finding.language,
+                              evidence.sentence)
 
 
 def load_rules(directory: Path) -> RuleSet:
@@ -225,7 +297,8 @@ def load_rules(directory: Path) -> RuleSet:
                 raise RuleError(path.name, rule.name, f"duplicate rule name (also in {seen[rule.name]})")
             seen[rule.name] = path.name
             rules.append(rule)
-    return RuleSet(tuple(rules), tuple(p.name for p in files))
+    return RuleSet(tuple(rules), tuple(p.name for p in files), load_lexicon(directory, INTENTS),
+                   load_model(directory, (*INTENTS, OTHER)))
 
 
 def _load_file(path: Path) -> list[Rule]:

@@ -1,0 +1,70 @@
+"""A small linear model over the words of a message, for what no cue names: it only ever proposes a review.
+
+The weights are a reviewed JSON file (rules/model/weights.json) rebuilt from eval/dev by `python eval/train.py`:
+per feature (a word or a pair of words, lower case without accents; subject words prefixed "s:") one weight per
+intent. Scoring is a sparse dot product and a softmax: no numerical library and nothing downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from daemon.core.language import fold
+from daemon.errors import RuleError
+
+MODEL_FILE = "model/weights.json"
+_TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+
+
+def features(text: str, subject: str = "") -> set[str]:
+    words = _TOKEN.findall(fold(text))
+    found = set(words) | {f"{a} {b}" for a, b in itertools.pairwise(words)}
+    return found | {f"s:{w}" for w in _TOKEN.findall(fold(subject))}
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    intents: tuple[str, ...]
+    bias: tuple[float, ...]
+    weights: dict[str, tuple[float, ...]]
+
+    def probabilities(self, found: Iterable[str]) -> dict[str, float]:
+        scores = list(self.bias)
+        for feature in found:
+            row = self.weights.get(feature)
+            if row is not None:
+                for i, weight in enumerate(row):
+                    scores[i] += weight
+        top = max(scores)
+        exps = [math.exp(s - top) for s in scores]
+        total = sum(exps)
+        return {intent: e / total for intent, e in zip(self.intents, exps, strict=True)}
+
+    def as_json(self) -> dict[str, object]:
+        return {"intents": list(self.intents), "bias": list(self.bias),
+                "weights": {f: list(w) for f, w in sorted(self.weights.items())}}
+
+
+def load_model(rules_dir: Path, intents: tuple[str, ...]) -> LinearModel | None:
+    """rules/model/weights.json, or None when absent (cues and phrase rules alone)."""
+    path = rules_dir / MODEL_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        names = tuple(data["intents"])
+        bias = tuple(float(b) for b in data["bias"])
+        weights = {str(f): tuple(float(v) for v in row) for f, row in data["weights"].items()}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RuleError(MODEL_FILE, None, f"unreadable model: {exc}") from None
+    unknown = set(names) - set(intents)
+    if unknown or len(bias) != len(names) or any(len(row) != len(names) for row in weights.values()):
+        raise RuleError(MODEL_FILE, None, "intents, bias and weight rows do not fit together"
+                        + (f" (unknown intents {sorted(unknown)})" if unknown else ""))
+    return LinearModel(names, bias, weights)

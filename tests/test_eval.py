@@ -1,0 +1,68 @@
+"""`partnerships eval`: the figures over the labelled set in eval/, and the metric definitions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from factories import run_cli
+
+from daemon.evaluation.metrics import Case, score
+
+EVAL = Path(__file__).resolve().parents[1] / "eval"
+
+
+def test_score_counts_wrong_automatic_detected_and_unaided() -> None:
+    cases = [
+        Case("a", "service_confirmation", "service_confirmation", 0.95),  # acted unaided
+        Case("b", "service_confirmation", "service_confirmation", 0.5),  # detected, proposed for review
+        Case("c", "decline", "other", 1.0),  # missed
+        Case("d", "other", "decline", 0.9),  # a wrong automatic action
+        Case("e", "other", "contract", 0.6),  # a wrong proposal: review catches it
+        Case("f", "first_contact", "first_contact", 0.8),
+    ]
+    report = score(cases, 0.8)
+    assert report.wrong_automatic == ("d",)
+    assert (report.automatic, report.proposed) == (2, 2)
+    assert report.detected == round(3 / 4, 4) and report.acted_unaided == round(2 / 4, 4)
+    assert report.confusion["decline"]["other"] == 1
+    assert report.per_intent["service_confirmation"] == {"precision": 1.0, "recall": 1.0, "support": 2}
+
+
+def test_fact_accuracy_only_over_stated_facts() -> None:
+    cases = [
+        Case("a", "service_confirmation", "service_confirmation", 0.9, {"tier": "Medium", "price": "3000.00"},
+             {"tier": "medium", "price": "3000"}),
+        Case("b", "service_confirmation", "other", 1.0, {}, {"tier": "large", "price": ""}),
+        Case("c", "delivery_affirmation", "delivery_affirmation", 0.9, {"month": "2026-10"}, {"month": "2026-09"}),
+    ]
+    facts = score(cases, 0.8).facts
+    assert facts["tier"] == (1, 2) and facts["price"] == (1, 1) and facts["month"] == (0, 1)
+
+
+def test_eval_command_over_the_labelled_set() -> None:
+    code, out, _ = run_cli("eval", str(EVAL), "--labels", str(EVAL / "labels.csv"), "--json")
+    assert code == 0
+    reports = json.loads(out)
+    assert set(reports) == {"dev", "test"}
+    assert reports["dev"]["cases"] + reports["test"]["cases"] >= 400
+    for report in reports.values():
+        assert set(report["confusion"]) >= {"service_confirmation", "other"}
+        assert 0 <= report["detected"] <= 1 and 0 <= report["acted_unaided"] <= 1
+        assert report["wrong_automatic_actions"] == len(report["wrong_automatic_files"])
+
+
+def test_eval_text_report_names_the_three_figures() -> None:
+    code, out, _ = run_cli("eval", str(EVAL / "test"), "--labels", str(EVAL / "labels.csv"), "--split", "test")
+    assert code == 0
+    assert "[test]" in out and "[dev]" not in out
+    for figure in ("wrong automatic actions:", "detected:", "acted unaided:", "tier accuracy:", "confusion"):
+        assert figure in out
+
+
+def test_eval_without_labels_takes_everything_as_other() -> None:
+    source = EVAL / "dev"
+    code, out, _ = run_cli("eval", str(source), "--json")
+    report = json.loads(out)["all"]
+    assert code == 0 and report["detected"] is None
+    assert report["cases"] == len(list(source.glob("*.eml")))
