@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.sqlite import insert
 
 from daemon import logsetup
 from daemon.core.automated import detect_automated
@@ -55,6 +54,7 @@ from daemon.state.models import (
     make_sessions,
     utcnow,
 )
+from daemon.state.outbox import requeue
 
 log = logging.getLogger("daemon.cli")
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
@@ -274,13 +274,8 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
         if args.review_command == "approve":
             now = utcnow()
             for action in item.proposed:
-                proposed = insert(ActionRow).values(
-                    key=action["key"], kind=action["kind"], message_id=item.message_id, payload=action["payload"],
-                    created_at=now, updated_at=now, next_attempt_at=now)
                 # An action that failed permanently (e.g. a field missing in the leads table) gets another try.
-                session.execute(proposed.on_conflict_do_update(
-                    index_elements=["key"], where=ActionRow.status == FAILED,
-                    set_={"status": PENDING, "attempts": 0, "last_error": None, "next_attempt_at": now}))
+                requeue(session, action["key"], action["kind"], action["payload"], item.message_id, now)
     log.info("review decided id=%d decision=%s by=%s", args.id, item.status, user)
     if args.review_command == "approve":
         outcomes = runtime.executor.run_pending()
@@ -288,6 +283,52 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
             print(f"{outcome.status}: {outcome.kind} {outcome.key} {outcome.detail}")
     print(f"review item #{args.id} {item.status} by {user}")
     return EXIT_OK
+
+
+def cmd_actions(args: argparse.Namespace, config: Config) -> int:
+    """`actions list|retry|cancel`: the outbox, for what failed or should never happen."""
+    from daemon.state import outbox
+
+    runtime = open_runtime(config)
+    if args.actions_command in (None, "list"):
+        rows = outbox.list_actions(runtime.sessions, failed_only=getattr(args, "failed", False),
+                                   include_done=getattr(args, "all", False))
+        if getattr(args, "json", False):
+            print(json.dumps([row.as_json() for row in rows], ensure_ascii=False))
+            return EXIT_OK
+        if not rows:
+            print("no failed actions" if getattr(args, "failed", False) else "no actions waiting or failed")
+        for row in rows:
+            print(f"#{row.id}  {row.status:9}  {row.kind:14}  {row.key}  attempts={row.attempts}  "
+                  f"updated {row.updated_at:%Y-%m-%d %H:%M} UTC")
+            if row.last_error:
+                print(f"     last error: {row.last_error}")
+        return EXIT_OK
+    try:
+        if args.actions_command == "cancel":
+            key = outbox.cancel(runtime.sessions, args.id, by=getpass.getuser())
+            log.info("action cancelled id=%d key=%s by=%s", args.id, key, getpass.getuser())
+            print(f"action #{args.id} {key} cancelled by {getpass.getuser()}")
+            return EXIT_OK
+        if (args.id is None) == (not args.all_failed):
+            print("partnerships: actions retry needs either an ID or --all-failed", file=sys.stderr)
+            return EXIT_USAGE
+        ids = outbox.failed_ids(runtime.sessions) if args.all_failed else [args.id]
+        keys = outbox.retry(runtime.sessions, ids)
+    except outbox.OutboxError as exc:
+        print(f"partnerships: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not keys:
+        print("no failed actions to retry")
+        return EXIT_OK
+    outcomes = {o.key: o for o in runtime.executor.run_pending()}
+    status = EXIT_OK
+    for key in keys:
+        outcome = outcomes.get(key)
+        if outcome is None or outcome.status != DONE:
+            status = EXIT_INPUT
+        print(f"{outcome.status if outcome else 'pending'}: {key} {outcome.detail if outcome else 'not due yet'}")
+    return status
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
@@ -307,6 +348,9 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     for row in report["unfinished_actions"]:
         print(f"  {row['status']} {row['kind']} {row['key']} attempts={row['attempts']} "
               f"last error: {row['last_error'] or '-'}")
+    if counts["failed"]:
+        print(f"ATTENTION: {counts['failed']} action(s) failed for good: `partnerships actions list --failed`, "
+              "then `partnerships actions retry ID` once the cause is fixed")
     print(f"review items open: {report['review_items_open']}")
     print(f"quarantined messages: {report['quarantined']}")
     batch = report["last_invoice_batch"]
@@ -442,11 +486,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", parents=[common], help="sync cursors, queues, failures").add_argument(
         "--json", action="store_true", help="the same facts as one JSON object")
     sub.add_parser("check", parents=[common], help="validate config, rules and templates")
+    actions = sub.add_parser("actions", parents=[common], help="the outbox: list, retry or cancel actions")
+    actions_sub = actions.add_subparsers(dest="actions_command")
+    actions_list = actions_sub.add_parser("list", parents=[common], help="actions waiting or failed")
+    actions_list.add_argument("--failed", action="store_true", help="only actions that failed for good")
+    actions_list.add_argument("--all", action="store_true", help="done and cancelled ones too")
+    actions_list.add_argument("--json", action="store_true", help="a JSON list")
+    actions_retry = actions_sub.add_parser("retry", parents=[common], help="try a failed action again, now")
+    actions_retry.add_argument("id", type=int, nargs="?")
+    actions_retry.add_argument("--all-failed", action="store_true", help="every failed action")
+    actions_sub.add_parser("cancel", parents=[common], help="never carry out this action").add_argument(
+        "id", type=int)
     return parser
 
 
 COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "leads": cmd_leads, "lead": cmd_lead,
-            "review": cmd_review,
+            "review": cmd_review, "actions": cmd_actions,
             "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check}
 
 

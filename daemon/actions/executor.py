@@ -14,17 +14,18 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from daemon.core.digest import OpenReview, digest_variables
+from daemon.core.digest import FailedAction, OpenReview, digest_variables
 from daemon.core.handoff import new_hub_issue_url
 from daemon.core.lead import ACTIVE_SERVICE, Lead, NewLead
 from daemon.core.maniac import EvidencePiece, checklist
 from daemon.core.notes import NoteRenderer
 from daemon.errors import ActionError, DaemonError
 from daemon.invoicing.render import airtable_invoices, batch_message, invoice_key, render_batch
-from daemon.io.send import Outgoing, Sender, build_digest, build_forward
+from daemon.io.send import Outgoing, Sender, build_digest, build_forward, compose
 from daemon.leads.airtable.store import StatusChange
 from daemon.leads.base import LeadStore
 from daemon.settings import Config
+from daemon.state import outbox
 from daemon.state.models import (
     DONE,
     FAILED,
@@ -46,6 +47,7 @@ log = logging.getLogger("daemon.actions.executor")
 
 LEAD_ACTIONS = ("create_lead", "set_status", "add_note")
 DIGEST_TEMPLATE = "digest.txt.j2"
+ALERT_TEMPLATE = "alert_failed_action.txt.j2"
 
 
 @runtime_checkable
@@ -87,9 +89,17 @@ class Executor:
     created_keys: dict[str, str] = field(default_factory=dict)  # create_lead key -> lead id
     # Tells this process's own in-flight sends from those a crashed process left behind.
     instance: str = field(default_factory=lambda: f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    alerts_recorded: int = 0  # permanent failures told to partnerships@ since the last pass
 
     def run_pending(self) -> list[Outcome]:
-        """Execute every due pending action in the order it was recorded."""
+        """Execute every due pending action in the order it was recorded; alerts raised meanwhile go out too."""
+        outcomes = self._run_due()
+        while self.alerts_recorded:
+            self.alerts_recorded = 0
+            outcomes += self._run_due()
+        return outcomes
+
+    def _run_due(self) -> list[Outcome]:
         self._settle_interrupted_sends()
         with self.sessions() as session:
             due = list(session.execute(
@@ -215,17 +225,11 @@ class Executor:
         return bool(confirmed.rowcount)
 
     def _mark_done(self, key: str, result: dict[str, Any], attempts: int) -> None:
-        with self.sessions.begin() as session:
-            session.execute(update(ActionRow).where(ActionRow.key == key).values(
-                status=DONE, attempts=attempts, result=result, last_error=None, sending_since=None,
-                updated_at=self.clock()))
+        outbox.complete(self.sessions, key, result, attempts, self.clock())
 
     def _deliver(self, outgoing: Outgoing, extra: dict[str, Any]) -> dict[str, Any]:
         """Send, recording `done` the moment the message has left, not after the connection is closed."""
-        with self.sessions.begin() as session:
-            attempts = session.scalar(select(ActionRow.attempts).where(ActionRow.key == outgoing.key)) or 0
-            session.execute(update(ActionRow).where(ActionRow.key == outgoing.key).values(
-                sending_since=self.clock(), sending_by=self.instance))
+        attempts = outbox.claim_send(self.sessions, outgoing.key, self.instance, self.clock())
         where = self.sender.send(outgoing, lambda where: self._mark_done(
             outgoing.key, {"sent_to": where, **extra}, attempts + 1))
         return {"sent_to": where, **extra}
@@ -239,6 +243,11 @@ class Executor:
             session.execute(update(ActionRow).where(ActionRow.id == action_id).values(
                 status=status, attempts=attempts, last_error=error, updated_at=self.clock(),
                 next_attempt_at=self.clock() + delay, sending_since=None))
+            if give_up:
+                row = session.get(ActionRow, action_id)
+                if row is not None and outbox.alert_for(session, row, error, self.clock()):
+                    self.alerts_recorded += 1
+                    log.error("alert recorded for partnerships@ about key=%s", key)
             if not retryable and kind in LEAD_ACTIONS:
                 # A change the leads table refuses (renamed field, deleted record, unknown status) needs a
                 # person: put it in the review queue, where approving tries it again after the fix.
@@ -348,7 +357,8 @@ class Executor:
         variables = digest_variables(
             leads, activity, {(e.lead_id, e.month) for e in evidence if e.kind == "affirmation" and e.month},
             {e.lead_id for e in evidence if e.kind == "contract"}, reviews, date.fromisoformat(payload["day"]),
-            self.config.digest)
+            self.config.digest, [FailedAction(a.id, a.kind, a.key, a.last_error or "-")
+                                 for a in outbox.failed_summary(self.sessions)])
         body = self.renderer.render(DIGEST_TEMPLATE, variables)
         subject = f"[partnerships] Weekly digest {payload['week']}: {variables['total']} leads, " \
                   f"{len(variables['reviews'])} review item(s) waiting"
@@ -377,3 +387,14 @@ class Executor:
                                  original_id=payload["message_id"], addresses=self.config.addresses,
                                  date=self._sent_date(key))
         return self._deliver(outgoing, {})
+
+    def _do_send_alert(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """A permanent failure told to partnerships@ alone; never raises an alert of its own (see outbox)."""
+        variables = {"failed_key": payload["failed_key"], "failed_kind": payload["failed_kind"],
+                     "action_id": payload["action_id"], "error": payload["error"],
+                     "attempts": payload.get("attempts", 0), "message_id": payload.get("message_id")}
+        subject = f"[partnerships] Action failed for good: {payload['failed_kind']} {payload['failed_key']}"
+        body = self.renderer.render(ALERT_TEMPLATE, variables)
+        outgoing = compose(key=key, kind="alert", subject=subject, note=body, attachment=None,
+                           addresses=self.config.addresses, date=self._sent_date(key), to_operations=False)
+        return self._deliver(outgoing, {"subject": subject})

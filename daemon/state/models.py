@@ -26,6 +26,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 PENDING, DONE, FAILED = "pending", "done", "failed"
 # A send that a crash interrupted: it may have reached the server. Resent only if its copy does not come back.
 UNCERTAIN = "uncertain"
+# Stopped by a person (`partnerships actions cancel`): never carried out, kept as a record.
+CANCELLED = "cancelled"
 OPEN, APPROVED, REJECTED = "open", "approved", "rejected"
 
 
