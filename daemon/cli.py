@@ -391,19 +391,39 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
     load_maniac_rules(config.rules_dir / "maniac")
     print(f"config: {config.source_file or 'embedded defaults'}")
     print(f"rules: {len(rules.rules)} rules in {len(rules.files)} files ({config.rules_dir}); MANIAC-T rules ok")
-    NoteRenderer(config.templates_dir, globals_={"currency": config.currency}).check()
-    print(f"templates: ok ({config.templates_dir})")
+    from daemon.checks import live_checks, render_problems
+
+    renderer = NoteRenderer(config.templates_dir, globals_={"currency": config.currency})
+    renderer.check()
+    if _any_problems("templates", render_problems(renderer, config),
+                     f"template(s) fail to render ({config.templates_dir})"):
+        return EXIT_USAGE
+    print(f"templates: ok, each rendered with a sample ({config.templates_dir})")
     if config.lead_backend == "airtable":
         problems = check_schema(config.airtable) + check_invoice_schema(config.airtable, config.invoice_tables)
-        for problem in problems:
-            print(f"airtable: {problem}")
-        if problems:
-            print(f"leads backend: airtable base {config.airtable.base_id}: {len(problems)} problem(s)")
+        if _any_problems("airtable", problems, f"problem(s) in base {config.airtable.base_id}"):
             return EXIT_USAGE
         print(f"leads backend: airtable base {config.airtable.base_id}: tables, fields and statuses present")
     else:
         print(f"leads backend: {config.lead_backend}")
+    if getattr(args, "live", False):
+        results = live_checks(config)
+        for result in results:
+            print(result.line())
+        if not results:
+            print("live: nothing to log in to (no IMAP source, SMTP sender or Airtable backend configured)")
+        if not all(result.ok for result in results):
+            return EXIT_INPUT
     return EXIT_OK
+
+
+def _any_problems(label: str, problems: list[str], summary: str) -> bool:
+    """Print each problem and a count line; True when there was any."""
+    for problem in problems:
+        print(f"{label}: {problem}")
+    if problems:
+        print(f"{label}: {len(problems)} {summary}")
+    return bool(problems)
 
 
 def print_summary(summary: Summary, runtime: Runtime, *, dry_run: bool) -> None:
@@ -485,7 +505,8 @@ def build_parser() -> argparse.ArgumentParser:
     invoice.add_argument("--dry-run", action="store_true", help="print the batch, send nothing")
     sub.add_parser("status", parents=[common], help="sync cursors, queues, failures").add_argument(
         "--json", action="store_true", help="the same facts as one JSON object")
-    sub.add_parser("check", parents=[common], help="validate config, rules and templates")
+    sub.add_parser("check", parents=[common], help="validate config, rules and templates").add_argument(
+        "--live", action="store_true", help="also log in to IMAP, SMTP and Airtable with the configured secrets")
     actions = sub.add_parser("actions", parents=[common], help="the outbox: list, retry or cancel actions")
     actions_sub = actions.add_subparsers(dest="actions_command")
     actions_list = actions_sub.add_parser("list", parents=[common], help="actions waiting or failed")
