@@ -32,7 +32,7 @@ from daemon.leads.airtable.invoices import check_invoice_schema
 from daemon.leads.airtable.schema import check_schema
 from daemon.leads.sqlite import SqliteLeadStore
 from daemon.pipeline import Summary
-from daemon.runtime import Runtime, load_config, make_pipeline, open_runtime
+from daemon.runtime import Runtime, bind_state, load_config, make_pipeline, open_runtime
 from daemon.service.runner import CONNECTION_KEY, Runner
 from daemon.service.scheduler import record_invoice
 from daemon.settings import Config
@@ -143,7 +143,9 @@ def _existing_leads(config: Config) -> list[Lead]:
     """Read-only: an absent state is not created just to classify."""
     if not config.db_path.exists():
         return []
-    return list(SqliteLeadStore(make_sessions(config.db_path)).all())
+    sessions = make_sessions(config.db_path)
+    bind_state(config, sessions, record=False)
+    return list(SqliteLeadStore(sessions).all())
 
 
 def _classification_text(record: dict[str, Any], rule_file: str | None, why: str) -> str:
@@ -361,6 +363,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 def status_report(config: Config) -> dict[str, Any]:
     """The facts `status` shows, as plain data (also its --json form)."""
     sessions = make_sessions(config.db_path)
+    bind_state(config, sessions, record=False)
     meta = get_meta(sessions)
     with sessions() as session:
         cursors = list(session.scalars(select(SyncCursor).order_by(SyncCursor.source)))

@@ -21,7 +21,8 @@ from daemon.leads.airtable.store import AirtableLeadStore
 from daemon.leads.base import LeadStore
 from daemon.leads.sqlite import SqliteLeadStore
 from daemon.pipeline import Pipeline
-from daemon.settings import Config, load_settings
+from daemon.settings import Config, config_fingerprint, load_settings
+from daemon.state.binding import bind_config
 from daemon.state.models import make_sessions
 
 log = logging.getLogger("daemon.runtime")
@@ -47,6 +48,7 @@ class Runtime:
 def open_runtime(config: Config) -> Runtime:
     """Everything with state: database, leads backend, templates and the sender."""
     sessions = make_sessions(config.db_path)
+    bind_state(config, sessions)
     leads: LeadStore
     if config.lead_backend == "airtable":
         leads = AirtableLeadStore(config.airtable)
@@ -60,6 +62,12 @@ def open_runtime(config: Config) -> Runtime:
     renderer.check()
     executor = Executor(sessions=sessions, leads=leads, sender=make_sender(config), renderer=renderer, config=config)
     return Runtime(config, sessions, leads, executor)
+
+
+def bind_state(config: Config, sessions: sessionmaker[Session], *, record: bool = True) -> None:
+    """The state remembers its config (path and fingerprint); another config is refused (see state.binding)."""
+    bind_config(sessions, str(config.state_dir), str(config.source_file.resolve()) if config.source_file else None,
+                config_fingerprint(config), record=record)
 
 
 def make_sender(config: Config) -> Sender:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import tomllib
@@ -273,6 +275,22 @@ def load_settings(path: Path | None = None, *, state_dir: Path | None = None) ->
     return config
 
 
+def config_fingerprint(config: Config) -> str:
+    """What a state directory is bound to: where mail comes from, how it leaves and where leads live (resolved
+    values, so the same file read from another place with other relative paths counts as different)."""
+    imap = config.source.imap
+    smtp = config.smtp
+    airtable = dict(config.airtable_table or {})
+    meaning = {
+        "source": [config.source.kind, str(config.source.path) if imap is None else None,
+                   [imap.server.host, imap.server.port, imap.server.username, list(imap.folders)] if imap else None],
+        "send": [config.send_kind,
+                 [smtp.server.host, smtp.server.port, smtp.server.username, smtp.envelope_from] if smtp else None],
+        "leads": [config.lead_backend, airtable.get("base_id"), airtable.get("endpoint_url")],
+    }
+    return hashlib.sha256(json.dumps(meaning, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _replace(config: Config, **changes: Any) -> Config:
     from dataclasses import replace
 
@@ -476,13 +494,24 @@ def _server(section: Section, base: Path, *, kind: str, default_port: dict[str, 
     return ServerConfig(host=host, port=port, tls=tls, username=username, password=password, timeout=timeout)
 
 
+# Where the systemd unit's LoadCredential= lines read the secrets from; outside systemd a bare name is looked up
+# here too (PARTNERSHIPS_CREDENTIALS_DIRECTORY overrides it), so the same config works in both.
+CREDENTIALS_DIR = Path("/etc/partnerships-daemon/credentials")
+
+
 def credential_path(base: Path, value: str | None) -> Path | None:
-    """A bare name is looked up in systemd's $CREDENTIALS_DIRECTORY (LoadCredential=) when that is set."""
+    """A bare name: $CREDENTIALS_DIRECTORY/NAME (systemd), else the documented credentials directory when it holds
+    NAME, else the config file's directory. A path with a slash: relative to the config file's directory."""
     if value is None:
         return None
+    if "/" in value:
+        return _path(base, value)
     credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    if credentials and "/" not in value:
+    if credentials:
         return Path(credentials) / value
+    documented = Path(os.environ.get("PARTNERSHIPS_CREDENTIALS_DIRECTORY") or CREDENTIALS_DIR) / value
+    if documented.is_file():
+        return documented
     return _path(base, value)
 
 
