@@ -29,7 +29,7 @@ def test_a_command_without_the_states_config_refuses_in_one_line(
     config = smtp_config(tmp_path, smtp)
     assert run_cli("run", "--once", "--config", str(config))[0] == 0
     state = str(tmp_path / "state")
-    code, out, err = run_cli(*command, "--state", state)
+    code, _, err = run_cli(*command, "--state", state)
     assert code == 2
     assert err == f"partnerships: state {state} was set up with another configuration: pass --config {config}\n"
     assert not (tmp_path / "state" / "outbox").exists()  # nothing fell back to the outbox directory
