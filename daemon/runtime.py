@@ -14,6 +14,7 @@ from daemon.actions.executor import Executor
 from daemon.core.maniac import load_maniac_rules
 from daemon.core.notes import NoteRenderer
 from daemon.core.rules import load_rules
+from daemon.errors import ConfigError
 from daemon.io.send import OutboxDirSender, Sender, SmtpSender
 from daemon.leads.airtable.invoices import parse_invoice_tables
 from daemon.leads.airtable.settings import parse_airtable_config
@@ -54,7 +55,9 @@ def open_runtime(config: Config) -> Runtime:
         leads = AirtableLeadStore(config.airtable)
     else:
         leads = SqliteLeadStore(sessions)
-        if config.leads_seed_csv is not None and config.leads_seed_csv.exists():
+        if config.leads_seed_csv is not None:
+            if not config.leads_seed_csv.is_file():
+                raise ConfigError(f"[leads] seed_csv: {config.leads_seed_csv} does not exist")
             seeded = leads.seed_from_csv(config.leads_seed_csv)
             if seeded:
                 log.info("seeded leads count=%d from=%s", seeded, config.leads_seed_csv)

@@ -227,7 +227,7 @@ class Config:
         Tier("large", Decimal("6000.00")),
     )
     invoice_schedule: InvoiceSchedule = field(default_factory=lambda: InvoiceSchedule())
-    spend_dir: Path = PROJECT_ROOT / "examples" / "spend"
+    spend_dir: Path | None = PROJECT_ROOT / "examples" / "spend"  # None: no cloud spend is added
     # Invoice catch-up never reaches back before this month (default: the month of the first `run`).
     first_invoice_month: str | None = None
     trust: TrustSettings = field(default_factory=TrustSettings)
@@ -384,7 +384,8 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
     if lead_backend == "airtable" and airtable_table is None:
         raise ConfigError("[leads.airtable] is required with backend = \"airtable\" (base_id, token_file, ...)")
     seed = leads.take("seed_csv", str, None)
-    seed_csv = _path(base, seed) if seed is not None else defaults.leads_seed_csv
+    # The example leads belong to the demo (no config file) only: a real set-up seeds what it names, or nothing.
+    seed_csv = _path(base, seed) if seed is not None else (defaults.leads_seed_csv if source_file is None else None)
     leads.finish()
 
     min_confidence = rules.take("min_confidence", float, defaults.min_confidence)
@@ -401,7 +402,9 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
     send.finish()
 
     currency = invoice.take("currency", str, defaults.currency)
-    spend_dir = _path(base, invoice.take("spend_dir", str, None)) or defaults.spend_dir
+    # Invented example spend must never reach a real invoice: with a config file, only the folder it names.
+    spend_dir = _path(base, invoice.take("spend_dir", str, None)) or (defaults.spend_dir if source_file is None
+                                                                      else None)
     first_month = invoice.take("first_month", str, None)
     if first_month is not None and not re.fullmatch(r"20\d\d-(0[1-9]|1[0-2])", first_month):
         raise ConfigError(f"[invoice] first_month: {first_month!r} is not YYYY-MM")

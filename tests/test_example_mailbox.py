@@ -173,5 +173,6 @@ def test_rerun_writes_nothing_new(replayed: tuple[Path, str]) -> None:
 def test_example_config_matches_embedded_defaults() -> None:
     example, embedded = load_config(PROJECT_ROOT / "examples" / "partnerships.toml"), Config()
     for setting in ("tiers", "addresses", "trust", "digest", "handoff", "invoice_schedule", "min_confidence",
-                    "max_attempts", "currency", "spend_dir", "state_dir", "rules_dir", "templates_dir"):
+                    "max_attempts", "currency", "rules_dir", "templates_dir", "retry_base_seconds",
+                    "uncertain_grace_seconds"):
         assert getattr(example, setting) == getattr(embedded, setting), setting

@@ -54,6 +54,9 @@ def render_batch(month: str, config: Config, leads: Sequence[Lead], sessions: se
         evidence = evidence_from_rows(session.scalars(select(Evidence)))
     if config.lead_backend == "airtable":
         rows, problems = airtable_invoices(config).spend_for_month(month)
+    elif config.spend_dir is None:
+        rows, problems = [], ([f"no [invoice] spend_dir configured: cloud spend for {month} is not included"]
+                              if any(lead.cloud_billing_managed for lead in leads) else [])
     else:
         sheet = spend_for_month(config.spend_dir, month)
         rows, problems = list(sheet.rows), list(sheet.problems)
