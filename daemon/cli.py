@@ -33,6 +33,7 @@ from daemon.leads.airtable.schema import check_schema
 from daemon.leads.sqlite import SqliteLeadStore
 from daemon.pipeline import Summary
 from daemon.runtime import Runtime, bind_state, load_config, make_pipeline, open_runtime
+from daemon.service.lock import lock_holder
 from daemon.service.runner import CONNECTION_KEY, Runner
 from daemon.service.scheduler import record_invoice
 from daemon.settings import Config
@@ -339,7 +340,12 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         print(json.dumps(report, ensure_ascii=False))
         return EXIT_OK
     print(f"state: {report['state']}")
-    print(f"connection: {report['connection'] or 'no run yet'}")
+    if report["daemon_pid"] is None:
+        print("daemon: not running (no `partnerships run` holds this state's lock)")
+        print(f"connection: none; last known: {report['connection'] or 'no run yet'}")
+    else:
+        print(f"daemon: running (pid {report['daemon_pid']})")
+        print(f"connection: {report['connection'] or 'not synced yet'}")
     print("sync cursors:")
     for cursor in report["sources"]:
         print(f"  {cursor['source']}: last uid {cursor['last_uid']} (uidvalidity {cursor['uidvalidity'] or '-'}), "
@@ -375,6 +381,7 @@ def status_report(config: Config) -> dict[str, Any]:
         return {
             "state": str(config.db_path),
             "connection": meta.get(CONNECTION_KEY),
+            "daemon_pid": lock_holder(config.state_dir),
             "sources": [{"source": c.source, "uidvalidity": c.uidvalidity, "last_uid": c.last_uid,
                          "last_sync": meta.get(f"last_sync:{c.source}")} for c in cursors],
             "actions": {"pending": counts.get(PENDING, 0), "uncertain": counts.get(UNCERTAIN, 0),

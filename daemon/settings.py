@@ -180,6 +180,8 @@ class ImapConfig:
     # RFC 2177: clients must re-issue IDLE at least every 29 minutes.
     idle_renew_seconds: float = 600.0
     poll_seconds: float = 60.0
+    # After a refused login: the first wait; it doubles per refusal, up to an hour.
+    auth_retry_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -534,5 +536,8 @@ def _imap(section: Section, base: Path) -> ImapConfig:
     poll = section.take("poll_seconds", float, 60.0)
     if poll <= 0:
         raise ConfigError(f"[source] poll_seconds: {poll} must be positive")
+    auth_retry = section.take("auth_retry_seconds", float, 60.0)
+    if not 0 < auth_retry <= 3600:
+        raise ConfigError(f"[source] auth_retry_seconds: {auth_retry} must be between 0 and 3600")
     return ImapConfig(server=server, folders=tuple(folders), batch_size=batch_size, idle_renew_seconds=renew,
-                      poll_seconds=poll)
+                      poll_seconds=poll, auth_retry_seconds=auth_retry)

@@ -43,3 +43,17 @@ class RunLock:
             fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
+
+
+def lock_holder(state_dir: Path) -> str | None:
+    """The pid of the `partnerships run` holding this state's lock, or None when no daemon runs on it."""
+    path = state_dir / "run.lock"
+    if not path.exists():
+        return None
+    with path.open("r") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return handle.read().strip() or "unknown"
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
