@@ -133,7 +133,8 @@ def test_invoice_batch_records_lines_and_a_later_affirmation_marks_its_line(tmp_
     [sent] = (tmp_path / "state" / "outbox").glob("invoice-*.eml")
     assert b"4,284.37" in sent.read_bytes()  # October's spend from the Cloud Spend table, not September's
     lines = {r["fields"]["Name"]: r["fields"] for r in server.records(BASE_ID, "Invoices")}
-    assert len(lines) == 4 and {line["Status"] for line in lines.values()} == {"Pending certification"}
+    # Four Active Services and Bayside, whose service ended in November (after October: still billed).
+    assert len(lines) == 5 and {line["Status"] for line in lines.values()} == {"Pending certification"}
     # Summit State affirms October after the batch went out
     mbox = tmp_path / "late.mbox"
     affirmation = raw_email(message_id="late1@summitstate.edu", sender="Omar Haddad <ohaddad@summitstate.edu>",

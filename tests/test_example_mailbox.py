@@ -149,6 +149,8 @@ def test_review_items_and_evidence(replayed: tuple[Path, str]) -> None:
         ("affirmation", "t11m2.cddb@riverbend.edu", "2026-10", True),
         ("affirmation", "t12m2.3e37@oceandata-alliance.org", "2026-10", False),
         ("affirmation", "t23m2.e05d@ironwood-institute.org", "2026-10", True),
+        # The end of Bayside's service, for the invoice batch (no date the daemon could read: the mail's month).
+        ("ended", "t16m1.318e@bayside-genomics.org", "2026-11", False),
     }
     assert failed == []
 

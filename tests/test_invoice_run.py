@@ -29,9 +29,12 @@ def invoice_files(state: Path) -> list[Path]:
 def test_dry_run_prints_batch_and_csv_and_sends_nothing(replayed_state: Path) -> None:
     code, out, _ = run_cli("invoice", "--month", "2026-10", "--dry-run", "--state", str(replayed_state))
     assert code == 0
-    assert "Subject: Invoice batch for October 2026: 3 of 4 communities ready" in out
+    assert "Subject: Invoice batch for October 2026: 3 of 5 communities ready" in out
     assert "Riverbend University Hydrology Lab" in out and "4,284.37" in out
     assert "Summit State University Neuroscience: no delivery affirmation for October 2026" in out
+    # Bayside wrote in November that its service ends: it ran in October, so October's fee stays in the batch.
+    assert "Bayside Genomics Consortium                       large   6,000.00" in out
+    assert "service ended 2026-11-10; billed for 2026-10, the month it was still running" in out
     assert "unknown community 'Westfield College Astronomy'" in out
     assert "2026-10,Riverbend University Hydrology Lab,medium,3000.00,1284.37,4284.37,USD,ready" in out
     assert invoice_files(replayed_state) == []
@@ -43,10 +46,10 @@ def test_invoice_is_sent_once_with_csv_attached(replayed_state: Path) -> None:
     [path] = invoice_files(replayed_state)
     message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
     assert message["To"] == "operations@codeforsociety.org" and message["Cc"] == "partnerships@2i2c.org"
-    assert message["Subject"] == "Invoice batch for October 2026: 3 of 4 communities ready"
+    assert message["Subject"] == "Invoice batch for October 2026: 3 of 5 communities ready"
     assert message["Auto-Submitted"] == "auto-generated" and message["X-Partnerships-Daemon"] == "invoice"
     body, attachment = message.get_payload()
-    assert "3 of 4 communities" in body.get_content()
+    assert "3 of 5 communities" in body.get_content()
     assert attachment.get_filename() == "invoice-batch-2026-10.csv"
     assert b"Open Ocean Data Alliance,small,1500.00,0.00,1500.00,USD,ready" in attachment.get_payload(decode=True)
     code, again, _ = run_cli("invoice", "--month", "2026-10", "--state", str(replayed_state))

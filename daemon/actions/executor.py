@@ -7,17 +7,19 @@ import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from daemon.core.dates import end_date
 from daemon.core.digest import FailedAction, OpenReview, digest_variables
 from daemon.core.handoff import new_hub_issue_url
-from daemon.core.lead import ACTIVE_SERVICE, Lead, NewLead
+from daemon.core.lead import ACTIVE_SERVICE, INACTIVE_SERVICE, Lead, NewLead
 from daemon.core.maniac import EvidencePiece, checklist
+from daemon.core.message import MalformedMessage, parse
 from daemon.core.notes import NoteRenderer
 from daemon.errors import ActionError, DaemonError
 from daemon.invoicing.render import airtable_invoices, batch_message, invoice_key, render_batch
@@ -46,6 +48,7 @@ log = logging.getLogger("daemon.actions.executor")
 
 
 LEAD_ACTIONS = ("create_lead", "set_status", "add_note")
+SCHEDULED = "scheduled"  # an outcome only: the action stays pending until its date
 DIGEST_TEMPLATE = "digest.txt.j2"
 ALERT_TEMPLATE = "alert_failed_action.txt.j2"
 
@@ -106,6 +109,17 @@ class Executor:
                 select(ActionRow.id, ActionRow.kind).where(ActionRow.status == PENDING,
                                                            ActionRow.next_attempt_at <= self.clock())
                 .order_by(ActionRow.id)))
+        scheduled = [outcome for action_id, kind in due if kind == "set_status"
+                     and (outcome := self._scheduled(action_id)) is not None]
+        later = {outcome.key for outcome in scheduled}
+        if later:
+            with self.sessions() as session:
+                keys = dict(session.execute(select(ActionRow.id, ActionRow.key)
+                                            .where(ActionRow.id.in_([i for i, _ in due]))).all())
+            due = [(action_id, kind) for action_id, kind in due if keys[action_id] not in later]
+        return scheduled + self._dispatch(due)
+
+    def _dispatch(self, due: list[tuple[int, str]]) -> list[Outcome]:
         # New leads first, so that the moves and forwards naming them do not have to wait for a retry.
         creates = [action_id for action_id, kind in due if kind == "create_lead"]
         rest = [action_id for action_id, kind in due if kind != "create_lead"]
@@ -161,6 +175,7 @@ class Executor:
                                              result.retryable))
                 continue
             self.changed_leads[result.id] = result
+            self._record_end(key, change.lead_id)
             self._mark_done(key, {"lead_id": change.lead_id, "status": result.status}, attempts + 1)
             outcomes.append(Outcome(key, "set_status", DONE, f"lead_id={change.lead_id}, status={result.status}"))
         return outcomes
@@ -294,11 +309,62 @@ class Executor:
         self.leads.append_note(lead_id, f"{day} partnerships-daemon: {payload['from']} -> {payload['to']} ({reason})",
                                key=key)
         self.changed_leads[lead.id] = lead
+        self._record_end(key, lead_id)
         result = {"lead_id": lead_id, "status": lead.status}
         if lead.status == ACTIVE_SERVICE:
             # The seeds' hand-off: a running service is listed in the Active Hubs table, once.
             result["active_hub"] = self.leads.add_active_hub(lead_id, lead.name, key=f"active_hub:{lead_id}")
         return result
+
+    def _scheduled(self, action_id: int) -> Outcome | None:
+        """A service ending on a stated date moves the status on that date (the month's fee stays billed until
+        then): the action waits, pending, until the date; None when it is due now."""
+        with self.sessions() as session:
+            row = session.get(ActionRow, action_id)
+            assert row is not None
+            key, payload, message_id = row.key, dict(row.payload), row.message_id
+        if payload.get("to") != INACTIVE_SERVICE:
+            return None
+        if "effective" not in payload:
+            payload["effective"] = self._stated_end(message_id)
+            with self.sessions.begin() as session:
+                session.execute(update(ActionRow).where(ActionRow.id == action_id).values(payload=payload))
+        effective = date.fromisoformat(payload["effective"]) if payload["effective"] else None
+        if effective is None or effective <= self.clock().date():
+            return None
+        detail = f"scheduled: takes effect on the stated end date {effective.isoformat()}"
+        with self.sessions.begin() as session:
+            session.execute(update(ActionRow).where(ActionRow.id == action_id).values(
+                next_attempt_at=datetime.combine(effective, time.min), last_error=detail, updated_at=self.clock()))
+        log.info("status move scheduled key=%s on=%s", key, effective.isoformat())
+        return Outcome(key, "set_status", SCHEDULED, detail)
+
+    def _stated_end(self, message_id: str | None) -> str | None:
+        with self.sessions() as session:
+            stored = session.scalar(select(StoredMessage).where(StoredMessage.message_id == message_id)) \
+                if message_id else None
+        if stored is None or stored.raw is None:
+            return None
+        try:
+            message = parse(stored.raw)
+        except MalformedMessage:
+            return None
+        sent = message.date.date() if message.date else stored.received_at.date()
+        found = end_date(message.new_text, sent)
+        return found.isoformat() if found else None
+
+    def _record_end(self, key: str, lead_id: str) -> None:
+        """An ended service is still billed for the month it ended in: evidence the invoice batch reads."""
+        with self.sessions() as session:
+            row = session.scalar(select(ActionRow).where(ActionRow.key == key))
+        if row is None or row.payload.get("to") != INACTIVE_SERVICE:
+            return
+        ended = row.payload.get("effective") or (row.payload.get("date") or self.clock().isoformat())[:10]
+        with self.sessions.begin() as session:
+            session.execute(insert(Evidence).values(
+                lead_id=lead_id, kind="ended", message_id=row.message_id or key,
+                date=datetime.fromisoformat(ended), month=ended[:7], month_stated=bool(row.payload.get("effective")),
+            ).on_conflict_do_nothing(index_elements=["kind", "message_id"]))
 
     def _do_add_note(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
         lead_id = self._lead_id(payload["lead"])

@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from daemon.core.lead import ACTIVE_SERVICE, Lead
+from daemon.core.lead import ACTIVE_SERVICE, INACTIVE_SERVICE, Lead
 from daemon.errors import DaemonError
 from daemon.settings import InvoiceSchedule, Tier
 
@@ -252,14 +252,15 @@ def _matching_leads(row: SpendRow, leads: Sequence[Lead]) -> list[Lead]:
             if _normalised(lead.name) == key or (lead.domain and lead.domain.casefold() == key)]
 
 
-def _assign_spend(leads: Sequence[Lead], spend: Sequence[SpendRow],
-                  currency: str) -> tuple[dict[str, list[SpendRow]], list[str]]:
-    """Spend rows per Active Service lead with managed billing; every other row becomes a problem."""
+def _assign_spend(leads: Sequence[Lead], spend: Sequence[SpendRow], currency: str,
+                  billed: set[str]) -> tuple[dict[str, list[SpendRow]], list[str]]:
+    """Spend rows per billed lead (an Active Service that month) with managed billing; every other row becomes
+    a problem."""
     assigned: dict[str, list[SpendRow]] = {}
     problems: list[str] = []
     for row in spend:
         matches = _matching_leads(row, leads)
-        active = [lead for lead in matches if lead.status == ACTIVE_SERVICE]
+        active = [lead for lead in matches if lead.id in billed]
         if not matches:
             problems.append(f"unknown community {row.describe()} not invoiced")
         elif len(active) > 1:
@@ -332,9 +333,12 @@ def build_batch(month: str, leads: Sequence[Lead], evidence: Sequence[EvidenceFa
     """One line per Active Service lead, sorted by name; `problems` (e.g. a missing spend file) are carried over."""
     parse_month(month)
     tier_fees = {tier.name.lower(): tier.fee for tier in tiers}
-    assigned, spend_problems = _assign_spend(leads, spend, currency)
-    active = sorted((lead for lead in leads if lead.status == ACTIVE_SERVICE), key=lambda lead: (
-        _normalised(lead.name), lead.id))
+    ended = ended_in(evidence)
+    # A service that ended during or after this month was running in it: its fee is due for this month.
+    active = sorted((lead for lead in leads if lead.status == ACTIVE_SERVICE
+                     or (lead.status == INACTIVE_SERVICE and ended.get(lead.id, "") >= month)),
+                    key=lambda lead: (_normalised(lead.name), lead.id))
+    assigned, spend_problems = _assign_spend(leads, spend, currency, {lead.id for lead in active})
     built = [_line(month, lead, evidence, assigned.get(lead.id, []), tier_fees, currency.upper())
              for lead in active]
     lines = tuple(line for line, _ in built)
@@ -379,7 +383,8 @@ def _line(month: str, lead: Lead, facts: Sequence[EvidenceFact], spend: Sequence
         affirmation_message_id=found.affirmation.message_id if found.affirmation else None,
         affirmation_date=found.affirmation.date if found.affirmation else None,
         contract=found.contract is not None,
-        notes=(*fee_notes, *spend_notes, *confirmation_notes, *affirmation_notes, *_start_notes(month, lead)),
+        notes=(*fee_notes, *spend_notes, *confirmation_notes, *affirmation_notes, *_start_notes(month, lead),
+               *_end_notes(month, lead, facts)),
     ), [f"{lead.name}: {problem}" for problem in problems]
 
 
@@ -441,6 +446,21 @@ def _affirmed(found: _LeadEvidence) -> tuple[bool, list[str]]:
     if found.contract is not None:
         return True, [f"contract on file <{found.contract.message_id}> instead of a monthly affirmation"]
     return False, []
+
+
+def ended_in(evidence: Sequence[EvidenceFact]) -> dict[str, str]:
+    """Lead id -> the month (YYYY-MM) its service ended, from the `ended` evidence the status move records."""
+    return {fact.lead_id: fact.month for fact in sorted(evidence, key=_chronological)
+            if fact.kind == "ended" and fact.month}
+
+
+def _end_notes(month: str, lead: Lead, evidence: Sequence[EvidenceFact]) -> list[str]:
+    if lead.status != INACTIVE_SERVICE:
+        return []
+    end = next((fact for fact in evidence if fact.kind == "ended" and fact.lead_id == lead.id), None)
+    if end is None or end.date is None:
+        return []
+    return [f"service ended {end.date.date().isoformat()}; billed for {month}, the month it was still running"]
 
 
 def _start_notes(month: str, lead: Lead) -> list[str]:
