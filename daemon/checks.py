@@ -45,7 +45,7 @@ def _batch_sample(config: Config) -> dict[str, Any]:
     spend = [SpendRow("Westbrook University", Decimal("412.30"), config.currency, "sample.csv", 2)]
     batch = build_batch(SAMPLE_MONTH, leads, evidence, spend, config.tiers, config.currency,
                         problems=("sample problem: no cloud spend file",))
-    return batch_variables(batch)
+    return batch_variables(batch, correction="sample reason: a fee was wrong")
 
 
 def _digest_sample(config: Config) -> dict[str, Any]:

@@ -85,6 +85,8 @@ def cmd_invoice(args: argparse.Namespace, config: Config) -> int:
         print(f"--- {rendered.csv_name} ---")
         print(rendered.csv_data.decode("utf-8"), end="")
         return EXIT_OK
+    if getattr(args, "resend", False):
+        return _resend_invoice(runtime, month, args.reason)
     if not record_invoice(runtime.sessions, month, airtable=config.lead_backend == "airtable"):
         with runtime.sessions() as session:
             row = session.scalar(select(ActionRow).where(ActionRow.key == invoice_key(month)))
@@ -96,6 +98,33 @@ def cmd_invoice(args: argparse.Namespace, config: Config) -> int:
         print(f"the batch for {month} is recorded but not sent yet: {outcome.detail if outcome else 'not due'}")
         return EXIT_INPUT
     print(f"sent the batch for {month}: {outcome.detail}")
+    return EXIT_OK
+
+
+def _resend_invoice(runtime: Runtime, month: str, reason: str | None) -> int:
+    """A corrected batch, marked as such, once per month and reason; only after the batch itself was sent."""
+    from daemon.invoicing.render import correction_key
+    from daemon.state import outbox
+
+    if not reason or not reason.strip():
+        print("partnerships: invoice --resend needs --reason TEXT (it is written into the corrected batch)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    with runtime.sessions() as session:
+        sent = session.scalar(select(ActionRow).where(ActionRow.key == invoice_key(month)))
+    if sent is None or sent.status != DONE:
+        print(f"partnerships: the batch for {month} was not sent ({sent.status if sent else 'never recorded'}); "
+              f"send it with `partnerships invoice --month {month}` first", file=sys.stderr)
+        return EXIT_USAGE
+    key = correction_key(month, reason)
+    if not outbox.enqueue_once(runtime.sessions, key, "send_invoice", {"month": month, "correction": reason.strip()}):
+        print(f"a correction of {month} for this reason was recorded before; it is sent once per reason")
+        return EXIT_OK
+    outcome = next((o for o in runtime.executor.run_pending() if o.key == key), None)
+    if outcome is None or outcome.status != DONE:
+        print(f"the corrected batch for {month} is recorded but not sent yet: {outcome.detail if outcome else '-'}")
+        return EXIT_INPUT
+    print(f"sent a corrected batch for {month} (reason: {reason.strip()}): {outcome.detail}")
     return EXIT_OK
 
 
@@ -513,6 +542,8 @@ def build_parser() -> argparse.ArgumentParser:
     invoice = sub.add_parser("invoice", parents=[common], help="build and send a month's invoice batch")
     invoice.add_argument("--month", help="YYYY-MM (default: the month before this one)")
     invoice.add_argument("--dry-run", action="store_true", help="print the batch, send nothing")
+    invoice.add_argument("--resend", action="store_true", help="send a corrected batch for a month already sent")
+    invoice.add_argument("--reason", help="with --resend: why (shown in the batch; once per reason)")
     sub.add_parser("status", parents=[common], help="sync cursors, queues, failures").add_argument(
         "--json", action="store_true", help="the same facts as one JSON object")
     sub.add_parser("check", parents=[common], help="validate config, rules and templates").add_argument(

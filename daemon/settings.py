@@ -24,7 +24,7 @@ SOURCE_KINDS = ("mbox", "maildir", "emldir", "imap")
 SEND_KINDS = ("outbox", "smtp")
 TLS_MODES = ("ssl", "starttls", "none")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-SEND_ON = ("last-day", "first-business-day")
+SEND_ON = ("after-affirmations", "last-day", "first-business-day")
 _TIME_OF_DAY = re.compile(r"\d{2}:\d{2}(?::\d{2})?")
 LEAD_BACKENDS = ("sqlite", "airtable")
 
@@ -39,13 +39,20 @@ def _zone(name: str) -> ZoneInfo:
 
 @dataclass(frozen=True)
 class InvoiceSchedule:
-    send_on: str = "last-day"
+    # Default: the day after the affirmation window, when the month's delivery affirmations can be on file.
+    send_on: str = "after-affirmations"
     at: time = time(9, 0)
     timezone: str = "UTC"
+    # Communities affirm a month's delivery during the first days of the next one.
+    affirmation_days: int = 7
 
     def __post_init__(self) -> None:
         if self.send_on not in SEND_ON:
             raise ConfigError(f"[invoice] send_on: {self.send_on!r} is not one of {', '.join(SEND_ON)}")
+        if isinstance(self.affirmation_days, bool) or not isinstance(self.affirmation_days, int) \
+                or not 1 <= self.affirmation_days <= 27:
+            raise ConfigError(f"[invoice] affirmation_days: {self.affirmation_days!r} must be a whole number of days "
+                              "from 1 to 27")
         if not isinstance(self.at, time) or self.at.tzinfo is not None:
             raise ConfigError(f"[invoice] at: {self.at!r} must be a local time of day; the zone goes in timezone")
         _zone(self.timezone)
@@ -56,7 +63,8 @@ class InvoiceSchedule:
 
 
 def parse_invoice_schedule(table: Mapping[str, Any]) -> InvoiceSchedule:
-    """Read send_on, at ("HH:MM" or a TOML time) and timezone from the [invoice] table; other keys are ignored."""
+    """Read send_on, at ("HH:MM" or a TOML time), timezone and affirmation_days from the [invoice] table; other keys
+    are ignored."""
     defaults = InvoiceSchedule()
     for key in ("send_on", "timezone"):
         if key in table and not isinstance(table[key], str):
@@ -65,6 +73,7 @@ def parse_invoice_schedule(table: Mapping[str, Any]) -> InvoiceSchedule:
         send_on=table.get("send_on", defaults.send_on),
         at=_time_of_day(table.get("at", defaults.at)),
         timezone=table.get("timezone", defaults.timezone),
+        affirmation_days=table.get("affirmation_days", defaults.affirmation_days),
     )
 
 
@@ -410,8 +419,8 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
     first_month = invoice.take("first_month", str, None)
     if first_month is not None and not re.fullmatch(r"20\d\d-(0[1-9]|1[0-2])", first_month):
         raise ConfigError(f"[invoice] first_month: {first_month!r} is not YYYY-MM")
-    schedule = parse_invoice_schedule({k: invoice.data.pop(k) for k in ("send_on", "at", "timezone")
-                                       if k in invoice.data})
+    schedule = parse_invoice_schedule({k: invoice.data.pop(k) for k in ("send_on", "at", "timezone",
+                                                                        "affirmation_days") if k in invoice.data})
     invoice_airtable = invoice.data.pop("airtable", None)
     invoice.finish()
     if lead_backend != "airtable" and invoice_airtable is not None:

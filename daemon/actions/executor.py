@@ -434,7 +434,8 @@ class Executor:
 
     def _do_send_invoice(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
         # Built when sent, from the evidence on file then: a retry after a late affirmation sends the better batch.
-        rendered = render_batch(payload["month"], self.config, self.leads.all(), self.sessions, self.renderer)
+        rendered = render_batch(payload["month"], self.config, self.leads.all(), self.sessions, self.renderer,
+                                correction=payload.get("correction"))
         outgoing = batch_message(rendered, self.config, key=key, date=self._sent_date(key))
         return self._deliver(outgoing, {"subject": rendered.subject, "lines": len(rendered.batch.lines),
                                         "ready": rendered.batch.ready_count})

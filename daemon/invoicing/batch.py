@@ -516,9 +516,10 @@ def batch_csv(batch: InvoiceBatch) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def batch_subject(batch: InvoiceBatch) -> str:
-    return (f"Invoice batch for {month_label(batch.month)}: {batch.ready_count} of {len(batch.lines)} "
-            "communities ready")
+def batch_subject(batch: InvoiceBatch, correction: str | None = None) -> str:
+    subject = (f"Invoice batch for {month_label(batch.month)}: {batch.ready_count} of {len(batch.lines)} "
+               "communities ready")
+    return f"CORRECTED {subject}" if correction else subject
 
 
 def _line_variables(line: InvoiceLine, month: str) -> dict[str, Any]:
@@ -545,8 +546,9 @@ _TABLE_HEADINGS = {"community": "Community", "tier": "Tier", "fee": "Fee", "clou
                    "total": "Total", "currency": "Currency", "readiness": "Readiness"}
 
 
-def batch_variables(batch: InvoiceBatch) -> dict[str, Any]:
-    """What templates/invoice_batch.txt.j2 renders: strings, counts and lists, no arithmetic left to do."""
+def batch_variables(batch: InvoiceBatch, correction: str | None = None) -> dict[str, Any]:
+    """What templates/invoice_batch.txt.j2 renders: strings, counts and lists, no arithmetic left to do;
+    `correction` is the reason a corrected batch replaces the one sent before (None for the first one)."""
     lines = [_line_variables(line, batch.month) for line in batch.lines]
     widths = {key: max([len(heading), *(len(line[key]) for line in lines)])
               for key, heading in _TABLE_HEADINGS.items()}
@@ -564,6 +566,7 @@ def batch_variables(batch: InvoiceBatch) -> dict[str, Any]:
                    for code, amount in batch.totals.items()],
         "problems": list(batch.problems),
         "attachment_name": csv_filename(batch.month),
+        "correction": correction,
     }
 
 
@@ -579,8 +582,15 @@ def _first_business_day(month: str) -> date:
 
 
 def send_moment(month: str, schedule: InvoiceSchedule) -> datetime:
-    """When `month`'s batch is due: its last day, or the first Mon-Fri of the next month, at `at` in the zone."""
-    day = _last_day(month) if schedule.send_on == "last-day" else _first_business_day(next_month(month))
+    """When `month`'s batch is due, at `at` in the zone: the day after the next month's affirmation window (by
+    default), the month's last day, or the first Mon-Fri of the next month."""
+    if schedule.send_on == "after-affirmations":
+        year, number = parse_month(next_month(month))
+        day = date(year, number, schedule.affirmation_days + 1)
+    elif schedule.send_on == "last-day":
+        day = _last_day(month)
+    else:
+        day = _first_business_day(next_month(month))
     local = datetime.combine(day, schedule.at, tzinfo=schedule.zone)
     # The round trip through UTC turns a wall time skipped by a DST change into the real one after it.
     return local.astimezone(UTC).astimezone(schedule.zone)

@@ -51,7 +51,7 @@ class InvoiceScheduler:
     def sent_months(self) -> set[str]:
         with self.sessions() as session:
             keys = session.scalars(select(ActionRow.key).where(ActionRow.kind == "send_invoice"))
-            return {key.removeprefix("invoice:") for key in keys}
+            return {key.removeprefix("invoice:") for key in keys if ":correction:" not in key}
 
     def check(self) -> list[str]:
         now = self.clock()
