@@ -38,12 +38,10 @@ from daemon.service.runner import CONNECTION_KEY, Runner
 from daemon.service.scheduler import record_invoice
 from daemon.settings import Config
 from daemon.state.models import (
-    APPROVED,
     DONE,
     FAILED,
     OPEN,
     PENDING,
-    REJECTED,
     UNCERTAIN,
     ActionRow,
     ManiacRow,
@@ -53,9 +51,7 @@ from daemon.state.models import (
     SyncCursor,
     get_meta,
     make_sessions,
-    utcnow,
 )
-from daemon.state.outbox import requeue
 
 log = logging.getLogger("daemon.cli")
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
@@ -271,49 +267,40 @@ def cmd_lead(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_review(args: argparse.Namespace, config: Config) -> int:
+    from daemon.state.reviews import ReviewRefused, decide_review, review_views
+
     runtime = open_runtime(config)
     if args.review_command in (None, "list"):
-        with runtime.sessions() as session:
-            items = list(session.scalars(select(ReviewItem).where(ReviewItem.status == OPEN).order_by(ReviewItem.id)))
-        records = [{
-            "id": item.id, "thread": item.thread_id, "message_id": item.message_id, "lead_id": item.lead_id,
-            "intent": item.intent, "reason": item.reason, "created_at": item.created_at.isoformat() + "Z",
-            "proposed": [{"kind": a["kind"], "key": a["key"]} for a in item.proposed],
-        } for item in items]
+        names = {lead.id: lead.name for lead in runtime.leads.all()}
+        views = review_views(runtime.sessions, names, include_closed=getattr(args, "all", False))
         if getattr(args, "json", False):
-            print(json.dumps(records, ensure_ascii=False))
+            print(json.dumps([view.record for view in views], ensure_ascii=False))
             return EXIT_OK
-        if not records:
-            print("no open review items")
-        for record in records:
-            print(f"#{record['id']}  thread {record['thread']}  message <{record['message_id']}>  "
-                  f"intent {record['intent']}")
-            print(f"     reason:   {record['reason']}")
-            for action in record["proposed"]:
-                print(f"     proposes: {action['kind']} {action['key']}")
+        if not views:
+            print("no review items" if getattr(args, "all", False) else "no open review items")
+        for view in views:
+            decided = "" if view.status == OPEN else (
+                f"  [{view.status} by {view.record['decided_by']} {view.record['decided_at'][:16].replace('T', ' ')}"
+                f" UTC{': ' + view.record['comment'] if view.record['comment'] else ''}]")
+            print(f"#{view.id}  {view.community}: {view.intent.replace('_', ' ')}{decided}")
+            print(f"     from:     {view.sender or '-'}   subject: {view.subject or '-'}")
+            print(f"     wrote:    {view.excerpt or '-'}")
+            print(f"     why:      {view.reason}")
+            for words in view.proposals or ("nothing (approving is not possible; reject to close it)",):
+                print(f"     proposes: {words}")
         return EXIT_OK
-    user = getpass.getuser()
-    with runtime.sessions.begin() as session:
-        item = session.get(ReviewItem, args.id)
-        if item is None:
-            print(f"review item #{args.id} does not exist", file=sys.stderr)
-            return EXIT_USAGE
-        if item.status != OPEN:
-            print(f"review item #{args.id} is already {item.status} by {item.decided_by}", file=sys.stderr)
-            return EXIT_USAGE
-        item.status = APPROVED if args.review_command == "approve" else REJECTED
-        item.decided_by, item.decided_at = user, utcnow()
-        if args.review_command == "approve":
-            now = utcnow()
-            for action in item.proposed:
-                # An action that failed permanently (e.g. a field missing in the leads table) gets another try.
-                requeue(session, action["key"], action["kind"], action["payload"], item.message_id, now)
-    log.info("review decided id=%d decision=%s by=%s", args.id, item.status, user)
+    by = args.by or getpass.getuser()
+    try:
+        item = decide_review(runtime.sessions, args.id, approve=args.review_command == "approve", by=by,
+                             comment=args.comment)
+    except ReviewRefused as exc:
+        print(f"partnerships: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    log.info("review decided id=%d decision=%s by=%s", args.id, item.status, by)
     if args.review_command == "approve":
-        outcomes = runtime.executor.run_pending()
-        for outcome in outcomes:
+        for outcome in runtime.executor.run_pending():
             print(f"{outcome.status}: {outcome.kind} {outcome.key} {outcome.detail}")
-    print(f"review item #{args.id} {item.status} by {user}")
+    print(f"review item #{args.id} {item.status} by {by}" + (f": {args.comment}" if args.comment else ""))
     return EXIT_OK
 
 
@@ -536,9 +523,14 @@ def build_parser() -> argparse.ArgumentParser:
         "lead", help="the lead's name (or part of it), domain or a contact address")
     review = sub.add_parser("review", parents=[common], help="the human review queue")
     review_sub = review.add_subparsers(dest="review_command")
-    review_sub.add_parser("list", parents=[common]).add_argument("--json", action="store_true")
+    review_list = review_sub.add_parser("list", parents=[common], help="open items (--all: decided ones too)")
+    review_list.add_argument("--json", action="store_true")
+    review_list.add_argument("--all", action="store_true", help="also the approved and rejected items")
     for verb in ("approve", "reject"):
-        review_sub.add_parser(verb, parents=[common]).add_argument("id", type=int)
+        decide = review_sub.add_parser(verb, parents=[common])
+        decide.add_argument("id", type=int)
+        decide.add_argument("--by", help="who decides (default: your OS user)")
+        decide.add_argument("--comment", help="why, kept with the decision")
     invoice = sub.add_parser("invoice", parents=[common], help="build and send a month's invoice batch")
     invoice.add_argument("--month", help="YYYY-MM (default: the month before this one)")
     invoice.add_argument("--dry-run", action="store_true", help="print the batch, send nothing")

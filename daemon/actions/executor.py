@@ -447,6 +447,7 @@ class Executor:
         if original is None or original.raw is None:
             raise ActionError(f"original <{payload['message_id']}> is not stored", retryable=False)
         variables = dict(payload["vars"])
+        variables.setdefault("approved_by", None)  # set when a person approved it in review
         if variables["intent"] == "service_confirmation":
             variables["new_hub_url"] = self._new_hub_url(payload, variables)
         note = self.renderer.render(payload["template"], variables)

@@ -137,6 +137,18 @@ class ReviewItem(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
 
 
+class ReviewDecision(Base):
+    """Who decided a review item, how, when and why (`review approve|reject --by NAME --comment TEXT`)."""
+
+    __tablename__ = "review_decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("review_items.id"), index=True)
+    decision: Mapped[str] = mapped_column(String)
+    decided_by: Mapped[str] = mapped_column(String)
+    comment: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+
+
 class Quarantined(Base):
     __tablename__ = "quarantine"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,0 +1,112 @@
+"""The review queue as people read and decide it: items with their message, proposals and decisions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from daemon.core.message import MalformedMessage, parse
+from daemon.core.wording import describe, excerpt
+from daemon.state.models import APPROVED, OPEN, REJECTED, ReviewDecision, ReviewItem, StoredMessage, utcnow
+from daemon.state.outbox import requeue
+
+
+@dataclass(frozen=True)
+class ReviewView:
+    id: int
+    status: str
+    community: str
+    sender: str
+    subject: str
+    excerpt: str
+    intent: str
+    reason: str
+    proposals: tuple[str, ...]  # in words
+    record: dict[str, Any]  # the JSON form (stable keys plus the readable ones)
+
+
+class ReviewRefused(Exception):
+    """A decision that cannot be taken (unknown item, already decided, nothing to approve)."""
+
+
+def _community(item: ReviewItem, names: Mapping[str, str]) -> str:
+    if item.lead_id and item.lead_id in names:
+        return names[item.lead_id]
+    create = next((a for a in item.proposed if a["kind"] == "create_lead"), None)
+    if create is not None:
+        return f"{create['payload'].get('name')} (new lead)"
+    return "(no lead)"
+
+
+def _text_of(stored: StoredMessage | None) -> str:
+    if stored is None or stored.raw is None:
+        return ""
+    try:
+        return parse(stored.raw).new_text
+    except MalformedMessage:
+        return ""
+
+
+def review_views(sessions: sessionmaker[Session], names: Mapping[str, str], *,
+                 include_closed: bool = False) -> list[ReviewView]:
+    """Open items (with `include_closed`, every item), oldest first, readable by the sales team."""
+    query = select(ReviewItem).order_by(ReviewItem.id)
+    if not include_closed:
+        query = query.where(ReviewItem.status == OPEN)
+    views = []
+    with sessions() as session:
+        for item in session.scalars(query):
+            stored = session.scalar(select(StoredMessage).where(StoredMessage.message_id == item.message_id))
+            decision = session.scalar(select(ReviewDecision).where(ReviewDecision.review_id == item.id)
+                                      .order_by(ReviewDecision.id.desc()).limit(1))
+            community = _community(item, names)
+            words = tuple(describe(a["kind"], a.get("payload") or {}, community) for a in item.proposed)
+            sender = stored.from_addr or "" if stored else ""
+            subject = stored.subject if stored else ""
+            text = excerpt(_text_of(stored))
+            record = {
+                "id": item.id, "thread": item.thread_id, "message_id": item.message_id, "lead_id": item.lead_id,
+                "intent": item.intent, "reason": item.reason, "created_at": item.created_at.isoformat() + "Z",
+                "proposed": [{"kind": a["kind"], "key": a["key"]} for a in item.proposed],
+                "status": item.status, "community": community, "sender": sender, "subject": subject,
+                "excerpt": text, "proposals": list(words), "decided_by": item.decided_by,
+                "decided_at": item.decided_at.isoformat() + "Z" if item.decided_at else None,
+                "comment": decision.comment if decision else None,
+            }
+            views.append(ReviewView(item.id, item.status, community, sender, subject, text, item.intent,
+                                    item.reason, words, record))
+    return views
+
+
+def decide_review(sessions: sessionmaker[Session], review_id: int, *, approve: bool, by: str,
+                  comment: str | None, now: datetime | None = None) -> ReviewItem:
+    """Record the decision; an approval queues exactly the proposed actions (forwards say who approved them)."""
+    moment = now or utcnow()
+    with sessions.begin() as session:
+        item = session.get(ReviewItem, review_id)
+        if item is None:
+            raise ReviewRefused(f"review item #{review_id} does not exist")
+        if item.status != OPEN:
+            raise ReviewRefused(f"review item #{review_id} is already {item.status} by {item.decided_by}")
+        if approve and not item.proposed:
+            raise ReviewRefused(f"review item #{review_id} proposes nothing to carry out, so it cannot be approved; "
+                                "reject it (with --comment) to close it")
+        item.status = APPROVED if approve else REJECTED
+        item.decided_by, item.decided_at = by, moment
+        session.add(ReviewDecision(review_id=review_id, decision=item.status, decided_by=by, comment=comment,
+                                   at=moment))
+        if approve:
+            for action in item.proposed:
+                payload = dict(action["payload"])
+                if action["kind"] == "forward":
+                    payload["vars"] = {**payload.get("vars", {}), "approved_by": by}
+                # An action that failed permanently (e.g. a field missing in the leads table) gets another try.
+                requeue(session, action["key"], action["kind"], payload, item.message_id, moment)
+        session.flush()
+        session.expunge(item)
+        return item
