@@ -11,50 +11,71 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-
-from daemon import logsetup
-from daemon.core.automated import detect_automated
-from daemon.core.extract import affirmed_month, facts_of
-from daemon.core.lead import STATUSES, Lead
-from daemon.core.maniac import EvidencePiece, checklist_details, load_maniac_rules
-from daemon.core.message import MalformedMessage, parse
-from daemon.core.notes import NoteRenderer
-from daemon.core.rules import Context, load_rules
-from daemon.core.threads import direction_of, external_participants, match_lead, sender_role
+from daemon import __version__, logsetup
 from daemon.errors import DaemonError
-from daemon.invoicing.batch import month_of, parse_month, previous_month
-from daemon.invoicing.render import invoice_key, render_batch
-from daemon.io import iter_source
-from daemon.leads.airtable.invoices import check_invoice_schema
-from daemon.leads.airtable.schema import check_schema
-from daemon.leads.sqlite import SqliteLeadStore
-from daemon.pipeline import Summary
-from daemon.runtime import Runtime, bind_state, load_config, make_pipeline, open_runtime
-from daemon.service.lock import lock_holder
-from daemon.service.runner import CONNECTION_KEY, Runner
-from daemon.service.scheduler import record_invoice
-from daemon.settings import Config
-from daemon.state.models import (
-    DONE,
-    FAILED,
-    OPEN,
-    PENDING,
-    UNCERTAIN,
-    ActionRow,
-    ManiacRow,
-    Quarantined,
-    ReviewItem,
-    StoredMessage,
-    SyncCursor,
-    get_meta,
-    make_sessions,
-)
+
+if TYPE_CHECKING:
+    from daemon.core.lead import Lead
+    from daemon.pipeline import Summary
+    from daemon.runtime import Runtime
+    from daemon.settings import Config
+
+
+def _import_commands() -> None:
+    """The modules the commands need (SQLAlchemy, pyairtable, Jinja2, the mail parser) load only once a command
+    runs, so `--help` and `--version` answer at once."""
+    global ActionRow, CONNECTION_KEY, Context, DONE, EvidencePiece, FAILED, MalformedMessage, ManiacRow
+    global NoteRenderer, OPEN, PENDING, Quarantined, ReviewItem, Runner, STATUSES, SqliteLeadStore
+    global StoredMessage, SyncCursor, UNCERTAIN, affirmed_month, bind_state, check_invoice_schema
+    global check_schema, checklist_details, detect_automated, direction_of, external_participants, facts_of
+    global func, get_meta, invoice_key, iter_source, load_config, load_maniac_rules, load_rules, lock_holder
+    global make_pipeline, make_sessions, match_lead, month_of, open_runtime, parse, parse_month
+    global previous_month, record_invoice, render_batch, select, sender_role
+    from sqlalchemy import func, select
+
+    from daemon.core.automated import detect_automated
+    from daemon.core.extract import affirmed_month, facts_of
+    from daemon.core.lead import STATUSES
+    from daemon.core.maniac import EvidencePiece, checklist_details, load_maniac_rules
+    from daemon.core.message import MalformedMessage, parse
+    from daemon.core.notes import NoteRenderer
+    from daemon.core.rules import Context, load_rules
+    from daemon.core.threads import direction_of, external_participants, match_lead, sender_role
+    from daemon.invoicing.batch import month_of, parse_month, previous_month
+    from daemon.invoicing.render import invoice_key, render_batch
+    from daemon.io import iter_source
+    from daemon.leads.airtable.invoices import check_invoice_schema
+    from daemon.leads.airtable.schema import check_schema
+    from daemon.leads.sqlite import SqliteLeadStore
+    from daemon.runtime import bind_state, load_config, make_pipeline, open_runtime
+    from daemon.service.lock import lock_holder
+    from daemon.service.runner import CONNECTION_KEY, Runner
+    from daemon.service.scheduler import record_invoice
+    from daemon.state.models import (
+        DONE,
+        FAILED,
+        OPEN,
+        PENDING,
+        UNCERTAIN,
+        ActionRow,
+        ManiacRow,
+        Quarantined,
+        ReviewItem,
+        StoredMessage,
+        SyncCursor,
+        get_meta,
+        make_sessions,
+    )
+
 
 log = logging.getLogger("daemon.cli")
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
+DESCRIPTION = """Watch the team's shared mailbox, keep the leads' statuses up to date and forward the evidence
+operations needs (confirmations, affirmations, contracts); build the monthly invoice batch.
+Without --config the embedded demo runs (examples/inbox.mbox, state in ./state).
+Start with `partnerships check --config FILE`, then `partnerships run --config FILE`."""
 
 
 # -- commands ---------------------------------------------------------------------------------------
@@ -62,8 +83,11 @@ EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     runtime = open_runtime(config)
-    runner = Runner(runtime, make_pipeline(runtime, dry_run=args.dry_run), dry_run=args.dry_run, once=args.once,
-                    interval=args.interval)
+    if args.dry_run and not args.once:
+        # A dry run changes nothing, so a second pass would only repeat the first.
+        print("[dry run] one pass only (--dry-run implies --once)", file=sys.stderr)
+    runner = Runner(runtime, make_pipeline(runtime, dry_run=args.dry_run), dry_run=args.dry_run,
+                    once=args.once or args.dry_run, interval=args.interval)
     summary = runner.run()
     print_summary(summary, runtime, dry_run=args.dry_run)
     return EXIT_OK
@@ -192,6 +216,11 @@ def _classification_text(record: dict[str, Any], rule_file: str | None, why: str
     return "\n".join(lines)
 
 
+def cut(text: str, width: int) -> str:
+    """`text` in at most `width` characters; a cut one ends with an ellipsis, so it does not look complete."""
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def _emit(args: argparse.Namespace, record: Any, text: str) -> None:
     """JSON (one document per line) with --json, else the human text."""
     print(json.dumps(record, ensure_ascii=False, default=str) if getattr(args, "json", False) else text)
@@ -216,11 +245,11 @@ def cmd_leads(args: argparse.Namespace, config: Config) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
         return EXIT_OK
-    print(f"{'name':40}  {'status':16}  {'tier':6}  {'fee':>9}  {'last activity':16}  reviews  contacts")
+    print(f"{'name':40}  {'status':16}  {'tier':6}  {'fee':>9}  {'last activity (UTC)':19}  reviews  contacts")
     for row in rows:
         last = (row["last_activity"] or "-")[:16].replace("T", " ")
-        print(f"{row['name'][:40]:40}  {row['status']:16}  {row['tier'] or '-':6}  {row['fee'] or '-':>9}  "
-              f"{last:16}  {row['pending_review_items']:7}  {', '.join(row['contacts'])}")
+        print(f"{cut(row['name'], 40):40}  {row['status']:16}  {row['tier'] or '-':6}  {row['fee'] or '-':>9}  "
+              f"{last:19}  {row['pending_review_items']:7}  {', '.join(row['contacts'])}")
     return EXIT_OK
 
 
@@ -246,7 +275,8 @@ def cmd_lead(args: argparse.Namespace, config: Config) -> int:
     history = getattr(runtime.leads, "status_history", lambda lead_id: [])(lead.id)
     for move in history:
         when = getattr(move, "at", None) or getattr(move, "day", "")
-        print(f"  {str(when)[:19]}  {move.old_status or '(new)'} -> {move.new_status}  {move.reason}")
+        print(f"  {str(when)[:19]}{' UTC' if len(str(when)) > 10 else ''}  {move.old_status or '(new)'} -> "
+              f"{move.new_status}  {move.reason}")
     if not history:
         print("  (none recorded)")
     with runtime.sessions() as session:
@@ -492,7 +522,6 @@ def print_summary(summary: Summary, runtime: Runtime, *, dry_run: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="partnerships", description=__doc__)
     # SUPPRESS: an option given before a nested subcommand must not be reset by the nested parser's default.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, default=argparse.SUPPRESS,
@@ -503,6 +532,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="log every decision to stderr (same as --log-level info)")
     common.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default=argparse.SUPPRESS,
                         help="default: info for `run` (one line per decision, for journald), warning otherwise")
+    # The common options also work before the command: `partnerships --config FILE run --once`.
+    parser = argparse.ArgumentParser(prog="partnerships", description=DESCRIPTION, parents=[common],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"partnerships-daemon {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", parents=[common], help="watch the mailbox and act")
     run.add_argument("--once", action="store_true", help="one pass, then exit")
@@ -561,6 +594,7 @@ COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "lea
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _import_commands()
     try:
         config = load_config(getattr(args, "config", None), state_dir=getattr(args, "state", None))
         default_level = "info" if args.command == "run" or getattr(args, "verbose", False) else "warning"

@@ -90,7 +90,10 @@ class SqliteLeadStore:
             marker = f"[{key}]"
             if marker in (row.notes or ""):
                 return
-            row.notes = ((row.notes or "") + f"{line} {marker}\n")
+            notes = row.notes or ""
+            # Notes typed by a person may not end with a newline: the audit line starts on its own line.
+            separator = "" if not notes or notes.endswith("\n") else "\n"
+            row.notes = f"{notes}{separator}{line} {marker}\n"
             row.updated_at = utcnow()
 
     def add_active_hub(self, lead_id: str, hub_name: str, *, key: str) -> str:
