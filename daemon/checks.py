@@ -33,7 +33,8 @@ def forward_sample(intent: str, label: str) -> dict[str, Any]:
         "original_message_id": "sample@westbrook.edu", "attachments": ["signed-agreement.pdf"],
         "new_text": "We would like to go ahead with the Medium tier at $3,000 per month.",
         "new_hub_url": "https://github.com/2i2c-org/infrastructure/issues/new?template=new-hub.yml",
-        "approved_by": "sam",
+        "approved_by": "sam", "start_date": "2026-12-01", "billing_contact": "ap@westbrook.edu",
+        "flag": "Could someone take a look at the login page?",
     }
 
 

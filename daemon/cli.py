@@ -498,7 +498,8 @@ def print_summary(summary: Summary, runtime: Runtime, *, dry_run: bool) -> None:
     else:
         created = [o for o in done if o.kind == "create_lead"]
         moves = [o for o in done if o.kind == "set_status"]
-        forwards = [o for o in done if o.kind == "forward"]
+        forwards = [o for o in done if o.kind == "forward" and not o.detail.startswith("not_forwarded=")]
+        kept = [o for o in done if o.kind == "forward" and o.detail.startswith("not_forwarded=")]
         print(f"leads created: {len(created)}")
         for outcome in created:
             print(f"  {outcome.detail}")
@@ -508,6 +509,10 @@ def print_summary(summary: Summary, runtime: Runtime, *, dry_run: bool) -> None:
         print(f"forwards written: {len(forwards)}")
         for outcome in forwards:
             print(f"  {outcome.detail.removeprefix('sent_to=')}")
+        if kept:
+            print(f"not forwarded, operations received them directly (recorded as evidence): {len(kept)}")
+            for outcome in kept:
+                print(f"  {outcome.key}")
         failed = [o for o in summary.outcomes if o.status != DONE]
         if failed:
             print(f"actions not done yet: {len(failed)}")

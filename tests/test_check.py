@@ -43,7 +43,8 @@ def test_sample_forward_context_has_every_variable_the_daemon_provides(tmp_path:
     assert forwards
     samples = sample_contexts(config)
     for forward in forwards:
-        real = set(forward.payload["vars"]) | {"new_hub_url", "approved_by"}  # the last two: added when sent
+        # Completed when sent (daemon.actions.executor: _note_variables).
+        real = set(forward.payload["vars"]) | {"new_hub_url", "approved_by", "start_date", "billing_contact", "flag"}
         assert set(samples[forward.payload["template"]]) == real
 
 

@@ -14,13 +14,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from daemon.core.dates import end_date
+from daemon.core.dates import end_date, start_date
 from daemon.core.digest import FailedAction, OpenReview, digest_variables
 from daemon.core.handoff import new_hub_issue_url
 from daemon.core.lead import ACTIVE_SERVICE, INACTIVE_SERVICE, Lead, NewLead
 from daemon.core.maniac import EvidencePiece, checklist
 from daemon.core.message import MalformedMessage, parse
 from daemon.core.notes import NoteRenderer
+from daemon.core.stated import billing_contact, flag_sentence
 from daemon.errors import ActionError, DaemonError
 from daemon.invoicing.render import airtable_invoices, batch_message, invoice_key, render_batch
 from daemon.io.send import Outgoing, Sender, build_digest, build_forward, compose
@@ -392,7 +393,7 @@ class Executor:
         created = airtable_invoices(self.config).record_batch(rendered.batch, key=invoice_key(payload["month"]))
         return {"invoice_records": created}
 
-    def _new_hub_url(self, payload: dict[str, Any], variables: dict[str, Any]) -> str:
+    def _new_hub_url(self, payload: dict[str, Any], variables: dict[str, Any], stated_start: date | None) -> str:
         """The pre-filled "New Hub - Request Information" issue, with what is known when the forward goes out."""
         lead_id = self._lead_id(payload["lead"])
         lead = self.leads.get(lead_id)
@@ -402,7 +403,8 @@ class Executor:
         return new_hub_issue_url(
             self.config.handoff, community=variables["community"], tier=variables["tier"], price=variables["price"],
             currency=self.config.currency, contacts=lead.contact_emails if lead else (),
-            start_date=lead.service_start if lead else None, maniac_summary=checklist(pieces) if pieces else "")
+            start_date=(lead.service_start if lead else None) or stated_start,
+            maniac_summary=checklist(pieces) if pieces else "")
 
     def _sent_date(self, key: str) -> datetime:
         """The Date header: when the action was recorded, so a resent message is byte for byte the same."""
@@ -446,15 +448,51 @@ class Executor:
                 StoredMessage.message_id == payload["message_id"]))
         if original is None or original.raw is None:
             raise ActionError(f"original <{payload['message_id']}> is not stored", retryable=False)
-        variables = dict(payload["vars"])
-        variables.setdefault("approved_by", None)  # set when a person approved it in review
-        if variables["intent"] == "service_confirmation":
-            variables["new_hub_url"] = self._new_hub_url(payload, variables)
+        lead_id = self._lead_id(payload["lead"])
+        if self._operations_has_it(original.raw):
+            # Operations was To/Cc on the message itself: the evidence is recorded, a second copy helps nobody.
+            self.leads.append_note(lead_id, f"{(payload['vars'].get('original_date') or '')[:10] or 'undated'} "
+                                   f"partnerships-daemon: {payload['vars']['intent_label']} "
+                                   f"<{payload['message_id']}> recorded; not forwarded: operations received it "
+                                   "directly", key=key)
+            return {"not_forwarded": "operations received it directly"}
+        variables = self._note_variables(payload, lead_id, original.raw)
+        subject = payload["subject"].replace(f": {payload['vars']['community']} - ", f": {variables['community']} - ",
+                                             1)
         note = self.renderer.render(payload["template"], variables)
-        outgoing = build_forward(key=key, subject=payload["subject"], note=note, original=original.raw,
+        outgoing = build_forward(key=key, subject=subject, note=note, original=original.raw,
                                  original_id=payload["message_id"], addresses=self.config.addresses,
                                  date=self._sent_date(key))
         return self._deliver(outgoing, {})
+
+    def _operations_has_it(self, raw: bytes) -> bool:
+        try:
+            message = parse(raw)
+        except MalformedMessage:
+            return False
+        return self.config.addresses.operations in (*message.to, *message.cc)
+
+    def _note_variables(self, payload: dict[str, Any], lead_id: str, raw: bytes) -> dict[str, Any]:
+        """The decision's variables, completed when sent: the lead's name now (a new lead may have been named
+        since), facts the mail states (start date, billing contact), a flag for a problem or question, and who
+        approved it in review."""
+        variables = dict(payload["vars"])
+        variables.setdefault("approved_by", None)
+        lead = self.leads.get(lead_id)
+        if lead is not None:
+            variables["community"] = lead.name
+        try:
+            message = parse(raw)
+            text, sent = message.new_text, (message.date.date() if message.date else self.clock().date())
+        except MalformedMessage:
+            text, sent = "", self.clock().date()
+        stated_start = start_date(text, sent) if variables["intent"] == "service_confirmation" else None
+        variables["start_date"] = stated_start.isoformat() if stated_start else None
+        variables["billing_contact"] = billing_contact(text)
+        variables["flag"] = flag_sentence(text)
+        if variables["intent"] == "service_confirmation":
+            variables["new_hub_url"] = self._new_hub_url(payload, variables, stated_start)
+        return variables
 
     def _do_send_alert(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
         """A permanent failure told to partnerships@ alone; never raises an alert of its own (see outbox)."""
