@@ -266,6 +266,18 @@ def cmd_lead(args: argparse.Namespace, config: Config) -> int:
         print(f"partnerships: {len(found)} leads match {args.lead!r} ({names}); name one exactly", file=sys.stderr)
         return EXIT_USAGE
     lead = found[0]
+    if args.lead_command in ("edit", "undo"):
+        from daemon.lead_edits import LeadEditError, edit_lead, undo_last_move
+
+        try:
+            changed = (edit_lead(runtime.leads, lead, args, by=getpass.getuser()) if args.lead_command == "edit"
+                       else undo_last_move(runtime.leads, lead, by=getpass.getuser()))
+        except LeadEditError as exc:
+            print(f"partnerships: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"{changed.name}  [{changed.status}]  tier: {changed.service_tier or '-'}   "
+              f"fee: {changed.monthly_fee or '-'}   service start: {changed.service_start or '-'}")
+        return EXIT_OK
     print(f"{lead.name}  [{lead.status}]  id {lead.id}")
     print(f"  contacts: {', '.join(lead.contact_emails) or '-'}   domain: {lead.domain or '-'}")
     print(f"  tier: {lead.service_tier or '-'}   fee: {lead.monthly_fee or '-'}   "
@@ -558,6 +570,14 @@ def build_parser() -> argparse.ArgumentParser:
     lead = sub.add_parser("lead", parents=[common], help="one lead in detail")
     lead_sub = lead.add_subparsers(dest="lead_command", required=True)
     lead_sub.add_parser("show", parents=[common], help="lead, status history, threads, MANIAC-T").add_argument(
+        "lead", help="the lead's name (or part of it), domain or a contact address")
+    lead_edit = lead_sub.add_parser("edit", parents=[common], help="set status, tier, fee or start date by hand")
+    lead_edit.add_argument("lead", help="the lead's name (or part of it), domain or a contact address")
+    lead_edit.add_argument("--status", help='a status, e.g. "Active Service" (quoted)')
+    lead_edit.add_argument("--tier", help="service tier, e.g. medium")
+    lead_edit.add_argument("--fee", help="monthly fee, a decimal amount such as 3000.00")
+    lead_edit.add_argument("--start", help="service start date, YYYY-MM-DD")
+    lead_sub.add_parser("undo", parents=[common], help="revert the lead's last status move").add_argument(
         "lead", help="the lead's name (or part of it), domain or a contact address")
     review = sub.add_parser("review", parents=[common], help="the human review queue")
     review_sub = review.add_subparsers(dest="review_command")
