@@ -63,6 +63,15 @@ def test_stated_start_date_and_billing_contact_are_in_the_note(forwarded) -> Non
     assert "not known yet" not in unquote_plus(note)
 
 
+def test_stated_facts_are_written_to_the_lead(forwarded) -> None:
+    config, _ = forwarded
+    runtime = open_runtime(load_config(config))
+    westbrook = next(lead for lead in runtime.leads.all() if lead.name == "Westbrook University")
+    assert westbrook.service_start is not None and westbrook.service_start.isoformat() == "2026-12-01"
+    assert ("partnerships-daemon: stated in <confirm@westbrook.edu>: service start 2026-12-01, billing contact "
+            "ap@westbrook.edu") in westbrook.notes
+
+
 def test_an_affirmation_with_a_question_is_flagged(forwarded) -> None:
     _, notes = forwarded
     note = note_of(notes["affirm@riverbend.edu"])

@@ -457,6 +457,7 @@ class Executor:
                                    "directly", key=key)
             return {"not_forwarded": "operations received it directly"}
         variables = self._note_variables(payload, lead_id, original.raw)
+        self._write_stated_facts(key, lead_id, variables)
         subject = payload["subject"].replace(f": {payload['vars']['community']} - ", f": {variables['community']} - ",
                                              1)
         note = self.renderer.render(payload["template"], variables)
@@ -464,6 +465,23 @@ class Executor:
                                  original_id=payload["message_id"], addresses=self.config.addresses,
                                  date=self._sent_date(key))
         return self._deliver(outgoing, {})
+
+    def _write_stated_facts(self, key: str, lead_id: str, variables: dict[str, Any]) -> None:
+        """The start date and billing contact the mail states go into the lead too (a start date only where none
+        is on file: the table's value wins), once per forward."""
+        lead = self.leads.get(lead_id)
+        changes = {"service_start": variables["start_date"]} if (
+            variables["start_date"] and lead is not None and lead.service_start is None) else {}
+        stated = [f"service start {variables['start_date']}"] if changes else []
+        stated += [f"billing contact {variables['billing_contact']}"] if variables["billing_contact"] else []
+        if not stated or not hasattr(self.leads, "update_fields"):
+            return
+        day = (variables.get("original_date") or self.clock().isoformat())[:10]
+        line = f"{day} partnerships-daemon: stated in <{variables['original_message_id']}>: {', '.join(stated)}"
+        try:
+            self.leads.update_fields(lead_id, changes, line=line, key=f"facts:{key}")
+        except ActionError as exc:  # the forward matters more; the note says the same facts
+            log.warning("stated facts not written to the lead key=%s: %s", key, exc)
 
     def _operations_has_it(self, raw: bytes) -> bool:
         try:
