@@ -51,7 +51,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     config = tmp / "partnerships.toml"
     examples = PROJECT_ROOT / "examples"
     config.write_text(f'[daemon]\nstate_dir = "{tmp / "state"}"\n[source]\npath = "{examples / "inbox.mbox"}"\n'
-                      f'[leads]\nseed_csv = "{examples / "leads.csv"}"\n[invoice]\nspend_dir = "{examples / "spend"}"\n')
+                      f'[leads]\nseed_csv = "{examples / "leads.csv"}"\n'
+                      f'[invoice]\nspend_dir = "{examples / "spend"}"\n')
     assert run_cli("run", "--once", "--config", str(config))[0] == 0
     assert run_cli("invoice", "--month", "2026-10", "--config", str(config))[0] == 0  # so that --resend can correct it
     return {"config": str(config), "eml": str(tmp / "reply.eml"), "mbox": str(examples / "inbox.mbox")}
