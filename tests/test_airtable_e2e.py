@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -66,10 +67,15 @@ def test_example_mailbox_moves_the_same_statuses_in_airtable(tmp_path: Path, ser
     full_reads = [r for r in server.requests("GET", path_suffix="/Leads") if "filterByFormula" not in r.query]
     assert len(full_reads) == 1  # one paginated read per cycle; creates look their key up with a formula
     assert server.rate_limited == 0 and server.peak_rate() <= 5
+    # Cascade stated its start (December 1), now on the lead: from that day on a pass activates it, once.
+    cascade = records["Cascade Institute for Climate Research"]
+    assert cascade["Service start"] == "2026-12-01" and "stated in <t09m2.a34a@cascadeclimate.org>" in cascade["Notes"]
+    run_cli("run", "--once", "--config", str(config), "--log-level", "warning")
     again = run_cli("run", "--once", "--config", str(config), "--log-level", "warning")
     assert again[0] == 0 and "status changes: 0" in again[1]
-    assert {r["fields"]["Community"]: r["fields"]["Status"] for r in server.records(BASE_ID, "Leads")} == (
-        EXPECTED_STATUSES)
+    expected = EXPECTED_STATUSES | ({"Cascade Institute for Climate Research": "Active Service"}
+                                    if date.today() >= date(2026, 12, 1) else {})
+    assert {r["fields"]["Community"]: r["fields"]["Status"] for r in server.records(BASE_ID, "Leads")} == expected
 
 
 def test_check_reports_a_renamed_field(tmp_path: Path, server: AirtableServer) -> None:
