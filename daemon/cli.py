@@ -404,6 +404,8 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     else:
         print(f"daemon: running (pid {report['daemon_pid']})")
         print(f"connection: {report['connection'] or 'not synced yet'}")
+    if report["smtp"] and report["smtp"] != "ok":
+        print(f"smtp: {report['smtp']} (sending waits; fix the password, then `partnerships actions retry ID`)")
     print("sync cursors:")
     for cursor in report["sources"]:
         print(f"  {cursor['source']}: last uid {cursor['last_uid']} (uidvalidity {cursor['uidvalidity'] or '-'}), "
@@ -440,6 +442,7 @@ def status_report(config: Config) -> dict[str, Any]:
             "state": str(config.db_path),
             "connection": meta.get(CONNECTION_KEY),
             "daemon_pid": lock_holder(config.state_dir),
+            "smtp": meta.get("smtp"),
             "sources": [{"source": c.source, "uidvalidity": c.uidvalidity, "last_uid": c.last_uid,
                          "last_sync": meta.get(f"last_sync:{c.source}")} for c in cursors],
             "actions": {"pending": counts.get(PENDING, 0), "uncertain": counts.get(UNCERTAIN, 0),

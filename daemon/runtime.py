@@ -63,7 +63,8 @@ def open_runtime(config: Config) -> Runtime:
                 log.info("seeded leads count=%d from=%s", seeded, config.leads_seed_csv)
     renderer = NoteRenderer(config.templates_dir, globals_={"currency": config.currency})
     renderer.check()
-    executor = Executor(sessions=sessions, leads=leads, sender=make_sender(config), renderer=renderer, config=config)
+    executor = Executor(sessions=sessions, leads=leads, sender=make_sender(config), renderer=renderer, config=config,
+                        sender_factory=lambda: make_sender(config))
     return Runtime(config, sessions, leads, executor)
 
 

@@ -61,36 +61,60 @@ def failed_rows(config: Path) -> list[dict]:
     return json.loads(out)
 
 
-def test_smtp_535_fails_for_good_then_retry_after_the_fix_delivers(
+def test_smtp_535_pauses_sending_and_retry_after_the_fix_delivers(
         tmp_path: Path, smtp_server: Callable[..., RecordingSMTPServer]) -> None:
     smtp = smtp_server(auth_user="daemon", auth_password="right")
     config = write_setup(tmp_path, smtp, smtp_password="wrong")
     code, out, _ = run_cli("run", "--once", "--config", str(config))
-    assert code == 0 and "failed forward " + FORWARD_KEY in out
-    assert smtp.auth_failures >= 1 and smtp.messages == []
-    [forward, alert] = failed_rows(config)
-    assert (forward["kind"], forward["key"], forward["status"]) == ("forward", FORWARD_KEY, "failed")
-    assert "535" in forward["last_error"]
-    # The alert could not get out through the same broken server either; it never alerts about itself.
-    assert (alert["kind"], alert["key"]) == ("send_alert", f"alert:{FORWARD_KEY}")
-    code, out, _ = run_cli("status", "--config", str(config))
-    assert "ATTENTION: 2 action(s) failed for good" in out
-
-    (tmp_path / "smtp-password").write_text("right\n")
-    code, out, _ = run_cli("actions", "retry", "--all-failed", "--config", str(config))
-    assert code == 0, out
-    assert f"done: {FORWARD_KEY}" in out and f"done: alert:{FORWARD_KEY}" in out
-    received = smtp.wait_for(2)
-    subjects = sorted(str(m.message["Subject"]) for m in received)
-    assert subjects[0].startswith("[partnerships] Action failed for good: forward " + FORWARD_KEY)
-    alert_mail = next(m for m in received if "Action failed" in str(m.message["Subject"]))
-    assert alert_mail.rcpt_tos == ["partnerships@2i2c.org"]  # the team only, never operations
-    assert "535" in alert_mail.message.get_content()
+    assert code == 0 and "pending forward " + FORWARD_KEY in out
+    # One login (smtplib tries AUTH PLAIN, then LOGIN: two refusals), not one per retry or per message.
+    assert smtp.auth_failures == 2 and smtp.messages == []
+    # A refused login is not the message's fault: nothing failed, nothing alerts, the forward waits.
     assert failed_rows(config) == []
-    # Nothing is sent twice: a second retry finds nothing failed.
+    [forward] = json.loads(run_cli("actions", "list", "--json", "--config", str(config))[1])
+    assert (forward["key"], forward["status"], forward["attempts"]) == (FORWARD_KEY, "pending", 0)
+    assert "535" in forward["last_error"] and "all sending paused until" in forward["last_error"]
+    code, out, _ = run_cli("status", "--config", str(config))
+    assert "smtp: login refused since" in out and "535" in out and "wrong" not in out
+
+    # A second pass within the pause does not try to log in again.
+    assert run_cli("run", "--once", "--config", str(config))[0] == 0
+    assert smtp.auth_failures == 2
+    (tmp_path / "smtp-password").write_text("right\n")
+    code, out, _ = run_cli("actions", "retry", str(forward["id"]), "--config", str(config))
+    assert code == 0, out
+    assert f"done: {FORWARD_KEY}" in out
+    [received] = smtp.wait_for(1)
+    assert received.rcpt_tos == ["operations@codeforsociety.org", "partnerships@2i2c.org"]
+    code, out, _ = run_cli("status", "--config", str(config))
+    assert "smtp: login refused" not in out
     code, out, _ = run_cli("actions", "retry", "--all-failed", "--config", str(config))
     assert code == 0 and "no failed actions to retry" in out
-    assert len(smtp.messages) == 2
+    assert len(smtp.messages) == 1
+
+
+def test_a_second_refusal_doubles_the_pause(tmp_path: Path, smtp_server: Callable[..., RecordingSMTPServer]) -> None:
+    from datetime import datetime, timedelta
+
+    from daemon.runtime import load_config, open_runtime
+
+    smtp = smtp_server(auth_user="daemon", auth_password="right")
+    config = write_setup(tmp_path, smtp, smtp_password="wrong")
+    assert run_cli("run", "--once", "--config", str(config))[0] == 0
+    runtime = open_runtime(load_config(config))
+    start = datetime(2030, 1, 1)
+    runtime.executor.clock = lambda: start
+    runtime.executor.run_pending()
+    first = runtime.executor.login_pause.until
+    assert first == start + timedelta(seconds=60)
+    runtime.executor.clock = lambda: start + timedelta(seconds=30)
+    runtime.executor.run_pending()  # still paused: no login attempt
+    assert runtime.executor.login_pause.refusals == 1
+    runtime.executor.clock = lambda: first
+    runtime.executor.run_pending()
+    assert runtime.executor.login_pause.until == first + timedelta(seconds=120)
+    # Three logins (the run above and the two tries here; none during the pause), two refusals each (PLAIN, LOGIN).
+    assert smtp.auth_failures == 6
 
 
 def test_template_error_sends_one_alert_and_retry_after_fixing_the_template(

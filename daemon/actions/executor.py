@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import smtplib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +42,9 @@ from daemon.state.models import (
     ReviewItem,
     StoredMessage,
     Thread,
+    get_meta,
     naive_utc,
+    set_meta,
     utcnow,
 )
 
@@ -50,6 +53,8 @@ log = logging.getLogger("daemon.actions.executor")
 
 LEAD_ACTIONS = ("create_lead", "set_status", "add_note")
 SCHEDULED = "scheduled"  # an outcome only: the action stays pending until its date
+SENDING_KINDS = ("forward", "send_invoice", "send_digest", "send_alert")
+SMTP_KEY = "smtp"  # meta: the mail server's last answer to our login, for `status`
 DIGEST_TEMPLATE = "digest.txt.j2"
 ALERT_TEMPLATE = "alert_failed_action.txt.j2"
 
@@ -73,6 +78,30 @@ def _move_reason(payload: dict[str, Any]) -> str:
     return f"rule {payload['rule']}{message}"
 
 
+@dataclass
+class LoginPause:
+    """Sending paused after the mail server refused our login: 60 s, doubling per refusal, up to an hour."""
+
+    base: float = 60.0
+    cap: float = 3600.0
+    refusals: int = 0
+    until: datetime | None = None
+    reason: str | None = None
+    changed: bool = False  # whether the last refusal had a new reason (reported once per change)
+    cleared: bool = False  # a message went out since the process started: nothing left to clear
+
+    def refused(self, reason: str, now: datetime) -> float:
+        self.refusals += 1
+        delay = min(self.cap, self.base * 2 ** (self.refusals - 1))
+        self.until = now + timedelta(seconds=delay)
+        self.changed, self.reason = reason != self.reason, reason
+        return delay
+
+    def reset(self) -> None:
+        self.refusals, self.until, self.reason, self.changed = 0, None, None, False
+        self.cleared = False
+
+
 @dataclass(frozen=True)
 class Outcome:
     key: str
@@ -94,6 +123,9 @@ class Executor:
     # Tells this process's own in-flight sends from those a crashed process left behind.
     instance: str = field(default_factory=lambda: f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
     alerts_recorded: int = 0  # permanent failures told to partnerships@ since the last pass
+    # A fresh sender (the password read again) after the mail server refused our login.
+    sender_factory: Callable[[], Sender] | None = None
+    login_pause: LoginPause = field(default_factory=lambda: LoginPause())
 
     def run_pending(self) -> list[Outcome]:
         """Execute every due pending action in the order it was recorded; alerts raised meanwhile go out too."""
@@ -121,6 +153,18 @@ class Executor:
         return scheduled + self._dispatch(due)
 
     def _dispatch(self, due: list[tuple[int, str]]) -> list[Outcome]:
+        if self.login_pause.until is not None:
+            if self.clock() < self.login_pause.until:
+                # The mail server refused our login: no message is tried until the pause is over.
+                due = [(action_id, kind) for action_id, kind in due if kind not in SENDING_KINDS]
+            elif self.sender_factory is not None:
+                try:
+                    self.sender = self.sender_factory()  # the password file may have been fixed meanwhile
+                except DaemonError as exc:
+                    log.warning("smtp password cannot be read again, trying the one read before: %s", exc)
+        return self._dispatch_now(due)
+
+    def _dispatch_now(self, due: list[tuple[int, str]]) -> list[Outcome]:
         # New leads first, so that the moves and forwards naming them do not have to wait for a retry.
         creates = [action_id for action_id, kind in due if kind == "create_lead"]
         rest = [action_id for action_id, kind in due if kind != "create_lead"]
@@ -192,6 +236,8 @@ class Executor:
                 raise ActionError(f"unknown action kind {kind!r}", retryable=False)
             result = handler(key, payload)
         except (ActionError, DaemonError) as exc:
+            if isinstance(exc.__cause__, smtplib.SMTPAuthenticationError):
+                return self._login_refused(action_id, key, kind, str(exc))
             retryable = getattr(exc, "retryable", False)
             return self._failed(action_id, key, kind, attempts + 1, str(exc), retryable)
         except Exception as exc:  # an unexpected bug must not stop the queue; retry capped
@@ -201,6 +247,24 @@ class Executor:
         detail = ", ".join(f"{k}={v}" for k, v in result.items())
         log.info("action done kind=%s key=%s %s", kind, key, detail)
         return Outcome(key, kind, DONE, detail)
+
+    def _login_refused(self, action_id: int, key: str, kind: str, error: str) -> Outcome:
+        """A refused SMTP login is not this message's fault: it stays pending, without using up its attempts, and
+        all sending pauses, 60 s doubling up to an hour (a provider locks an account that keeps failing)."""
+        now = self.clock()
+        delay = self.login_pause.refused(error, now)
+        detail = f"{error}; all sending paused until {self.login_pause.until:%Y-%m-%d %H:%M:%S} UTC"
+        with self.sessions.begin() as session:
+            session.execute(update(ActionRow).where(ActionRow.id == action_id).values(
+                status=PENDING, last_error=detail, updated_at=now, next_attempt_at=self.login_pause.until,
+                sending_since=None))
+        if self.login_pause.changed:
+            log.error("smtp login refused: %s; sending paused for %.0f s (reported again only when this changes)",
+                      error, delay)
+            set_meta(self.sessions, {SMTP_KEY: f"login refused since {now:%Y-%m-%d %H:%M:%S} UTC: {error}"})
+        else:
+            log.debug("smtp login refused again: %s; sending paused for %.0f s", error, delay)
+        return Outcome(key, kind, PENDING, detail)
 
     def _settle_interrupted_sends(self) -> None:
         """A send left `sending` by a dead process may have reached the server: wait for its copy first.
@@ -242,6 +306,13 @@ class Executor:
 
     def _mark_done(self, key: str, result: dict[str, Any], attempts: int) -> None:
         outbox.complete(self.sessions, key, result, attempts, self.clock())
+        if result.get("sent_to") and (self.login_pause.until is not None or not self.login_pause.cleared):
+            # The first message out (in this process, or after a pause) clears a refusal `status` still shows.
+            if self.login_pause.reason or get_meta(self.sessions, SMTP_KEY).get(SMTP_KEY, "ok") != "ok":
+                log.warning("smtp login works again after: %s", self.login_pause.reason or "an earlier refusal")
+                set_meta(self.sessions, {SMTP_KEY: "ok"})
+            self.login_pause.reset()
+            self.login_pause.cleared = True
 
     def _deliver(self, outgoing: Outgoing, extra: dict[str, Any]) -> dict[str, Any]:
         """Send, recording `done` the moment the message has left, not after the connection is closed."""

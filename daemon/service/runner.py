@@ -66,6 +66,7 @@ class Runner:
     invoices: InvoiceScheduler | None = None
     synced_at: datetime | None = None
     connection_problem: str | None = None
+    smtp_reported: str | None = None
 
     def run(self) -> Summary:
         config = self.runtime.config
@@ -147,6 +148,11 @@ class Runner:
         if self.connection_problem is not None:
             self.notifier.watchdog()  # waiting out a backoff (up to an hour) is not a hang
         self.pipeline.execute()
+        refused = self.runtime.executor.login_pause.reason
+        if refused != self.smtp_reported:  # once per change, like the mailbox's problems
+            self.smtp_reported = refused
+            self.notifier.status(f"sending paused, smtp login refused: {refused}" if refused
+                                 else self._status_line())
         if self.invoices is not None:
             self.invoices.tick()
         if self.signals.reload_requested:

@@ -117,7 +117,8 @@ class OutboxError(Exception):
 
 
 def retry(sessions: sessionmaker[Session], action_ids: Sequence[int], now: datetime | None = None) -> list[str]:
-    """Failed (or cancelled) actions become pending again with a fresh retry budget; returns their keys."""
+    """Failed (or cancelled) actions become pending again with a fresh retry budget, and a pending one waiting for
+    its next attempt (e.g. after a refused login) is tried now; returns their keys."""
     moment = now or utcnow()
     keys = []
     with sessions.begin() as session:
@@ -125,7 +126,7 @@ def retry(sessions: sessionmaker[Session], action_ids: Sequence[int], now: datet
             row = session.get(ActionRow, action_id)
             if row is None:
                 raise OutboxError(f"action #{action_id} does not exist")
-            if row.status not in (FAILED, CANCELLED):
+            if row.status not in (FAILED, CANCELLED, PENDING):
                 raise OutboxError(f"action #{action_id} ({row.kind} {row.key}) is {row.status}, not failed")
             session.execute(update(ActionRow).where(ActionRow.id == action_id).values(
                 status=PENDING, attempts=0, next_attempt_at=moment, updated_at=moment, sending_since=None,
