@@ -20,6 +20,9 @@ SENT = date(2026, 11, 4)
     ("We are ending our service. Thanks for everything!", None),
     ("We met on December 3 and talked about the end of the project.", None),  # the cue is after the date
     ("Our service ends on February 30.", None),
+    ("The grant ended, so we will end the hub service at the end of December.", date(2026, 12, 31)),
+    ("We will keep it until the end of February 2027.", date(2027, 2, 28)),
+    ("We would like to stop at the end of March.", date(2027, 3, 31)),  # March is past: next year
 ])
 def test_end_date(text: str, expected: date | None) -> None:
     assert end_date(text, SENT) == expected

@@ -64,9 +64,24 @@ def stated_date(text: str, sent: date, cues: tuple[str, ...]) -> date | None:
     return None
 
 
+_END_OF_MONTH = re.compile(
+    rf"\bend\s+of\s+(?:the\s+month\s+of\s+)?(?P<month>{_MONTH_NAME})\b(?:,?\s+(?P<year>20\d\d))?", re.IGNORECASE)
+
+
 def end_date(text: str, sent: date) -> date | None:
-    """When a service ends, as the message states it ("our service ends on December 31")."""
-    return stated_date(text, sent, END_CUES)
+    """When a service ends, as the message states it ("our service ends on December 31", "at the end of
+    December": its last day)."""
+    stated = stated_date(text, sent, END_CUES)
+    if stated is not None:
+        return stated
+    match = _END_OF_MONTH.search(text)
+    if match is None:
+        return None
+    word = match.group("month").lower()
+    month = next(i for i, name in enumerate(MONTHS, start=1) if name.startswith(word[:3]))
+    year = int(match.group("year")) if match.group("year") else sent.year + (month < sent.month)
+    following = date(year + (month == 12), month % 12 + 1, 1)
+    return following - timedelta(days=1)
 
 
 def start_date(text: str, sent: date) -> date | None:
