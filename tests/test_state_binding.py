@@ -86,3 +86,10 @@ def test_a_bare_credential_name_resolves_the_same_way_inside_and_outside_systemd
     assert password() == "from-the-documented-directory"
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(systemd))  # inside the unit: LoadCredential=
     assert password() == "from-systemd"
+
+
+def test_state_files_are_private(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    assert run_cli("leads", "--state", str(state))[0] == 0
+    assert state.stat().st_mode & 0o777 == 0o700
+    assert (state / "partnerships.sqlite3").stat().st_mode & 0o777 == 0o600

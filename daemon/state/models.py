@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -256,7 +257,8 @@ def get_meta(sessions: sessionmaker[Session], prefix: str = "") -> dict[str, str
 
 def make_engine(db_path: Path) -> Engine:
     """SQLite in WAL mode with BEGIN IMMEDIATE, so writers serialise instead of failing mid-transaction."""
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    # The state holds mail and the team's leads: readable by its owner only (0700 / 0600).
+    db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = create_engine(f"sqlite:///{db_path}", connect_args={"timeout": 15})
 
     @event.listens_for(engine, "connect")
@@ -274,6 +276,9 @@ def make_engine(db_path: Path) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     Base.metadata.create_all(engine)
+    for path in (db_path, db_path.with_name(db_path.name + "-wal"), db_path.with_name(db_path.name + "-shm")):
+        if path.exists() and path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+            path.chmod(0o600)
     return engine
 
 
