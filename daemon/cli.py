@@ -1,475 +1,26 @@
-"""The `partnerships` command: wiring of config, store, rules, leads and senders, and the subcommands."""
+"""The `partnerships` command line: arguments, and the one call into `daemon.commands` for the command given.
+
+Nothing heavy is imported before a command runs, so `--help` and `--version` answer at once."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import getpass
-import json
-import logging
+import importlib
 import os
 import sys
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from daemon import logsetup
-from daemon.core.lead import STATUSES
-from daemon.core.maniac import checklist_details, load_maniac_rules
-from daemon.core.message import MalformedMessage, parse
-from daemon.core.notes import NoteRenderer
-from daemon.core.rules import load_rules
-from daemon.core.sanitize import TerminalSafe
-from daemon.core.trust import proposal_lines, propose_trust, trust_line
-from daemon.core.verdict import verdict_of
-from daemon.errors import DaemonError
-from daemon.evaluation.dataset import cases as eval_cases
-from daemon.evaluation.dataset import load_labels
-from daemon.evaluation.metrics import Case, score
-from daemon.evaluation.metrics import render as render_report
-from daemon.filemodes import too_open
-from daemon.invoicing.batch import month_of, parse_month, previous_month
-from daemon.invoicing.render import invoice_key, render_batch
-from daemon.io import FileSource
-from daemon.io.sample import newest_messages
-from daemon.leads.airtable.invoices import check_invoice_schema
-from daemon.leads.airtable.schema import check_schema
-from daemon.pipeline import Summary, retry_quarantined
-from daemon.runtime import Runtime, load_config, make_pipeline, open_evaluator, open_runtime
-from daemon.service.lock import RunLock, writer
-from daemon.service.progress import track
-from daemon.service.runner import Runner
-from daemon.service.scheduler import record_invoice
-from daemon.settings import Config
-from daemon.state import ledger, queries
-from daemon.state.models import (
-    DONE,
-    FAILED,
-    existing_sessions,
-    make_sessions,
-)
-from daemon.state.reviews import decide_review
+from daemon import __version__
+from daemon.errors import EXIT_OK, EXIT_USAGE, DaemonError
 
-log = logging.getLogger("daemon.cli")
-EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
-
-
-# -- commands ---------------------------------------------------------------------------------------
-
-
-def cmd_run(args: argparse.Namespace, config: Config) -> int:
-    runtime = open_runtime(config)
-    runner = Runner(runtime, make_pipeline(runtime, dry_run=args.dry_run), dry_run=args.dry_run, once=args.once,
-                    interval=args.interval, quiet=args.quiet)
-    summary = runner.run()
-    print_summary(summary, runtime, dry_run=args.dry_run)
-    return EXIT_OK
-
-
-def cmd_invoice(args: argparse.Namespace, config: Config) -> int:
-    """Build (and with no --dry-run, send once) the batch of a month; default: the month before this one."""
-    runtime = open_runtime(config)
-    month = args.month or previous_month(month_of(datetime.now(config.invoice_schedule.zone).date()))
-    parse_month(month)
-    if args.dry_run:
-        rendered = render_batch(month, config, runtime.leads.all(), runtime.sessions, runtime.executor.renderer)
-        print(f"Subject: {rendered.subject}\nTo: {config.addresses.operations}\nCc: {config.addresses.partnerships}\n")
-        print(rendered.body)
-        print(f"--- {rendered.csv_name} ---")
-        print(rendered.csv_data.decode("utf-8"), end="")
-        return EXIT_OK
-    if not record_invoice(runtime.sessions, month, airtable=config.lead_backend == "airtable"):
-        row = queries.action_by_key(runtime.sessions, invoice_key(month))
-        print(f"the batch for {month} was recorded before ({row.status}, {row.updated_at:%Y-%m-%d %H:%M} UTC); "
-              "it is sent once only")
-        return EXIT_OK if row.status != FAILED else EXIT_INPUT
-    with writer(config.state_dir, "invoice") as lock:
-        if not lock.held:
-            _left_to_daemon(lock)
-            return EXIT_OK
-        outcome = next((o for o in runtime.executor.run_pending() if o.key == invoice_key(month)), None)
-    if outcome is None or outcome.status != DONE:
-        print(f"the batch for {month} is recorded but not sent yet: {outcome.detail if outcome else 'not due'}")
-        return EXIT_INPUT
-    print(f"sent the batch for {month}: {outcome.detail}")
-    return EXIT_OK
-
-
-def cmd_replay(args: argparse.Namespace, config: Config) -> int:
-    runtime = open_runtime(config)
-    with writer(config.state_dir, "replay") as lock:
-        pipeline = make_pipeline(runtime, dry_run=args.dry_run, execute=lock.held)
-        source = FileSource(Path(args.path))
-        summary = pipeline.process_all(track(source, len(source), Path(args.path).name, quiet=args.quiet))
-        print_summary(summary, runtime, dry_run=args.dry_run)
-        _left_to_daemon(lock, dry_run=args.dry_run)
-    return EXIT_INPUT if summary.quarantined else EXIT_OK
-
-
-def _left_to_daemon(lock: RunLock, *, dry_run: bool = False) -> None:
-    """Say so when the recorded actions wait for the process that holds the state (the running daemon)."""
-    if not lock.held and not dry_run:
-        pid, purpose = lock.holder()
-        print(f"actions recorded; `partnerships {purpose}` (pid {pid}) holds {lock.path.parent} and carries them out")
-
-
-def cmd_classify(args: argparse.Namespace, config: Config) -> int:
-    """Side-effect free, and the same evaluation `run` makes. Leads and threads are consulted only from an existing
-    state (--state / PARTNERSHIPS_STATE); without them an external sender's role is `unknown`."""
-    with_state = bool(getattr(args, "state", None) or os.environ.get("PARTNERSHIPS_STATE"))
-    evaluator = open_evaluator(config, with_state=with_state)
-    status = EXIT_OK
-    for name in args.files:
-        try:
-            message = parse(Path(name).read_bytes(), max_size=config.max_message_bytes)
-        except (OSError, MalformedMessage) as exc:
-            reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
-            _emit(args, {"file": name, "error": reason}, f"{name}: cannot classify: {reason}")
-            status = EXIT_INPUT
-            continue
-        evaluation = evaluator.evaluate(message)
-        verdict = verdict_of(evaluation)
-        result = verdict.classification
-        record = verdict.record(name)
-        _emit(args, record, _classification_text(record, result.rule_file, result.explanation))
-    return status
-
-
-def cmd_eval(args: argparse.Namespace, config: Config) -> int:
-    """Precision, recall, confusion and the action figures over labelled mail (see daemon/evaluation)."""
-    rules = load_rules(config.rules_dir)
-    labels = load_labels(args.labels) if args.labels else None
-    root = args.labels.parent if args.labels else Path(args.path)
-    groups: dict[str, list[Case]] = {}
-    for split, case in eval_cases(Path(args.path), labels, root, rules, config, args.split):
-        groups.setdefault(split, []).append(case)
-    reports = {split: score(found, config.min_confidence) for split, found in sorted(groups.items())}
-    if args.json:
-        print(json.dumps({split: report.as_json() for split, report in reports.items()}, ensure_ascii=False))
-    else:
-        print("\n\n".join(render_report(report, f"{args.path} [{split}]") for split, report in reports.items()))
-    return EXIT_OK if reports else EXIT_INPUT
-
-
-def _classification_text(record: dict[str, Any], rule_file: str | None, why: str) -> str:
-    lines = [f"{record['file']}:", f"  message-id: <{record['message_id']}>"]
-    if record["skipped"]:
-        lines.append(f"  skipped:    {record['skipped']}")
-    lines += [
-        f"  intent:     {record['intent']}",
-        f"  rule:       {record['rule'] or '-'} ({rule_file or 'no rule file'})",
-        f"  matched:    {'; '.join(record['matched']) or '-'}",
-        f"  confidence: {record['confidence']:.2f}",
-        f"  sender:     {record['sender_role']}",
-    ]
-    stated = {k: record[k] for k in ("tier", "price", "month") if record[k]}
-    if stated:
-        lines.append(f"  facts:      {', '.join(f'{k}={v}' for k, v in stated.items())}")
-    lines.append(f"  why:        {why}")
-    return "\n".join(lines)
-
-
-def _print_records(args: argparse.Namespace, records: list[dict[str, Any]], empty: str,
-                   lines: Callable[[dict[str, Any]], list[str]]) -> int:
-    """A list command's output: one JSON list with --json, else the lines of each record (or `empty`)."""
-    if getattr(args, "json", False):
-        print(json.dumps(records, ensure_ascii=False))
-        return EXIT_OK
-    print("\n".join(line for record in records for line in lines(record)) if records else empty)
-    return EXIT_OK
-
-
-def _emit(args: argparse.Namespace, record: Any, text: str) -> None:
-    """JSON (one document per line) with --json, else the human text."""
-    print(json.dumps(record, ensure_ascii=False, default=str) if getattr(args, "json", False) else text)
-
-
-def cmd_leads(args: argparse.Namespace, config: Config) -> int:
-    runtime = open_runtime(config)
-    if args.status and args.status not in STATUSES:
-        print(f"partnerships: --status {args.status!r} is not one of {', '.join(STATUSES)}", file=sys.stderr)
-        return EXIT_USAGE
-    activity = queries.last_activity_by_lead(runtime.sessions)
-    reviews = queries.open_reviews_by_lead(runtime.sessions)
-    rows = [{
-        "name": lead.name, "status": lead.status, "contacts": list(lead.contact_emails), "domain": lead.domain,
-        "tier": lead.service_tier, "fee": str(lead.monthly_fee) if lead.monthly_fee is not None else None,
-        "last_activity": activity[lead.id].isoformat() + "Z" if activity.get(lead.id) else None,
-        "pending_review_items": reviews.get(lead.id, 0),
-    } for lead in runtime.leads.all() if not args.status or lead.status == args.status]
-    if args.json:
-        print(json.dumps(rows, ensure_ascii=False))
-        return EXIT_OK
-    print(f"{'name':40}  {'status':16}  {'tier':6}  {'fee':>9}  {'last activity':16}  reviews  contacts")
-    for row in rows:
-        last = (row["last_activity"] or "-")[:16].replace("T", " ")
-        print(f"{row['name'][:40]:40}  {row['status']:16}  {row['tier'] or '-':6}  {row['fee'] or '-':>9}  "
-              f"{last:16}  {row['pending_review_items']:7}  {', '.join(row['contacts'])}")
-    return EXIT_OK
-
-
-def cmd_lead(args: argparse.Namespace, config: Config) -> int:
-    """`lead show NAME|EMAIL`: the lead, its status history, threads and MANIAC-T checklist."""
-    runtime = open_runtime(config)
-    wanted = args.lead.strip().lower()
-    leads = runtime.leads.all()
-    found = ([lead for lead in leads if wanted in lead.contact_emails] or
-             [lead for lead in leads if lead.name.lower() == wanted] or
-             [lead for lead in leads if wanted in lead.name.lower() or wanted == (lead.domain or "")])
-    if len(found) != 1:
-        names = ", ".join(lead.name for lead in found[:10]) or "none"
-        print(f"partnerships: {len(found)} leads match {args.lead!r} ({names}); name one exactly", file=sys.stderr)
-        return EXIT_USAGE
-    lead = found[0]
-    print(f"{lead.name}  [{lead.status}]  id {lead.id}")
-    print(f"  contacts: {', '.join(lead.contact_emails) or '-'}   domain: {lead.domain or '-'}")
-    print(f"  tier: {lead.service_tier or '-'}   fee: {lead.monthly_fee or '-'}   "
-          f"cloud billing managed: {'yes' if lead.cloud_billing_managed else 'no'}   "
-          f"service start: {lead.service_start or '-'}")
-    print("status history:")
-    history = getattr(runtime.leads, "status_history", lambda lead_id: [])(lead.id)
-    for move in history:
-        when = getattr(move, "at", None) or getattr(move, "day", "")
-        print(f"  {str(when)[:19]}  {move.old_status or '(new)'} -> {move.new_status}  {move.reason}")
-    if not history:
-        print("  (none recorded)")
-    threads = queries.lead_threads(runtime.sessions, lead.id)
-    pieces = queries.lead_evidence(runtime.sessions, lead.id)
-    print("threads:")
-    for thread in threads:
-        print(f"  {str(thread.first)[:10]} .. {str(thread.last)[:10]}  {thread.messages} message(s)  "
-              f"{thread.subject}  <{thread.thread_id}>")
-    if not threads:
-        print("  (none seen)")
-    print(checklist_details(pieces))
-    return EXIT_OK
-
-
-def cmd_review(args: argparse.Namespace, config: Config) -> int:
-    runtime = open_runtime(config)
-    if args.review_command in (None, "list"):
-        items = queries.open_review_items(runtime.sessions)
-        records = [{
-            "id": item.id, "thread": item.thread_id, "message_id": item.message_id, "lead_id": item.lead_id,
-            "intent": item.intent, "reason": item.reason, "created_at": item.created_at.isoformat() + "Z",
-            "proposed": [{"kind": a["kind"], "key": a["key"]} for a in item.proposed],
-        } for item in items]
-        return _print_records(args, records, "no open review items", lambda record: [
-            f"#{record['id']}  thread {record['thread']}  message <{record['message_id']}>  intent {record['intent']}",
-            f"     reason:   {record['reason']}",
-            *(f"     proposes: {action['kind']} {action['key']}" for action in record["proposed"])])
-    user = getpass.getuser()
-    decided = decide_review(runtime.sessions, args.id, args.review_command, user)
-    if decided.queued:
-        with writer(config.state_dir, "review") as lock:
-            for outcome in runtime.executor.run_pending() if lock.held else ():
-                print(f"{outcome.status}: {outcome.kind} {outcome.key} {outcome.detail}")
-            _left_to_daemon(lock)
-    print(f"review item #{args.id} {decided.status} by {user}")
-    return EXIT_OK
-
-
-def cmd_quarantine(args: argparse.Namespace, config: Config) -> int:
-    """Messages that could not be processed, kept whole: list them, show one, run them through the pipeline again."""
-    if existing_sessions(config.db_path) is None:
-        print("no state yet: nothing is quarantined")
-        return EXIT_OK
-    runtime = open_runtime(config)
-    if args.quarantine_command in (None, "list"):
-        entries = ledger.quarantined(runtime.sessions)
-        records = [{"id": e.id, "source": e.source, "uid": e.source_uid, "reason": e.reason,
-                    "error_type": e.error_type, "size": e.size, "created_at": e.created_at.isoformat() + "Z",
-                    "retried_at": e.retried_at.isoformat() + "Z" if e.retried_at else None} for e in entries]
-        return _print_records(args, records, "no quarantined messages", lambda r: [
-            f"#{r['id']}  {r['created_at'][:16].replace('T', ' ')} UTC  {r['source']} uid {r['uid'] or '-'}  "
-            f"{r['size']} bytes  {printable(r['reason'], 200)}"])
-    if args.quarantine_command == "show":
-        entry = ledger.quarantined_entry(runtime.sessions, args.id)
-        if entry is None:
-            print(f"quarantined message #{args.id} does not exist", file=sys.stderr)
-            return EXIT_USAGE
-        print(f"#{entry.id}  source {entry.source} uid {entry.source_uid or '-'}  {entry.size} bytes")
-        print(f"  quarantined: {entry.created_at:%Y-%m-%d %H:%M} UTC"
-              + (f", last retried {entry.retried_at:%Y-%m-%d %H:%M} UTC" if entry.retried_at else ""))
-        print(f"  reason:      {printable(entry.reason, 2000)}")
-        head = (entry.raw or b"")[:4000].decode("utf-8", "replace").split("\n\n", 1)[0]
-        print("  headers:")
-        for line in head.splitlines()[:60]:
-            print(f"    {printable(line, 200)}")
-        return EXIT_OK
-    ids = [e.id for e in ledger.quarantined(runtime.sessions)] if args.all else [args.id]
-    if not args.all and ledger.quarantined_entry(runtime.sessions, args.id) is None:
-        print(f"quarantined message #{args.id} does not exist", file=sys.stderr)
-        return EXIT_USAGE
-    failed = 0
-    with writer(config.state_dir, "quarantine") as lock:
-        pipeline = make_pipeline(runtime, dry_run=False, execute=lock.held)
-        for entry_id in ids:
-            if retry_quarantined(pipeline, entry_id):
-                print(f"#{entry_id}: processed")
-            else:
-                failed += 1
-                print(f"#{entry_id}: still quarantined: {pipeline.summary.quarantined[-1]}")
-        pipeline.execute()
-        _left_to_daemon(lock)
-    return EXIT_INPUT if failed else EXIT_OK
-
-
-def printable(text: str, limit: int) -> str:
-    """One line for a terminal: control characters shown as escapes, cut at `limit` with an ellipsis."""
-    cleaned = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-    return cleaned if len(cleaned) <= limit else cleaned[:limit - 1] + "…"
-
-
-def cmd_status(args: argparse.Namespace, config: Config) -> int:
-    report = status_report(config)
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False))
-        return EXIT_OK
-    print(f"state: {report['state']}")
-    print(f"connection: {report['connection'] or 'no run yet'}")
-    print("sync cursors:")
-    for cursor in report["sources"]:
-        print(f"  {cursor['source']}: last uid {cursor['last_uid']} (uidvalidity {cursor['uidvalidity'] or '-'}), "
-              f"last successful sync {cursor['last_sync'] or 'never'}")
-    counts = report["actions"]
-    print(f"actions: {counts['pending']} pending, {counts['done']} done, {counts['failed']} failed"
-          + (f", {counts['uncertain']} waiting for their copy after a crash" if counts["uncertain"] else ""))
-    for row in report["unfinished_actions"]:
-        print(f"  {row['status']} {row['kind']} {row['key']} attempts={row['attempts']} "
-              f"last error: {row['last_error'] or '-'}")
-    print(f"review items open: {report['review_items_open']}")
-    print(f"quarantined messages: {report['quarantined']}")
-    print(trust_line(config.trust))
-    batch = report["last_invoice_batch"]
-    print("last invoice batch: " + (f"{batch['month']} {batch['status']}" if batch else "none"))
-    return EXIT_OK
-
-
-def status_report(config: Config) -> dict[str, Any]:
-    """The facts `status` shows. An absent state is reported, never made."""
-    sessions = existing_sessions(config.db_path)
-    if sessions is None:
-        return queries.empty_status_report(f"{config.db_path} (none yet: no run so far)")
-    return queries.status_report(sessions, str(config.db_path))
-
-
-def cmd_web(args: argparse.Namespace, config: Config) -> int:
-    # Imported here: the web stack (Starlette, uvicorn, argon2) is not needed by any other command.
-    from daemon.web.server import serve, web_settings
-
-    serve(open_runtime(config), web_settings(args.listen, insecure_cookie=args.insecure_cookie,
-                                             sso_header=args.sso_header, trusted_proxies=args.trusted_proxy,
-                                             metrics_token_file=args.metrics_token_file))
-    return EXIT_OK
-
-
-def cmd_users(args: argparse.Namespace, config: Config) -> int:
-    """Local accounts of the web desk: `users add NAME` (password from the terminal, or one line of stdin)."""
-    from daemon.state import accounts
-    from daemon.web.auth import hash_password
-
-    sessions = make_sessions(config.db_path)
-    if args.users_command == "add":
-        password = _read_password()
-        created = accounts.set_password(sessions, args.name, hash_password(password))
-        print(f"{'added' if created else 'changed the password of'} {args.name}")
-    elif args.users_command == "remove":
-        if not accounts.remove_user(sessions, args.name):
-            print(f"partnerships: no account {args.name!r}", file=sys.stderr)
-            return EXIT_USAGE
-        print(f"removed {args.name}; their sessions ended")
-    else:
-        for name, created_at in accounts.users(sessions):
-            print(f"{name}  (since {created_at:%Y-%m-%d})")
-    return EXIT_OK
-
-
-def _read_password() -> str:
-    if not sys.stdin.isatty():
-        return sys.stdin.readline().rstrip("\r\n")
-    password = getpass.getpass("password: ")
-    if getpass.getpass("again: ") != password:
-        raise DaemonError("the two passwords differ; nothing changed")
-    return password
-
-
-def cmd_check(args: argparse.Namespace, config: Config) -> int:
-    rules = load_rules(config.rules_dir)
-    load_maniac_rules(config.rules_dir / "maniac")
-    print(f"config: {config.source_file or 'embedded defaults'}")
-    print(f"rules: {len(rules.rules)} rules in {len(rules.files)} files ({config.rules_dir}); MANIAC-T rules ok")
-    NoteRenderer(config.templates_dir, globals_={"currency": config.currency}).check()
-    print(f"templates: ok ({config.templates_dir})")
-    print(trust_line(config.trust))
-    for wide in too_open(config.state_dir):
-        print(f"warning: {wide}: others may read the state (customer mail); chmod it")
-    if config.lead_backend == "airtable":
-        problems = check_schema(config.airtable) + check_invoice_schema(config.airtable, config.invoice_tables)
-        for problem in problems:
-            print(f"airtable: {problem}")
-        if problems:
-            print(f"leads backend: airtable base {config.airtable.base_id}: {len(problems)} problem(s)")
-            return EXIT_USAGE
-        print(f"leads backend: airtable base {config.airtable.base_id}: tables, fields and statuses present")
-    else:
-        print(f"leads backend: {config.lead_backend}")
-    return EXIT_OK
-
-
-def print_summary(summary: Summary, runtime: Runtime, *, dry_run: bool) -> None:
-    prefix = "[dry run] " if dry_run else ""
-    print(f"{prefix}messages read: {summary.read} (already seen: {summary.duplicates})")
-    for intent, count in sorted(summary.intents.items()):
-        print(f"  {intent}: {count}")
-    for reason, count in sorted(summary.skipped.items()):
-        print(f"  skipped ({reason}): {count}")
-    done = [o for o in summary.outcomes if o.status == DONE]
-    planned = summary.planned
-    if dry_run:
-        print(f"{prefix}would do {len(planned)} action(s):")
-        for action in planned:
-            print(f"  {action.kind} {action.key}")
-    else:
-        created = [o for o in done if o.kind == "create_lead"]
-        moves = [o for o in done if o.kind == "set_status"]
-        forwards = [o for o in done if o.kind == "forward"]
-        print(f"leads created: {len(created)}")
-        for outcome in created:
-            print(f"  {outcome.detail}")
-        print(f"status changes: {len(moves)}")
-        for outcome in moves:
-            print(f"  {outcome.key}: {outcome.detail}")
-        print(f"forwards written: {len(forwards)}")
-        for outcome in forwards:
-            print(f"  {outcome.detail.removeprefix('sent_to=')}")
-        failed = [o for o in summary.outcomes if o.status != DONE]
-        if failed:
-            print(f"actions not done yet: {len(failed)}")
-            for outcome in failed:
-                print(f"  {outcome.status} {outcome.kind} {outcome.key}: {outcome.detail}")
-    print(f"review items: {len(summary.reviews)}")
-    for review in summary.reviews:
-        print(f"  {review}")
-    print(f"quarantined: {len(summary.quarantined)}")
-    for entry in summary.quarantined:
-        print(f"  {entry}")
-
-
-def cmd_trust(args: argparse.Namespace, config: Config) -> int:
-    where, raws = newest_messages(config, args.messages)
-    messages = []
-    for raw in raws:
-        with contextlib.suppress(MalformedMessage):
-            messages.append(parse(raw, max_size=config.max_message_bytes))
-    proposal = propose_trust(messages)
-    print("\n".join(proposal_lines(proposal, where, config.trust)))
-    return EXIT_OK if proposal.authserv_ids else EXIT_INPUT
+DESCRIPTION = """Watch the team's shared mailbox, keep the leads' statuses up to date and forward the evidence
+operations needs (confirmations, affirmations, contracts); build the monthly invoice batch.
+Without --config the embedded demo runs (examples/inbox.mbox, state in ./state).
+Start with `partnerships check --config FILE`, then `partnerships run --config FILE`."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="partnerships", description=__doc__)
     # SUPPRESS: an option given before a nested subcommand must not be reset by the nested parser's default.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, default=argparse.SUPPRESS,
@@ -480,24 +31,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="log every decision to stderr (same as --log-level info)")
     common.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default=argparse.SUPPRESS,
                         help="default: info for `run` (one line per decision, for journald), warning otherwise")
+    # The common options also work before the command: `partnerships --config FILE run --once`.
+    parser = argparse.ArgumentParser(prog="partnerships", description=DESCRIPTION, parents=[common],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"partnerships-daemon {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", parents=[common], help="watch the mailbox and act")
     run.add_argument("--once", action="store_true", help="one pass, then exit")
     run.add_argument("--dry-run", action="store_true", help="decide, print, change nothing")
     run.add_argument("--interval", type=float, default=60, help="seconds between passes (file sources)")
     run.add_argument("--quiet", action="store_true", help="no progress of a long first sync")
-    replay = sub.add_parser("replay", parents=[common], help="backfill from an mbox, Maildir or .eml folder")
+    replay = sub.add_parser("replay", parents=[common], help="backfill from an mbox, Maildir, .eml folder or .eml")
     replay.add_argument("path")
     replay.add_argument("--dry-run", action="store_true")
     replay.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
     classify = sub.add_parser("classify", parents=[common], help="classify .eml files; no side effects")
     classify.add_argument("files", nargs="+")
     classify.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
-    evaluate = sub.add_parser("eval", parents=[common], help="measure the classifier on labelled mail")
-    evaluate.add_argument("path", help="a folder of .eml files (e.g. eval/) or an mbox")
-    evaluate.add_argument("--labels", type=Path, help="labels.csv (without it every message is taken as `other`)")
-    evaluate.add_argument("--split", help="only this split of labels.csv (dev or test)")
-    evaluate.add_argument("--json", action="store_true", help="the figures as one JSON object per split")
     leads = sub.add_parser("leads", parents=[common], help="the leads table")
     leads.add_argument("--json", action="store_true", help="a JSON list")
     leads.add_argument("--status", help="only leads with this status")
@@ -505,17 +55,49 @@ def build_parser() -> argparse.ArgumentParser:
     lead_sub = lead.add_subparsers(dest="lead_command", required=True)
     lead_sub.add_parser("show", parents=[common], help="lead, status history, threads, MANIAC-T").add_argument(
         "lead", help="the lead's name (or part of it), domain or a contact address")
+    lead_edit = lead_sub.add_parser("edit", parents=[common], help="set status, tier, fee or start date by hand")
+    lead_edit.add_argument("lead", help="the lead's name (or part of it), domain or a contact address")
+    lead_edit.add_argument("--status", help='a status, e.g. "Active Service" (quoted)')
+    lead_edit.add_argument("--tier", help="service tier, e.g. medium")
+    lead_edit.add_argument("--fee", help="monthly fee, a decimal amount such as 3000.00")
+    lead_edit.add_argument("--start", help="service start date, YYYY-MM-DD")
+    lead_sub.add_parser("undo", parents=[common], help="revert the lead's last status move").add_argument(
+        "lead", help="the lead's name (or part of it), domain or a contact address")
     review = sub.add_parser("review", parents=[common], help="the human review queue")
     review_sub = review.add_subparsers(dest="review_command")
-    review_sub.add_parser("list", parents=[common]).add_argument("--json", action="store_true")
+    review_list = review_sub.add_parser("list", parents=[common], help="open items (--all: decided ones too)")
+    review_list.add_argument("--json", action="store_true")
+    review_list.add_argument("--all", action="store_true", help="also the approved and rejected items")
     for verb in ("approve", "reject"):
-        review_sub.add_parser(verb, parents=[common]).add_argument("id", type=int)
+        decide = review_sub.add_parser(verb, parents=[common])
+        decide.add_argument("id", type=int)
+        decide.add_argument("--by", help="who decides (default: your OS user)")
+        decide.add_argument("--comment", help="why, kept with the decision")
     invoice = sub.add_parser("invoice", parents=[common], help="build and send a month's invoice batch")
     invoice.add_argument("--month", help="YYYY-MM (default: the month before this one)")
     invoice.add_argument("--dry-run", action="store_true", help="print the batch, send nothing")
+    invoice.add_argument("--resend", action="store_true", help="send a corrected batch for a month already sent")
+    invoice.add_argument("--reason", help="with --resend: why (shown in the batch; once per reason)")
     sub.add_parser("status", parents=[common], help="sync cursors, queues, failures").add_argument(
         "--json", action="store_true", help="the same facts as one JSON object")
-    sub.add_parser("check", parents=[common], help="validate config, rules and templates")
+    sub.add_parser("check", parents=[common], help="validate config, rules and templates").add_argument(
+        "--live", action="store_true", help="also log in to IMAP, SMTP and Airtable with the configured secrets")
+    actions = sub.add_parser("actions", parents=[common], help="the outbox: list, retry or cancel actions")
+    actions_sub = actions.add_subparsers(dest="actions_command")
+    actions_list = actions_sub.add_parser("list", parents=[common], help="actions waiting or failed")
+    actions_list.add_argument("--failed", action="store_true", help="only actions that failed for good")
+    actions_list.add_argument("--all", action="store_true", help="done and cancelled ones too")
+    actions_list.add_argument("--json", action="store_true", help="a JSON list")
+    actions_retry = actions_sub.add_parser("retry", parents=[common], help="try a failed action again, now")
+    actions_retry.add_argument("id", type=int, nargs="?")
+    actions_retry.add_argument("--all-failed", action="store_true", help="every failed action")
+    actions_sub.add_parser("cancel", parents=[common], help="never carry out this action").add_argument(
+        "id", type=int)
+    evaluate = sub.add_parser("eval", parents=[common], help="measure the classifier on labelled mail")
+    evaluate.add_argument("path", help="a folder of .eml files (e.g. eval/) or an mbox")
+    evaluate.add_argument("--labels", type=Path, help="labels.csv (without it every message is taken as `other`)")
+    evaluate.add_argument("--split", help="only this split of labels.csv (dev or test)")
+    evaluate.add_argument("--json", action="store_true", help="the figures as one JSON object per split")
     quarantine = sub.add_parser("quarantine", parents=[common], help="messages that could not be processed")
     quarantine_sub = quarantine.add_subparsers(dest="quarantine_command")
     quarantine_sub.add_parser("list", parents=[common]).add_argument("--json", action="store_true")
@@ -544,21 +126,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "leads": cmd_leads, "lead": cmd_lead,
-            "review": cmd_review, "quarantine": cmd_quarantine, "web": cmd_web, "users": cmd_users, "eval": cmd_eval,
-            "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check, "trust": cmd_trust}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    plain_stdout, plain_stderr = sys.stdout, sys.stderr
-    # Mail text never reaches the terminal (or the journal) as escape sequences or bidi controls.
-    sys.stdout, sys.stderr = TerminalSafe(plain_stdout), TerminalSafe(plain_stderr)
     try:
+        from daemon import logsetup
+        from daemon.runtime import load_config
+
         config = load_config(getattr(args, "config", None), state_dir=getattr(args, "state", None))
         default_level = "info" if args.command == "run" or getattr(args, "verbose", False) else "warning"
         logsetup.configure(config.log_format, level=getattr(args, "log_level", default_level))
-        return COMMANDS[args.command](args, config)
+        commands = importlib.import_module("daemon.commands")
+        return commands.COMMANDS[args.command](args, config)
     except DaemonError as exc:
         print(f"partnerships: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -568,5 +148,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `partnerships leads --json | head`: the reader left; that is not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    finally:
-        sys.stdout, sys.stderr = plain_stdout, plain_stderr

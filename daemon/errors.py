@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# Exit codes of every command (README "Exit codes").
+EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
+
 
 class DaemonError(Exception):
     """Base of the errors the CLI reports as a one-line message instead of a traceback."""

@@ -29,7 +29,7 @@ from daemon.leads.base import LeadStore
 from daemon.settings import Config
 from daemon.state import ledger
 from daemon.state.models import utcnow
-from daemon.state.outbox import enqueue
+from daemon.state.outbox import enqueue_actions
 
 log = logging.getLogger("daemon.pipeline")
 
@@ -210,7 +210,7 @@ class Pipeline:
             self.summary.planned.extend(actions)
             return
         with self.recorder.transaction() as session:
-            enqueue(session, actions)
+            enqueue_actions(session, actions)
         self.execute()
 
     def cursor(self, source: str) -> tuple[int | None, int]:

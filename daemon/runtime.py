@@ -15,6 +15,7 @@ from daemon.core.evaluate import Evaluator
 from daemon.core.maniac import load_maniac_rules
 from daemon.core.notes import NoteRenderer
 from daemon.core.rules import load_rules
+from daemon.errors import ConfigError
 from daemon.io.send import OutboxDirSender, Sender, SmtpSender
 from daemon.leads.airtable.invoices import parse_invoice_tables
 from daemon.leads.airtable.settings import parse_airtable_config
@@ -22,7 +23,8 @@ from daemon.leads.airtable.store import AirtableLeadStore
 from daemon.leads.base import LeadStore
 from daemon.leads.sqlite import SqliteLeadStore
 from daemon.pipeline import Pipeline, evaluation_settings
-from daemon.settings import Config, load_settings
+from daemon.settings import Config, config_fingerprint, load_settings
+from daemon.state.binding import bind_config
 from daemon.state.ledger import load_memory
 from daemon.state.models import existing_sessions, make_sessions
 
@@ -49,14 +51,18 @@ class Runtime:
 def open_runtime(config: Config) -> Runtime:
     """Everything with state: database, leads backend, templates and the sender."""
     sessions = make_sessions(config.db_path)
+    bind_state(config, sessions)
     leads = lead_store(config, sessions)
-    if isinstance(leads, SqliteLeadStore) and config.leads_seed_csv is not None and config.leads_seed_csv.exists():
+    if isinstance(leads, SqliteLeadStore) and config.leads_seed_csv is not None:
+        if not config.leads_seed_csv.is_file():
+            raise ConfigError(f"[leads] seed_csv: {config.leads_seed_csv} does not exist")
         seeded = leads.seed_from_csv(config.leads_seed_csv)
         if seeded:
             log.info("seeded leads count=%d from=%s", seeded, config.leads_seed_csv)
     renderer = NoteRenderer(config.templates_dir, globals_={"currency": config.currency})
     renderer.check()
-    executor = Executor(sessions=sessions, leads=leads, sender=make_sender(config), renderer=renderer, config=config)
+    executor = Executor(sessions=sessions, leads=leads, sender=make_sender(config), renderer=renderer, config=config,
+                        sender_factory=lambda: make_sender(config))
     return Runtime(config, sessions, leads, executor)
 
 
@@ -65,6 +71,10 @@ def lead_store(config: Config, sessions: sessionmaker[Session]) -> LeadStore:
     if config.lead_backend == "airtable":
         return AirtableLeadStore(config.airtable)
     return SqliteLeadStore(sessions)
+def bind_state(config: Config, sessions: sessionmaker[Session], *, record: bool = True) -> None:
+    """The state remembers its config (path and fingerprint); another config is refused (see state.binding)."""
+    bind_config(sessions, str(config.state_dir), str(config.source_file.resolve()) if config.source_file else None,
+                config_fingerprint(config), record=record)
 
 
 def make_sender(config: Config) -> Sender:

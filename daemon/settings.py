@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import tomllib
@@ -22,7 +24,7 @@ SOURCE_KINDS = ("mbox", "maildir", "emldir", "imap")
 SEND_KINDS = ("outbox", "smtp")
 TLS_MODES = ("ssl", "starttls", "none")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-SEND_ON = ("last-day", "first-business-day")
+SEND_ON = ("after-affirmations", "last-day", "first-business-day")
 _TIME_OF_DAY = re.compile(r"\d{2}:\d{2}(?::\d{2})?")
 LEAD_BACKENDS = ("sqlite", "airtable")
 
@@ -37,13 +39,20 @@ def _zone(name: str) -> ZoneInfo:
 
 @dataclass(frozen=True)
 class InvoiceSchedule:
-    send_on: str = "last-day"
+    # Default: the day after the affirmation window, when the month's delivery affirmations can be on file.
+    send_on: str = "after-affirmations"
     at: time = time(9, 0)
     timezone: str = "UTC"
+    # Communities affirm a month's delivery during the first days of the next one.
+    affirmation_days: int = 7
 
     def __post_init__(self) -> None:
         if self.send_on not in SEND_ON:
             raise ConfigError(f"[invoice] send_on: {self.send_on!r} is not one of {', '.join(SEND_ON)}")
+        if isinstance(self.affirmation_days, bool) or not isinstance(self.affirmation_days, int) \
+                or not 1 <= self.affirmation_days <= 27:
+            raise ConfigError(f"[invoice] affirmation_days: {self.affirmation_days!r} must be a whole number of days "
+                              "from 1 to 27")
         if not isinstance(self.at, time) or self.at.tzinfo is not None:
             raise ConfigError(f"[invoice] at: {self.at!r} must be a local time of day; the zone goes in timezone")
         _zone(self.timezone)
@@ -54,7 +63,8 @@ class InvoiceSchedule:
 
 
 def parse_invoice_schedule(table: Mapping[str, Any]) -> InvoiceSchedule:
-    """Read send_on, at ("HH:MM" or a TOML time) and timezone from the [invoice] table; other keys are ignored."""
+    """Read send_on, at ("HH:MM" or a TOML time), timezone and affirmation_days from the [invoice] table; other keys
+    are ignored."""
     defaults = InvoiceSchedule()
     for key in ("send_on", "timezone"):
         if key in table and not isinstance(table[key], str):
@@ -63,6 +73,7 @@ def parse_invoice_schedule(table: Mapping[str, Any]) -> InvoiceSchedule:
         send_on=table.get("send_on", defaults.send_on),
         at=_time_of_day(table.get("at", defaults.at)),
         timezone=table.get("timezone", defaults.timezone),
+        affirmation_days=table.get("affirmation_days", defaults.affirmation_days),
     )
 
 
@@ -188,6 +199,8 @@ class ImapConfig:
     # RFC 2177: clients must re-issue IDLE at least every 29 minutes.
     idle_renew_seconds: float = 600.0
     poll_seconds: float = 60.0
+    # After a refused login: the first wait; it doubles per refusal, up to an hour.
+    auth_retry_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -239,7 +252,7 @@ class Config:
         Tier("large", Decimal("6000.00")),
     )
     invoice_schedule: InvoiceSchedule = field(default_factory=lambda: InvoiceSchedule())
-    spend_dir: Path = PROJECT_ROOT / "examples" / "spend"
+    spend_dir: Path | None = PROJECT_ROOT / "examples" / "spend"  # None: no cloud spend is added
     # Invoice catch-up never reaches back before this month (default: the month of the first `run`).
     first_invoice_month: str | None = None
     trust: TrustSettings = DEMO_TRUST  # the embedded demo's; a config file without [trust] trusts nobody
@@ -285,6 +298,22 @@ def load_settings(path: Path | None = None, *, state_dir: Path | None = None) ->
     if state_dir is not None:
         config = replace(config, state_dir=state_dir.resolve())
     return config
+
+
+def config_fingerprint(config: Config) -> str:
+    """What a state directory is bound to: where mail comes from, how it leaves and where leads live (resolved
+    values, so the same file read from another place with other relative paths counts as different)."""
+    imap = config.source.imap
+    smtp = config.smtp
+    airtable = dict(config.airtable_table or {})
+    meaning = {
+        "source": [config.source.kind, str(config.source.path) if imap is None else None,
+                   [imap.server.host, imap.server.port, imap.server.username, list(imap.folders)] if imap else None],
+        "send": [config.send_kind,
+                 [smtp.server.host, smtp.server.port, smtp.server.username, smtp.envelope_from] if smtp else None],
+        "leads": [config.lead_backend, airtable.get("base_id"), airtable.get("endpoint_url")],
+    }
+    return hashlib.sha256(json.dumps(meaning, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class Section:
@@ -379,7 +408,8 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
     if lead_backend == "airtable" and airtable_table is None:
         raise ConfigError("[leads.airtable] is required with backend = \"airtable\" (base_id, token_file, ...)")
     seed = leads.take("seed_csv", str, None)
-    seed_csv = _path(base, seed) if seed is not None else defaults.leads_seed_csv
+    # The example leads belong to the demo (no config file) only: a real set-up seeds what it names, or nothing.
+    seed_csv = _path(base, seed) if seed is not None else (defaults.leads_seed_csv if source_file is None else None)
     leads.finish()
 
     min_confidence = rules.take("min_confidence", float, defaults.min_confidence)
@@ -400,12 +430,14 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
     send.finish()
 
     currency = invoice.take("currency", str, defaults.currency)
-    spend_dir = _path(base, invoice.take("spend_dir", str, None)) or defaults.spend_dir
+    # Invented example spend must never reach a real invoice: with a config file, only the folder it names.
+    spend_dir = _path(base, invoice.take("spend_dir", str, None)) or (defaults.spend_dir if source_file is None
+                                                                      else None)
     first_month = invoice.take("first_month", str, None)
     if first_month is not None and not re.fullmatch(r"20\d\d-(0[1-9]|1[0-2])", first_month):
         raise ConfigError(f"[invoice] first_month: {first_month!r} is not YYYY-MM")
-    schedule = parse_invoice_schedule({k: invoice.data.pop(k) for k in ("send_on", "at", "timezone")
-                                       if k in invoice.data})
+    schedule = parse_invoice_schedule({k: invoice.data.pop(k) for k in ("send_on", "at", "timezone",
+                                                                        "affirmation_days") if k in invoice.data})
     invoice_airtable = invoice.data.pop("airtable", None)
     invoice.finish()
     if lead_backend != "airtable" and invoice_airtable is not None:
@@ -496,13 +528,24 @@ def _server(section: Section, base: Path, *, kind: str, default_port: dict[str, 
     return ServerConfig(host=host, port=port, tls=tls, username=username, password=password, timeout=timeout)
 
 
+# Where the systemd unit's LoadCredential= lines read the secrets from; outside systemd a bare name is looked up
+# here too (PARTNERSHIPS_CREDENTIALS_DIRECTORY overrides it), so the same config works in both.
+CREDENTIALS_DIR = Path("/etc/partnerships-daemon/credentials")
+
+
 def credential_path(base: Path, value: str | None) -> Path | None:
-    """A bare name is looked up in systemd's $CREDENTIALS_DIRECTORY (LoadCredential=) when that is set."""
+    """A bare name: $CREDENTIALS_DIRECTORY/NAME (systemd), else the documented credentials directory when it holds
+    NAME, else the config file's directory. A path with a slash: relative to the config file's directory."""
     if value is None:
         return None
+    if "/" in value:
+        return _path(base, value)
     credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    if credentials and "/" not in value:
+    if credentials:
         return Path(credentials) / value
+    documented = Path(os.environ.get("PARTNERSHIPS_CREDENTIALS_DIRECTORY") or CREDENTIALS_DIR) / value
+    if documented.is_file():
+        return documented
     return _path(base, value)
 
 
@@ -522,5 +565,8 @@ def _imap(section: Section, base: Path) -> ImapConfig:
     poll = section.take("poll_seconds", float, 60.0)
     if poll <= 0:
         raise ConfigError(f"[source] poll_seconds: {poll} must be positive")
+    auth_retry = section.take("auth_retry_seconds", float, 60.0)
+    if not 0 < auth_retry <= 3600:
+        raise ConfigError(f"[source] auth_retry_seconds: {auth_retry} must be between 0 and 3600")
     return ImapConfig(server=server, folders=tuple(folders), batch_size=batch_size, idle_renew_seconds=renew,
-                      poll_seconds=poll)
+                      poll_seconds=poll, auth_retry_seconds=auth_retry)

@@ -73,6 +73,12 @@ namespace inbox {{
 mailbox_idle_check_interval = 1 secs
 # No 2 s pause after a wrong password (keeps bad-credential tests fast).
 auth_failure_delay = 0
+# No growing per-IP penalty after failed logins either (every test logs in from 127.0.0.1).
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
 protocol imap {{
   # Default is 10 per user and IP; tests open many short connections.
   mail_max_userip_connections = 100

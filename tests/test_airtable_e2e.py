@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -62,16 +63,21 @@ def test_example_mailbox_moves_the_same_statuses_in_airtable(tmp_path: Path, ser
     assert code == 0, err
     records = {r["fields"]["Community"]: r["fields"] for r in server.records(BASE_ID, "Leads")}
     assert {name: fields["Status"] for name, fields in records.items()} == EXPECTED_STATUSES
-    assert "forwards written: 6" in out and "status changes: 5" in out
+    assert "forwards written: 2" in out and "status changes: 5" in out
     notes = records["Cascade Institute for Climate Research"]["Notes"]
     assert "Active Lead -> Needs Admin (rule confirm-tier-at-price on message <t09m2.a34a@cascadeclimate.org>)" in notes
     full_reads = [r for r in server.requests("GET", path_suffix="/Leads") if "filterByFormula" not in r.query]
     assert len(full_reads) == 1  # one paginated read per cycle; creates look their key up with a formula
     assert server.rate_limited == 0 and server.peak_rate() <= 5
+    # Cascade stated its start (December 1), now on the lead: from that day on a pass activates it, once.
+    cascade = records["Cascade Institute for Climate Research"]
+    assert cascade["Service start"] == "2026-12-01" and "stated in <t09m2.a34a@cascadeclimate.org>" in cascade["Notes"]
+    run_cli("run", "--once", "--config", str(config), "--log-level", "warning")
     again = run_cli("run", "--once", "--config", str(config), "--log-level", "warning")
     assert again[0] == 0 and "status changes: 0" in again[1]
-    assert {r["fields"]["Community"]: r["fields"]["Status"] for r in server.records(BASE_ID, "Leads")} == (
-        EXPECTED_STATUSES)
+    expected = EXPECTED_STATUSES | ({"Cascade Institute for Climate Research": "Active Service"}
+                                    if date.today() >= date(2026, 12, 1) else {})
+    assert {r["fields"]["Community"]: r["fields"]["Status"] for r in server.records(BASE_ID, "Leads")} == expected
 
 
 def test_check_reports_a_renamed_field(tmp_path: Path, server: AirtableServer) -> None:
@@ -135,7 +141,8 @@ def test_invoice_batch_records_lines_and_a_later_affirmation_marks_its_line(tmp_
     [sent] = (tmp_path / "state" / "outbox").glob("invoice-*.eml")
     assert b"4,284.37" in sent.read_bytes()  # October's spend from the Cloud Spend table, not September's
     lines = {r["fields"]["Name"]: r["fields"] for r in server.records(BASE_ID, "Invoices")}
-    assert len(lines) == 4 and {line["Status"] for line in lines.values()} == {"Pending certification"}
+    # Four Active Services and Bayside, whose service ended in November (after October: still billed).
+    assert len(lines) == 5 and {line["Status"] for line in lines.values()} == {"Pending certification"}
     # Summit State affirms October after the batch went out
     mbox = tmp_path / "late.mbox"
     affirmation = raw_email(message_id="late1@summitstate.edu", sender="Omar Haddad <ohaddad@summitstate.edu>",

@@ -67,9 +67,9 @@ def test_review_approve_executes_exactly_the_proposed_actions(tmp_path: Path) ->
     assert run_cli("run", "--once", "--state", state)[0] == 0
     code, listing, _ = run_cli("review", "list", "--state", state)
     assert code == 0
-    assert "t21m2.fe23@harborview-ocean.org" in listing and "proposes: forward" in listing
+    assert "from:     grants@harborview-ocean.org" in listing and "proposes: forward it to operations" in listing
     item_id = next(line.split()[0].lstrip("#") for line in listing.splitlines()
-                   if "harborview" in line and line.startswith("#"))
+                   if "Harborview" in line and line.startswith("#"))
     outbox = tmp_path / "state" / "outbox"
     before = set(outbox.iterdir())
     code, out, _ = run_cli("review", "approve", item_id, "--state", state)

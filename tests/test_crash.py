@@ -55,7 +55,7 @@ def community_messages(number: int) -> list[bytes]:
                 body="We would like to go ahead with the Small tier at $1,500 per month.\n"),
         message("call", 3, sender=contact, to="sam@2i2c.org", subject=f"Re: {subject}",
                 in_reply_to=f"confirm{number}@{domain}", body="Can we schedule a call next week?\n"),
-        message("affirm", 62, sender=contact, to="operations@codeforsociety.org",
+        message("affirm", 62, sender=contact, to="sam@2i2c.org",  # not To operations: that is not forwarded
                 subject="Re: Certification of services for October 2026",
                 body="I confirm that the services for October were delivered as expected.\n"),
     ]

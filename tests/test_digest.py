@@ -79,3 +79,25 @@ def test_scheduler_sends_the_digest_once_per_week(tmp_path: Path) -> None:
     assert "Needs Admin       3" in body
     assert "Summit State University Neuroscience" in body  # no affirmation for 2026-10 and no contract
     assert "sender grants@harborview-ocean.org is not a known contact" in body
+
+
+def test_digest_and_status_list_an_action_that_failed_for_good(tmp_path: Path) -> None:
+    from daemon.state import outbox
+
+    state = tmp_path / "state"
+    config = Config(state_dir=state, digest=MONDAY_9_LA, leads_seed_csv=None)
+    runtime = open_runtime(config)
+    # A forward whose original was never stored fails for good (not retryable), and raises one alert.
+    outbox.enqueue_once(runtime.sessions, "forward:lost@example.test:contract", "forward",
+                        {"message_id": "lost@example.test"})
+    runtime.executor.run_pending()
+    [alert] = (state / "outbox").glob("alert-*.eml")
+    alert_message = email.message_from_bytes(alert.read_bytes(), policy=policy.default)
+    assert alert_message["To"] == "partnerships@2i2c.org" and alert_message["Cc"] is None
+    assert "original <lost@example.test> is not stored" in alert_message.get_content()
+    moment = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
+    InvoiceScheduler(config, runtime.sessions, runtime.executor, clock=lambda: moment).start()
+    [path] = (state / "outbox").glob("digest-*.eml")
+    body = email.message_from_bytes(path.read_bytes(), policy=policy.default).get_content()
+    assert "Actions that failed for good (1)" in body
+    assert "forward forward:lost@example.test:contract: original <lost@example.test> is not stored" in body

@@ -54,23 +54,11 @@ EXPECTED_FORWARDS = {
         "RE: Hub service proposal for the Cascade Institute",
         ["NEW SERVICE for Cascade Institute for Climate Research", "Service tier:   Large",
          "Price:          USD 6000 per month"]),
-    "t13m2.ac86@prairiestate.edu": (
-        "[partnerships] Contract: Prairie State University Physics Education - "
-        "Re: 2i2c services agreement for signature",
-        ["sent a contract", "2i2c-services-agreement-signed.pdf", "Lead status:    Needs Admin\n"]),
-    "t11m2.cddb@riverbend.edu": (
-        "[partnerships] Delivery affirmation: Riverbend University Hydrology Lab - "
-        "Re: Certification of services for October 2026",
-        ["services for 2026-10 were delivered", "Month affirmed: 2026-10\n"]),
-    "t12m2.3e37@oceandata-alliance.org": (
-        "[partnerships] Delivery affirmation: Open Ocean Data Alliance - "
-        "Re: 2i2c hub service: monthly certification",
-        ["Month affirmed: 2026-10 (the email names no month: taken as the month before the reply's date)"]),
-    "t23m2.e05d@ironwood-institute.org": (
-        "[partnerships] Delivery affirmation: Ironwood Institute for Computational Linguistics - "
-        "Re: Certification of services for October 2026",
-        ["Month affirmed: 2026-10\n", "{{ 7*7 }}", "{% for x in y %}"]),
 }
+
+# Replies addressed to operations itself: recorded as evidence, never forwarded to operations again.
+OPERATIONS_HAD_THEM = ("t13m2.ac86@prairiestate.edu", "t11m2.cddb@riverbend.edu", "t12m2.3e37@oceandata-alliance.org",
+                       "t23m2.e05d@ironwood-institute.org")
 
 EXPECTED_REVIEWS = {
     "t17m2.8d79@summitstate.edu": "Active Service -> Inactive Lead is not an allowed move",
@@ -122,8 +110,8 @@ def test_forwards(replayed: tuple[Path, str]) -> None:
         assert attached_content_type(message) == "message/rfc822"
         for phrase in phrases:
             assert phrase in note, (original_id, phrase, note)
-    contract = forwards["t13m2.ac86@prairiestate.edu"][2]
-    assert [part.get_filename() for part in contract.iter_attachments()] == ["2i2c-services-agreement-signed.pdf"]
+    # Operations received these directly (To/Cc): evidence recorded, a note on the lead, no second copy.
+    assert not set(OPERATIONS_HAD_THEM) & set(forwards)
 
 
 def attached_content_type(message: email.message.EmailMessage) -> str:
@@ -150,6 +138,8 @@ def test_review_items_and_evidence(replayed: tuple[Path, str]) -> None:
         ("affirmation", "t11m2.cddb@riverbend.edu", "2026-10", True),
         ("affirmation", "t12m2.3e37@oceandata-alliance.org", "2026-10", False),
         ("affirmation", "t23m2.e05d@ironwood-institute.org", "2026-10", True),
+        # The end of Bayside's service, for the invoice batch (no date the daemon could read: the mail's month).
+        ("ended", "t16m1.318e@bayside-genomics.org", "2026-11", False),
     }
     assert failed == []
 
@@ -157,7 +147,8 @@ def test_review_items_and_evidence(replayed: tuple[Path, str]) -> None:
 def test_summary_printed(replayed: tuple[Path, str]) -> None:
     _, output = replayed
     assert "messages read: 63 (already seen: 0)" in output
-    assert "forwards written: 6" in output
+    assert "forwards written: 2" in output
+    assert "not forwarded, operations received them directly (recorded as evidence): 4" in output
     assert "status changes: 5" in output and "leads created: 3" in output
     assert "review items: 3" in output and "quarantined: 0" in output
 
@@ -167,12 +158,17 @@ def test_rerun_writes_nothing_new(replayed: tuple[Path, str]) -> None:
     before = {p.name: p.read_bytes() for p in (state / "outbox").iterdir()}
     output = _run(state)
     assert "messages read: 63 (already seen: 63)" in output
-    assert "forwards written: 0" in output and "status changes: 0" in output
+    assert "forwards written: 0" in output
+    # Cascade stated its start date (December 1), now on the lead: from that day on, a pass activates it once.
+    moves = output.split("status changes: ", 1)[1].split("forwards written", 1)[0].splitlines()[1:]
+    assert all(move.strip().startswith("status:activate:") for move in moves), moves
+    assert "status changes: 0" in _run(state)
     assert {p.name: p.read_bytes() for p in (state / "outbox").iterdir()} == before
 
 
 def test_example_config_matches_embedded_defaults() -> None:
     example, embedded = load_config(PROJECT_ROOT / "examples" / "partnerships.toml"), Config()
     for setting in ("tiers", "addresses", "trust", "digest", "handoff", "invoice_schedule", "min_confidence",
-                    "max_attempts", "currency", "spend_dir", "state_dir", "rules_dir", "templates_dir"):
+                    "max_attempts", "currency", "rules_dir", "templates_dir", "retry_base_seconds",
+                    "uncertain_grace_seconds"):
         assert getattr(example, setting) == getattr(embedded, setting), setting

@@ -194,9 +194,10 @@ def test_permanent_smtp_failure_is_failed_and_shown_in_status(dovecot: DovecotSe
 
     wait_until(failed)
     daemon.halt()
-    assert daemon.smtp.attempts == 1  # a 5xx is not retried
+    # A 5xx is not retried: one attempt for the forward, one for its alert to partnerships@ (refused too).
+    assert daemon.smtp.attempts == 2
     assert lead_status(daemon.config, "Lakeside Lab") == "Needs Admin"  # the rest of the decision stands
-    main(["status", "--state", str(daemon.config.state_dir)])
+    main(["status", "--config", str(daemon.config.source_file)])
     out = capsys.readouterr().out
     assert "failed forward forward:confirm7@example.test:service_confirmation" in out
     assert "550 5.7.1 Rejected" in out

@@ -29,9 +29,12 @@ def invoice_files(state: Path) -> list[Path]:
 def test_dry_run_prints_batch_and_csv_and_sends_nothing(replayed_state: Path) -> None:
     code, out, _ = run_cli("invoice", "--month", "2026-10", "--dry-run", "--state", str(replayed_state))
     assert code == 0
-    assert "Subject: Invoice batch for October 2026: 3 of 4 communities ready" in out
+    assert "Subject: Invoice batch for October 2026: 3 of 5 communities ready" in out
     assert "Riverbend University Hydrology Lab" in out and "4,284.37" in out
     assert "Summit State University Neuroscience: no delivery affirmation for October 2026" in out
+    # Bayside wrote in November that its service ends: it ran in October, so October's fee stays in the batch.
+    assert "Bayside Genomics Consortium                       large   6,000.00" in out
+    assert "service ended 2026-11-10; billed for 2026-10, the month it was still running" in out
     assert "unknown community 'Westfield College Astronomy'" in out
     assert "2026-10,Riverbend University Hydrology Lab,medium,3000.00,1284.37,4284.37,USD,ready" in out
     assert invoice_files(replayed_state) == []
@@ -43,10 +46,10 @@ def test_invoice_is_sent_once_with_csv_attached(replayed_state: Path) -> None:
     [path] = invoice_files(replayed_state)
     message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
     assert message["To"] == "operations@codeforsociety.org" and message["Cc"] == "partnerships@2i2c.org"
-    assert message["Subject"] == "Invoice batch for October 2026: 3 of 4 communities ready"
+    assert message["Subject"] == "Invoice batch for October 2026: 3 of 5 communities ready"
     assert message["Auto-Submitted"] == "auto-generated" and message["X-Partnerships-Daemon"] == "invoice"
     body, attachment = message.get_payload()
-    assert "3 of 4 communities" in body.get_content()
+    assert "3 of 5 communities" in body.get_content()
     assert attachment.get_filename() == "invoice-batch-2026-10.csv"
     assert b"Open Ocean Data Alliance,small,1500.00,0.00,1500.00,USD,ready" in attachment.get_payload(decode=True)
     code, again, _ = run_cli("invoice", "--month", "2026-10", "--state", str(replayed_state))
@@ -79,8 +82,10 @@ def test_fresh_install_does_not_send_old_months(tmp_path: Path) -> None:
     config = Config(state_dir=tmp_path / "state")
     first = scheduler_at(config, datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
     assert first.first_month == "2026-11" and first.start() == []
-    # the first-run month is remembered, so a restart in December still starts from November
-    later = scheduler_at(config, datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
+    # the first-run month is remembered, so a restart in December still starts from November; November's
+    # batch waits for the affirmation window (December 1-7) and goes out on the 8th
+    assert scheduler_at(config, datetime(2026, 12, 1, 12, 0, tzinfo=UTC)).start() == []
+    later = scheduler_at(config, datetime(2026, 12, 8, 12, 0, tzinfo=UTC))
     assert later.first_month == "2026-11" and later.start() == ["2026-11"]
 
 
@@ -89,3 +94,28 @@ def test_scheduler_checks_every_minute(tmp_path: Path) -> None:
     [job] = scheduler.scheduler.jobs
     assert (job.interval, job.unit) == (1, "minutes")
     assert scheduler.scheduler.idle_seconds <= 60
+
+
+def test_a_corrected_batch_is_marked_and_sent_once_per_reason(replayed_state: Path) -> None:
+    state = str(replayed_state)
+    code, _, err = run_cli("invoice", "--month", "2026-10", "--resend", "--reason", "fee", "--state", state)
+    assert code == 2 and "the batch for 2026-10 was not sent (never recorded)" in err
+    assert run_cli("invoice", "--month", "2026-10", "--state", state)[0] == 0
+    code, _, err = run_cli("invoice", "--month", "2026-10", "--resend", "--state", state)
+    assert code == 2 and "needs --reason TEXT" in err
+    reason = "Riverbend's cloud spend was missing a day"
+    code, out, _ = run_cli("invoice", "--month", "2026-10", "--resend", "--reason", reason, "--state", state)
+    assert code == 0 and f"sent a corrected batch for 2026-10 (reason: {reason})" in out
+    sent = sorted(invoice_files(replayed_state), key=lambda path: path.stat().st_mtime)
+    assert len(sent) == 2
+    corrected = email.message_from_bytes(sent[1].read_bytes(), policy=policy.default)
+    assert corrected["Subject"] == "CORRECTED Invoice batch for October 2026: 3 of 5 communities ready"
+    body = corrected.get_payload()[0].get_content()
+    assert "CORRECTION: this batch replaces the one sent before for October 2026; use this one." in body
+    assert f"Reason: {reason}" in body
+    # Once per reason (case and spacing do not make a new one); another reason is another correction.
+    code, out, _ = run_cli("invoice", "--month", "2026-10", "--resend", "--reason", reason.upper() + "  ",
+                           "--state", state)
+    assert code == 0 and "recorded before; it is sent once per reason" in out
+    assert run_cli("invoice", "--month", "2026-10", "--resend", "--reason", "tier changed", "--state", state)[0] == 0
+    assert len(invoice_files(replayed_state)) == 3

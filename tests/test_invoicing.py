@@ -529,7 +529,7 @@ def test_subject_counts_ready_lines() -> None:
 
 
 def test_schedule_defaults_and_parsing() -> None:
-    assert parse_invoice_schedule({}) == InvoiceSchedule("last-day", time(9, 0), "UTC")
+    assert parse_invoice_schedule({}) == InvoiceSchedule("after-affirmations", time(9, 0), "UTC", 7)
     parsed = parse_invoice_schedule({"send_on": "first-business-day", "at": "07:30", "timezone": "Europe/Berlin",
                                      "currency": "USD"})
     assert parsed == InvoiceSchedule("first-business-day", time(7, 30), "Europe/Berlin")
@@ -537,7 +537,8 @@ def test_schedule_defaults_and_parsing() -> None:
 
 
 @pytest.mark.parametrize(("table", "message"), [
-    ({"send_on": "monthly"}, "[invoice] send_on: 'monthly' is not one of last-day, first-business-day"),
+    ({"send_on": "monthly"},
+     "[invoice] send_on: 'monthly' is not one of after-affirmations, last-day, first-business-day"),
     ({"timezone": "Mars/Olympus"}, "[invoice] timezone: 'Mars/Olympus' is not a known IANA time zone"),
     ({"timezone": "../etc/passwd"}, "[invoice] timezone: '../etc/passwd' is not a known IANA time zone"),
     ({"at": "25:00"}, "[invoice] at: '25:00' is not a time of day"),
@@ -558,7 +559,7 @@ def test_schedule_validates_when_built_directly() -> None:
         InvoiceSchedule(at=time(9, 0, tzinfo=UTC))
 
 
-LAST_DAY = InvoiceSchedule()
+LAST_DAY = InvoiceSchedule(send_on="last-day")
 FIRST_BUSINESS_DAY = InvoiceSchedule(send_on="first-business-day")
 
 
@@ -575,8 +576,18 @@ def test_first_business_day_skips_the_weekend() -> None:
     assert send_moment("2026-12", FIRST_BUSINESS_DAY) == datetime(2027, 1, 1, 9, 0, tzinfo=UTC)  # across the year
 
 
+def test_default_moment_is_the_day_after_the_affirmation_window() -> None:
+    default = InvoiceSchedule()
+    assert send_moment(MONTH, default) == datetime(2026, 11, 8, 9, 0, tzinfo=UTC)  # window: November 1-7
+    assert send_moment("2026-12", InvoiceSchedule(affirmation_days=3)) == datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
+    assert latest_passed_month(datetime(2026, 11, 7, 23, 59, tzinfo=UTC), default) == "2026-09"
+    assert latest_passed_month(datetime(2026, 11, 8, 9, 0, tzinfo=UTC), default) == MONTH
+    with pytest.raises(ConfigError, match=r"\[invoice\] affirmation_days: 40 must be"):
+        parse_invoice_schedule({"affirmation_days": 40})
+
+
 def test_send_moment_is_in_the_configured_zone() -> None:
-    schedule = InvoiceSchedule(at=time(23, 30), timezone="America/Los_Angeles")
+    schedule = InvoiceSchedule(send_on="last-day", at=time(23, 30), timezone="America/Los_Angeles")
     moment = send_moment(MONTH, schedule)
     assert moment.tzinfo == ZoneInfo("America/Los_Angeles")
     assert (moment.date(), moment.time()) == (date(2026, 10, 31), time(23, 30))
@@ -588,7 +599,7 @@ def test_send_moment_is_in_the_configured_zone() -> None:
 
 def test_send_moment_skipped_by_daylight_saving_moves_to_the_real_time() -> None:
     # 2024-03-31 02:30 does not exist in Berlin: clocks jump from 02:00 to 03:00.
-    moment = send_moment("2024-03", InvoiceSchedule(at=time(2, 30), timezone="Europe/Berlin"))
+    moment = send_moment("2024-03", InvoiceSchedule(send_on="last-day", at=time(2, 30), timezone="Europe/Berlin"))
     assert moment.astimezone(UTC) == datetime(2024, 3, 31, 1, 30, tzinfo=UTC)
     assert moment.time() == time(3, 30)
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from factories import raw_email, run_cli
 
-from daemon.runtime import open_runtime
+from daemon.runtime import load_config, open_runtime
 from daemon.settings import Config
 
 
@@ -71,7 +71,7 @@ def test_active_hub_recorded_once_when_the_service_starts(tmp_path: Path) -> Non
                       '[trust]\nauthserv_ids = ["mx.google.com"]\n')
     for _ in range(2):  # a restart does not add a second record
         assert run_cli("run", "--once", "--config", str(config))[0] == 0
-    runtime = open_runtime(Config(state_dir=tmp_path / "state", leads_seed_csv=None))
+    runtime = open_runtime(load_config(config))  # the state belongs to this config
     [lead] = runtime.leads.all()
     assert lead.status == "Active Service"
     assert [(hub.lead_id, hub.name) for hub in runtime.leads.active_hubs()] == [(int(lead.id), "North Lab")]

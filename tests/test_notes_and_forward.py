@@ -27,6 +27,7 @@ def render(**overrides: object) -> str:
         "original_date": "2026-10-06T15:00:00+00:00", "original_subject": "Re: Hub service",
         "original_message_id": "m1@westbrook.edu", "attachments": [], "new_text": "We go ahead.",
         "new_hub_url": "https://github.com/2i2c-org/infrastructure/issues/new?template=x",
+        "approved_by": None, "start_date": None, "billing_contact": None, "flag": None,
     }
     variables.update(overrides)
     renderer = NoteRenderer(CONFIG.templates_dir, globals_={"currency": "USD"})

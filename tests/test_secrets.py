@@ -41,7 +41,7 @@ def test_wrong_passwords_are_reported_without_the_passwords(tmp_path: Path, dove
     (tmp_path / "imap-password").write_text(IMAP_SECRET)
     code, out = run_combined("run", "--once", "--config", str(config))
     outputs.append(out)
-    assert code == 2 and "LoginError" in out and "Authentication failed" in out
+    assert code == 2 and "login refused by" in out and "Authentication failed" in out
     everything = "\n".join(outputs) + "\n".join(record.getMessage() for record in caplog.records)
     everything += "\n".join(str(record.exc_info) for record in caplog.records if record.exc_info)
     for secret in (IMAP_SECRET, SMTP_SECRET, dovecot.password):  # ... the secrets are not

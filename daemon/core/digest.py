@@ -33,10 +33,20 @@ class OpenReview:
     since: datetime
 
 
+@dataclass(frozen=True)
+class FailedAction:
+    action_id: int
+    kind: str
+    key: str
+    error: str
+
+
 def digest_variables(leads: Sequence[Lead], last_activity: Mapping[str, datetime | None],
                      affirmed: set[tuple[str, str]], contracts: set[str], reviews: Sequence[OpenReview],
-                     today: date, settings: DigestSettings) -> dict[str, Any]:
-    """Leads per status, leads gone quiet, active services without last month's affirmation, waiting reviews."""
+                     today: date, settings: DigestSettings,
+                     failed: Sequence[FailedAction] = ()) -> dict[str, Any]:
+    """Leads per status, leads gone quiet, active services without last month's affirmation, waiting reviews,
+    and actions that failed for good."""
     last_month = month_before(today)
     cutoff = datetime.combine(today - timedelta(days=settings.inactive_days), datetime.min.time())
     counts = Counter(lead.status for lead in leads)
@@ -58,4 +68,5 @@ def digest_variables(leads: Sequence[Lead], last_activity: Mapping[str, datetime
         "unaffirmed": unaffirmed,
         "reviews": [{"lead": r.lead_name, "intent": r.intent, "reason": r.reason,
                      "since": r.since.date().isoformat()} for r in reviews],
+        "failed": [{"id": f.action_id, "kind": f.kind, "key": f.key, "error": f.error} for f in failed],
     }

@@ -17,6 +17,7 @@ REQUIRED_TEMPLATES = (
     "forward_contract.txt.j2",
     "invoice_batch.txt.j2",
     "digest.txt.j2",
+    "alert_failed_action.txt.j2",
 )
 
 

@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from daemon.core.lead import ACTIVE_SERVICE, Lead
+from daemon.core.lead import ACTIVE_SERVICE, INACTIVE_SERVICE, Lead
 from daemon.core.sanitize import csv_cell
 from daemon.errors import DaemonError
 from daemon.settings import InvoiceSchedule, Tier
@@ -251,14 +251,15 @@ def _matching_leads(row: SpendRow, leads: Sequence[Lead]) -> list[Lead]:
             if _normalised(lead.name) == key or (lead.domain and lead.domain.casefold() == key)]
 
 
-def _assign_spend(leads: Sequence[Lead], spend: Sequence[SpendRow],
-                  currency: str) -> tuple[dict[str, list[SpendRow]], list[str]]:
-    """Spend rows per Active Service lead with managed billing; every other row becomes a problem."""
+def _assign_spend(leads: Sequence[Lead], spend: Sequence[SpendRow], currency: str,
+                  billed: set[str]) -> tuple[dict[str, list[SpendRow]], list[str]]:
+    """Spend rows per billed lead (an Active Service that month) with managed billing; every other row becomes
+    a problem."""
     assigned: dict[str, list[SpendRow]] = {}
     problems: list[str] = []
     for row in spend:
         matches = _matching_leads(row, leads)
-        active = [lead for lead in matches if lead.status == ACTIVE_SERVICE]
+        active = [lead for lead in matches if lead.id in billed]
         if not matches:
             problems.append(f"unknown community {row.describe()} not invoiced")
         elif len(active) > 1:
@@ -331,9 +332,12 @@ def build_batch(month: str, leads: Sequence[Lead], evidence: Sequence[EvidenceFa
     """One line per Active Service lead, sorted by name; `problems` (e.g. a missing spend file) are carried over."""
     parse_month(month)
     tier_fees = {tier.name.lower(): tier.fee for tier in tiers}
-    assigned, spend_problems = _assign_spend(leads, spend, currency)
-    active = sorted((lead for lead in leads if lead.status == ACTIVE_SERVICE), key=lambda lead: (
-        _normalised(lead.name), lead.id))
+    ended = ended_in(evidence)
+    # A service that ended during or after this month was running in it: its fee is due for this month.
+    active = sorted((lead for lead in leads if lead.status == ACTIVE_SERVICE
+                     or (lead.status == INACTIVE_SERVICE and ended.get(lead.id, "") >= month)),
+                    key=lambda lead: (_normalised(lead.name), lead.id))
+    assigned, spend_problems = _assign_spend(leads, spend, currency, {lead.id for lead in active})
     built = [_line(month, lead, evidence, assigned.get(lead.id, []), tier_fees, currency.upper())
              for lead in active]
     lines = tuple(line for line, _ in built)
@@ -378,7 +382,8 @@ def _line(month: str, lead: Lead, facts: Sequence[EvidenceFact], spend: Sequence
         affirmation_message_id=found.affirmation.message_id if found.affirmation else None,
         affirmation_date=found.affirmation.date if found.affirmation else None,
         contract=found.contract is not None,
-        notes=(*fee_notes, *spend_notes, *confirmation_notes, *affirmation_notes, *_start_notes(month, lead)),
+        notes=(*fee_notes, *spend_notes, *confirmation_notes, *affirmation_notes, *_start_notes(month, lead),
+               *_end_notes(month, lead, facts)),
     ), [f"{lead.name}: {problem}" for problem in problems]
 
 
@@ -442,6 +447,21 @@ def _affirmed(found: _LeadEvidence) -> tuple[bool, list[str]]:
     return False, []
 
 
+def ended_in(evidence: Sequence[EvidenceFact]) -> dict[str, str]:
+    """Lead id -> the month (YYYY-MM) its service ended, from the `ended` evidence the status move records."""
+    return {fact.lead_id: fact.month for fact in sorted(evidence, key=_chronological)
+            if fact.kind == "ended" and fact.month}
+
+
+def _end_notes(month: str, lead: Lead, evidence: Sequence[EvidenceFact]) -> list[str]:
+    if lead.status != INACTIVE_SERVICE:
+        return []
+    end = next((fact for fact in evidence if fact.kind == "ended" and fact.lead_id == lead.id), None)
+    if end is None or end.date is None:
+        return []
+    return [f"service ended {end.date.date().isoformat()}; billed for {month}, the month it was still running"]
+
+
 def _start_notes(month: str, lead: Lead) -> list[str]:
     start = lead.service_start
     if start is None or month_of(start) < month:
@@ -495,9 +515,10 @@ def batch_csv(batch: InvoiceBatch) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def batch_subject(batch: InvoiceBatch) -> str:
-    return (f"Invoice batch for {month_label(batch.month)}: {batch.ready_count} of {len(batch.lines)} "
-            "communities ready")
+def batch_subject(batch: InvoiceBatch, correction: str | None = None) -> str:
+    subject = (f"Invoice batch for {month_label(batch.month)}: {batch.ready_count} of {len(batch.lines)} "
+               "communities ready")
+    return f"CORRECTED {subject}" if correction else subject
 
 
 def _line_variables(line: InvoiceLine, month: str) -> dict[str, Any]:
@@ -524,8 +545,9 @@ _TABLE_HEADINGS = {"community": "Community", "tier": "Tier", "fee": "Fee", "clou
                    "total": "Total", "currency": "Currency", "readiness": "Readiness"}
 
 
-def batch_variables(batch: InvoiceBatch) -> dict[str, Any]:
-    """What templates/invoice_batch.txt.j2 renders: strings, counts and lists, no arithmetic left to do."""
+def batch_variables(batch: InvoiceBatch, correction: str | None = None) -> dict[str, Any]:
+    """What templates/invoice_batch.txt.j2 renders: strings, counts and lists, no arithmetic left to do;
+    `correction` is the reason a corrected batch replaces the one sent before (None for the first one)."""
     lines = [_line_variables(line, batch.month) for line in batch.lines]
     widths = {key: max([len(heading), *(len(line[key]) for line in lines)])
               for key, heading in _TABLE_HEADINGS.items()}
@@ -543,6 +565,7 @@ def batch_variables(batch: InvoiceBatch) -> dict[str, Any]:
                    for code, amount in batch.totals.items()],
         "problems": list(batch.problems),
         "attachment_name": csv_filename(batch.month),
+        "correction": correction,
     }
 
 
@@ -558,8 +581,15 @@ def _first_business_day(month: str) -> date:
 
 
 def send_moment(month: str, schedule: InvoiceSchedule) -> datetime:
-    """When `month`'s batch is due: its last day, or the first Mon-Fri of the next month, at `at` in the zone."""
-    day = _last_day(month) if schedule.send_on == "last-day" else _first_business_day(next_month(month))
+    """When `month`'s batch is due, at `at` in the zone: the day after the next month's affirmation window (by
+    default), the month's last day, or the first Mon-Fri of the next month."""
+    if schedule.send_on == "after-affirmations":
+        year, number = parse_month(next_month(month))
+        day = date(year, number, schedule.affirmation_days + 1)
+    elif schedule.send_on == "last-day":
+        day = _last_day(month)
+    else:
+        day = _first_business_day(next_month(month))
     local = datetime.combine(day, schedule.at, tzinfo=schedule.zone)
     # The round trip through UTC turns a wall time skipped by a DST change into the real one after it.
     return local.astimezone(UTC).astimezone(schedule.zone)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,17 +49,27 @@ class RenderedBatch:
     csv_data: bytes
 
 
+def correction_key(month: str, reason: str) -> str:
+    """One corrected batch per month and reason: the same reason given twice sends nothing new."""
+    digest = hashlib.sha256(" ".join(reason.lower().split()).encode()).hexdigest()[:12]
+    return f"{invoice_key(month)}:correction:{digest}"
+
+
 def render_batch(month: str, config: Config, leads: Sequence[Lead], sessions: sessionmaker[Session],
-                 renderer: NoteRenderer) -> RenderedBatch:
+                 renderer: NoteRenderer, correction: str | None = None) -> RenderedBatch:
     with sessions() as session:
         evidence = evidence_from_rows(session.scalars(select(Evidence)))
     if config.lead_backend == "airtable":
         rows, problems = airtable_invoices(config).spend_for_month(month)
+    elif config.spend_dir is None:
+        rows, problems = [], ([f"no [invoice] spend_dir configured: cloud spend for {month} is not included"]
+                              if any(lead.cloud_billing_managed for lead in leads) else [])
     else:
         sheet = spend_for_month(config.spend_dir, month)
         rows, problems = list(sheet.rows), list(sheet.problems)
     batch = build_batch(month, leads, evidence, rows, config.tiers, config.currency, problems=problems)
-    return RenderedBatch(batch, batch_subject(batch), renderer.render(TEMPLATE, batch_variables(batch)),
+    return RenderedBatch(batch, batch_subject(batch, correction),
+                         renderer.render(TEMPLATE, batch_variables(batch, correction)),
                          csv_filename(month), batch_csv(batch))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from daemon.core.lead import STATUSES, Lead, NewLead
 from daemon.errors import ActionError, ConfigError
 from daemon.state.models import ActiveHub, LeadRow, LeadStatusChange, utcnow
+
+EDITABLE = ("service_tier", "monthly_fee", "service_start")
 
 
 def _to_lead(row: LeadRow) -> Lead:
@@ -104,8 +106,28 @@ class SqliteLeadStore:
             marker = f"[{key}]"
             if marker in (row.notes or ""):
                 return
-            row.notes = ((row.notes or "") + f"{line} {marker}\n")
+            notes = row.notes or ""
+            # Notes typed by a person may not end with a newline: the audit line starts on its own line.
+            separator = "" if not notes or notes.endswith("\n") else "\n"
+            row.notes = f"{notes}{separator}{line} {marker}\n"
             row.updated_at = utcnow()
+
+    def update_fields(self, lead_id: str, changes: Mapping[str, str | None], *, line: str, key: str) -> Lead:
+        """Set service_tier, monthly_fee (a decimal string) or service_start (ISO date) and append `line` to the
+        notes, once per `key`."""
+        with self._sessions.begin() as session:
+            row = session.get(LeadRow, _row_id(lead_id))
+            if row is None:
+                raise ActionError(f"lead {lead_id} does not exist", retryable=False)
+            if f"[{key}]" not in (row.notes or ""):
+                for name, value in changes.items():
+                    if name not in EDITABLE:
+                        raise ActionError(f"{name} cannot be edited", retryable=False)
+                    setattr(row, name, value)
+        self.append_note(lead_id, line, key=key)
+        lead = self.get(lead_id)
+        assert lead is not None
+        return lead
 
     def add_active_hub(self, lead_id: str, hub_name: str, *, key: str) -> str:
         with self._sessions.begin() as session:

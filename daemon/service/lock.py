@@ -86,3 +86,18 @@ def writer(state_dir: Path, purpose: str) -> Iterator[RunLock]:
         yield lock
     finally:
         lock.release()
+
+
+def lock_holder(state_dir: Path) -> str | None:
+    """The pid of the `partnerships run` holding this state's lock, or None when no daemon runs on it."""
+    lock = RunLock(state_dir)
+    if not lock.path.exists():
+        return None
+    with lock.path.open("r") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid, purpose = lock.holder()
+            return pid if purpose == "run" else None
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None

@@ -67,6 +67,8 @@ class Runner:
     signals: Signals = field(default_factory=Signals)
     invoices: InvoiceScheduler | None = None
     synced_at: datetime | None = None
+    connection_problem: str | None = None
+    smtp_reported: str | None = None
 
     def run(self) -> Summary:
         config = self.runtime.config
@@ -78,11 +80,15 @@ class Runner:
                 self.invoices.start()
             imap = config.source.imap
             if config.source.kind == "imap" and imap is not None:
-                password = imap.server.password.resolve_login() if imap.server.password else ""
+                secret = imap.server.password
+
+                def password() -> str:  # read again after a refused login: the file may have been fixed
+                    return secret.resolve_login() if secret else ""
+
                 max_wait = self.notifier.watchdog_interval
                 watch(imap, password, self.pipeline, self.signals, once=self.once, on_synced=self._synced,
-                      quiet=self.quiet,
-                      tick=self._tick, on_disconnected=self._disconnected, max_wait=max_wait)
+                      tick=self._tick, on_disconnected=self._disconnected, max_wait=max_wait,
+                      on_problem=self._connection_problem, quiet=self.quiet)
             else:
                 self._watch_files()
         finally:
@@ -126,15 +132,32 @@ class Runner:
         self.notifier.watchdog()
 
     def _disconnected(self, reason: str) -> None:
-        if not self.dry_run:
-            set_meta(self.runtime.sessions, {
-                CONNECTION_KEY: f"disconnected since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC: {reason}"})
-        self.notifier.status(f"reconnecting: {reason}")
         # Failing loudly and retrying is alive; only a silent hang should trip the watchdog.
         self.notifier.watchdog()
 
+    def _connection_problem(self, reason: str | None) -> None:
+        """Once per change: the state (for `status`), systemd's STATUS= and, the first time, READY=1: the daemon
+        is up and retrying, so systemd must not sit in `activating` while the mailbox is unreachable."""
+        self.connection_problem = reason
+        if reason is None:
+            return  # the next sync reports "connected"
+        if not self.dry_run:
+            set_meta(self.runtime.sessions, {
+                CONNECTION_KEY: f"disconnected since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC: {reason}"})
+        status = f"mailbox unreachable, retrying with backoff: {reason}"
+        self.notifier.ready(status)
+        self.notifier.status(status)
+        self.notifier.watchdog()
+
     def _tick(self) -> None:
+        if self.connection_problem is not None:
+            self.notifier.watchdog()  # waiting out a backoff (up to an hour) is not a hang
         self.pipeline.execute()
+        refused = self.runtime.executor.login_pause.reason
+        if refused != self.smtp_reported:  # once per change, like the mailbox's problems
+            self.smtp_reported = refused
+            self.notifier.status(f"sending paused, smtp login refused: {refused}" if refused
+                                 else self._status_line())
         if self.invoices is not None:
             self.invoices.tick()
         if self.signals.reload_requested:

@@ -16,7 +16,8 @@ from daemon.core.digest import digest_week
 from daemon.invoicing.batch import due_months, month_of, unsent_months
 from daemon.invoicing.render import invoice_key
 from daemon.settings import Config
-from daemon.state.models import ActionRow, Meta, utcnow
+from daemon.state import outbox
+from daemon.state.models import ActionRow, Meta
 
 log = logging.getLogger("daemon.invoice")
 FIRST_MONTH_KEY = "first_run_month"
@@ -50,7 +51,7 @@ class InvoiceScheduler:
     def sent_months(self) -> set[str]:
         with self.sessions() as session:
             keys = session.scalars(select(ActionRow.key).where(ActionRow.kind == "send_invoice"))
-            return {key.removeprefix("invoice:") for key in keys}
+            return {key.removeprefix("invoice:") for key in keys if ":correction:" not in key}
 
     def check(self) -> list[str]:
         now = self.clock()
@@ -100,9 +101,4 @@ def record_invoice(sessions: sessionmaker[Session], month: str, *, airtable: boo
 
 
 def record_once(sessions: sessionmaker[Session], key: str, kind: str, payload: dict[str, str]) -> bool:
-    now = utcnow()
-    with sessions.begin() as session:
-        result = session.execute(insert(ActionRow).values(
-            key=key, kind=kind, message_id=None, payload=payload, created_at=now, updated_at=now, next_attempt_at=now,
-        ).on_conflict_do_nothing(index_elements=["key"]))
-        return result.rowcount == 1
+    return outbox.enqueue_once(sessions, key, kind, dict(payload))

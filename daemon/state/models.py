@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,6 +30,8 @@ from daemon.state.guard import check_state
 PENDING, DONE, FAILED = "pending", "done", "failed"
 # A send that a crash interrupted: it may have reached the server. Resent only if its copy does not come back.
 UNCERTAIN = "uncertain"
+# Stopped by a person (`partnerships actions cancel`): never carried out, kept as a record.
+CANCELLED = "cancelled"
 OPEN, APPROVED, REJECTED = "open", "approved", "rejected"
 
 
@@ -136,6 +139,18 @@ class ReviewItem(Base):
     decided_by: Mapped[str | None] = mapped_column(String)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime())
     created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+
+
+class ReviewDecision(Base):
+    """Who decided a review item, how, when and why (`review approve|reject --by NAME --comment TEXT`)."""
+
+    __tablename__ = "review_decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("review_items.id"), index=True)
+    decision: Mapped[str] = mapped_column(String)
+    decided_by: Mapped[str] = mapped_column(String)
+    comment: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
 
 
 class Quarantined(Base):
@@ -269,6 +284,9 @@ def make_engine(db_path: Path) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     Base.metadata.create_all(engine)
+    for path in (db_path, db_path.with_name(db_path.name + "-wal"), db_path.with_name(db_path.name + "-shm")):
+        if path.exists() and path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+            path.chmod(0o600)
     return engine
 
 

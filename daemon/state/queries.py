@@ -28,6 +28,7 @@ from daemon.state.models import (
 )
 
 CONNECTION_KEY = "connection"  # meta: the daemon's last word on its mailbox connection
+SMTP_KEY = "smtp"  # meta: the mail server's last answer to our login
 LAST_SYNC_PREFIX = "last_sync:"  # meta: last_sync:<source> -> when a pass over it last completed
 
 
@@ -96,6 +97,7 @@ def status_report(sessions: sessionmaker[Session], state: str) -> dict[str, Any]
         return {
             "state": state,
             "connection": meta.get(CONNECTION_KEY),
+            "smtp": meta.get(SMTP_KEY),
             "sources": [{"source": c.source, "uidvalidity": c.uidvalidity, "last_uid": c.last_uid,
                          "last_sync": meta.get(f"{LAST_SYNC_PREFIX}{c.source}")} for c in cursors],
             "actions": {"pending": counts.get(PENDING, 0), "uncertain": counts.get(UNCERTAIN, 0),
@@ -112,6 +114,6 @@ def status_report(sessions: sessionmaker[Session], state: str) -> dict[str, Any]
 
 def empty_status_report(state: str) -> dict[str, Any]:
     """`status` of a state with no database yet."""
-    return {"state": state, "connection": None, "sources": [],
+    return {"state": state, "connection": None, "smtp": None, "sources": [],
             "actions": {"pending": 0, "uncertain": 0, "done": 0, "failed": 0}, "unfinished_actions": [],
             "review_items_open": 0, "quarantined": 0, "last_invoice_batch": None}

@@ -1,4 +1,5 @@
-"""Decisions on the human review queue, shared by `partnerships review` and the web desk.
+"""The review queue as people read and decide it, shared by `partnerships review` and the web desk: items with
+their message, proposals and decisions, and the labelled examples people give the classifier.
 
 Approving queues exactly the actions the item proposed, in the same transaction that closes the item: with
 SQLite's BEGIN IMMEDIATE two people clicking at once are serialised, and the second finds the item decided.
@@ -7,33 +8,48 @@ Carrying the queued actions out is the caller's job (the executor lives above th
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.core.message import MalformedMessage, parse
+from daemon.core.wording import describe, excerpt
 from daemon.errors import DaemonError
 from daemon.state.models import (
     APPROVED,
-    FAILED,
     OPEN,
-    PENDING,
     REJECTED,
-    ActionRow,
     LabelledExample,
+    ReviewDecision,
     ReviewItem,
     StoredMessage,
     utcnow,
 )
+from daemon.state.outbox import requeue
 
 log = logging.getLogger("daemon.review")
-VERDICTS = {"approve": APPROVED, "reject": REJECTED}
 
 
-class ReviewError(DaemonError):
-    """The item does not exist or was decided before; nothing was changed."""
+@dataclass(frozen=True)
+class ReviewView:
+    id: int
+    status: str
+    community: str
+    sender: str
+    subject: str
+    excerpt: str
+    intent: str
+    reason: str
+    proposals: tuple[str, ...]  # in words
+    record: dict[str, Any]  # the JSON form (stable keys plus the readable ones)
+
+
+class ReviewRefused(DaemonError):
+    """A decision that cannot be taken (unknown item, already decided, nothing to approve); nothing changed."""
 
 
 @dataclass(frozen=True)
@@ -45,41 +61,89 @@ class Decided:
     queued: tuple[str, ...]  # keys of the actions approving queued
 
 
-def decide_review(sessions: sessionmaker[Session], item_id: int, verdict: str, user: str) -> Decided:
-    """Close an open item as approved (queueing its proposed actions) or rejected, in one transaction."""
-    if verdict not in VERDICTS:
-        raise ReviewError(f"unknown decision {verdict!r}; expected approve or reject")
-    now = utcnow()
+def _community(item: ReviewItem, names: Mapping[str, str]) -> str:
+    if item.lead_id and item.lead_id in names:
+        return names[item.lead_id]
+    create = next((a for a in item.proposed if a["kind"] == "create_lead"), None)
+    if create is not None:
+        return f"{create['payload'].get('name')} (new lead)"
+    return "(no lead)"
+
+
+def _text_of(stored: StoredMessage | None) -> str:
+    if stored is None or stored.raw is None:
+        return ""
+    try:
+        return parse(stored.raw).new_text
+    except MalformedMessage:
+        return ""
+
+
+def review_views(sessions: sessionmaker[Session], names: Mapping[str, str], *,
+                 include_closed: bool = False) -> list[ReviewView]:
+    """Open items (with `include_closed`, every item), oldest first, readable by the sales team."""
+    query = select(ReviewItem).order_by(ReviewItem.id)
+    if not include_closed:
+        query = query.where(ReviewItem.status == OPEN)
+    views = []
+    with sessions() as session:
+        for item in session.scalars(query):
+            stored = session.scalar(select(StoredMessage).where(StoredMessage.message_id == item.message_id))
+            decision = session.scalar(select(ReviewDecision).where(ReviewDecision.review_id == item.id)
+                                      .order_by(ReviewDecision.id.desc()).limit(1))
+            community = _community(item, names)
+            words = tuple(describe(a["kind"], a.get("payload") or {}, community) for a in item.proposed)
+            sender = stored.from_addr or "" if stored else ""
+            subject = stored.subject if stored else ""
+            text = excerpt(_text_of(stored))
+            record = {
+                "id": item.id, "thread": item.thread_id, "message_id": item.message_id, "lead_id": item.lead_id,
+                "intent": item.intent, "reason": item.reason, "created_at": item.created_at.isoformat() + "Z",
+                "proposed": [{"kind": a["kind"], "key": a["key"]} for a in item.proposed],
+                "status": item.status, "community": community, "sender": sender, "subject": subject,
+                "excerpt": text, "proposals": list(words), "decided_by": item.decided_by,
+                "decided_at": item.decided_at.isoformat() + "Z" if item.decided_at else None,
+                "comment": decision.comment if decision else None,
+            }
+            views.append(ReviewView(item.id, item.status, community, sender, subject, text, item.intent,
+                                    item.reason, words, record))
+    return views
+
+
+def decide_review(sessions: sessionmaker[Session], review_id: int, *, approve: bool, by: str,
+                  comment: str | None = None, now: datetime | None = None) -> Decided:
+    """Record the decision; an approval queues exactly the proposed actions (forwards say who approved them)."""
+    moment = now or utcnow()
+    queued: list[str] = []
     with sessions.begin() as session:
-        item = _open_item(session, item_id)
-        item.status, item.decided_by, item.decided_at = VERDICTS[verdict], user, now
-        queued = tuple(_queue(session, item, now)) if verdict == "approve" else ()
-        decided = Decided(item.id, item.status, user, now, queued)
-    log.info("review decided id=%d decision=%s by=%s queued=%d", item_id, decided.status, user, len(queued))
+        item = _open_item(session, review_id)
+        if approve and not item.proposed:
+            raise ReviewRefused(f"review item #{review_id} proposes nothing to carry out, so it cannot be approved; "
+                                "reject it (with --comment) to close it")
+        item.status = APPROVED if approve else REJECTED
+        item.decided_by, item.decided_at = by, moment
+        session.add(ReviewDecision(review_id=review_id, decision=item.status, decided_by=by, comment=comment,
+                                   at=moment))
+        if approve:
+            for action in item.proposed:
+                payload = dict(action["payload"])
+                if action["kind"] == "forward":
+                    payload["vars"] = {**payload.get("vars", {}), "approved_by": by}
+                # An action that failed permanently (e.g. a field missing in the leads table) gets another try.
+                requeue(session, action["key"], action["kind"], payload, item.message_id, moment)
+                queued.append(action["key"])
+        decided = Decided(item.id, item.status, by, moment, tuple(queued))
+    log.info("review decided id=%d decision=%s by=%s queued=%d", review_id, decided.status, by, len(queued))
     return decided
 
 
 def _open_item(session: Session, item_id: int) -> ReviewItem:
     item = session.get(ReviewItem, item_id)
     if item is None:
-        raise ReviewError(f"review item #{item_id} does not exist")
+        raise ReviewRefused(f"review item #{item_id} does not exist")
     if item.status != OPEN:
-        raise ReviewError(f"review item #{item_id} is already {item.status} by {item.decided_by}")
+        raise ReviewRefused(f"review item #{item_id} is already {item.status} by {item.decided_by}")
     return item
-
-
-def _queue(session: Session, item: ReviewItem, now: datetime) -> list[str]:
-    keys = []
-    for action in item.proposed:
-        proposed = insert(ActionRow).values(
-            key=action["key"], kind=action["kind"], message_id=item.message_id, payload=action["payload"],
-            created_at=now, updated_at=now, next_attempt_at=now)
-        # An action that failed permanently (e.g. a field missing in the leads table) gets another try.
-        session.execute(proposed.on_conflict_do_update(
-            index_elements=["key"], where=ActionRow.status == FAILED,
-            set_={"status": PENDING, "attempts": 0, "last_error": None, "next_attempt_at": now}))
-        keys.append(action["key"])
-    return keys
 
 
 def relabel(sessions: sessionmaker[Session], item_id: int, intent: str, user: str, *,
@@ -87,26 +151,14 @@ def relabel(sessions: sessionmaker[Session], item_id: int, intent: str, user: st
     """Record that the item's message means `intent` (a labelled example for the classifier). The item stays
     open: what to do about it is still approve or reject."""
     if intent not in intents:
-        raise ReviewError(f"{intent!r} is not one of the known intents ({', '.join(intents)})")
+        raise ReviewRefused(f"{intent!r} is not one of the known intents ({', '.join(intents)})")
     with sessions.begin() as session:
         item = _open_item(session, item_id)
-        stored = session.query(StoredMessage).filter(StoredMessage.message_id == item.message_id).one_or_none()
-        example = LabelledExample(message_id=item.message_id, review_item_id=item.id, text=_text_of(stored),
+        stored = session.scalar(select(StoredMessage).where(StoredMessage.message_id == item.message_id))
+        text = f"{stored.subject}\n\n{_text_of(stored)}".strip() if stored else ""
+        example = LabelledExample(message_id=item.message_id, review_item_id=item.id, text=text,
                                   intent=intent, previous_intent=item.intent, labelled_by=user,
                                   labelled_at=utcnow())
         session.add(example)
     log.info("review relabelled id=%d intent=%s previous=%s by=%s", item_id, intent, example.previous_intent, user)
     return example
-
-
-def _text_of(stored: StoredMessage | None) -> str:
-    """What the sender wrote (subject and new text); the subject alone when the original was not kept."""
-    if stored is None:
-        return ""
-    if stored.raw is not None:
-        try:
-            message = parse(stored.raw)
-            return f"{message.subject}\n\n{message.new_text}".strip()
-        except MalformedMessage:
-            pass
-    return stored.subject

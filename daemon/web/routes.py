@@ -24,7 +24,7 @@ from daemon.state import desk as queries
 from daemon.state.accounts import SignedIn
 from daemon.state.models import utcnow
 from daemon.state.queries import status_report
-from daemon.state.reviews import ReviewError, decide_review, relabel
+from daemon.state.reviews import ReviewRefused, decide_review, relabel
 from daemon.web import auth
 from daemon.web.desk import Desk, lead_names
 from daemon.web.metrics import metrics_text
@@ -184,8 +184,9 @@ def decision(verdict: str) -> Handler:
         if item_id is None:
             return PlainTextResponse("no such review item", status_code=404)
         try:
-            decided = await run_in_threadpool(decide_review, desk.sessions, item_id, verdict, request.state.who.user)
-        except ReviewError as exc:
+            decided = await run_in_threadpool(lambda: decide_review(
+                desk.sessions, item_id, approve=verdict == "approve", by=request.state.who.user))
+        except ReviewRefused as exc:
             return desk.render("message.html", 409, **_common(request, title="Already decided", text=str(exc)))
         if decided.queued:
             await run_in_threadpool(desk.execute_queued)
@@ -204,7 +205,7 @@ async def change_intent(request: Request) -> Response:
     try:
         await run_in_threadpool(lambda: relabel(desk.sessions, item_id, intent, request.state.who.user,
                                                 intents=desk.intents))
-    except ReviewError as exc:
+    except ReviewRefused as exc:
         return desk.render("message.html", 409, **_common(request, title="Not changed", text=str(exc)))
     return RedirectResponse(f"/review#item-{item_id}", status_code=303)
 

@@ -49,6 +49,7 @@ class _Patch:
     lead_id: str
     status: str | None  # None: a note only
     text: str  # a status change's reason, or the whole note line
+    changes: tuple[tuple[str, Any], ...] = ()  # (LeadFields attribute, Airtable cell value) set with the note
     contact: str | None = None  # an address to add to the contacts (a person approved it)
 
     def line(self, lead: Lead, day: date) -> str:
@@ -197,6 +198,12 @@ class AirtableLeadStore:
         line = f"{self._today().isoformat()} {AUDIT_PREFIX} contact {address.lower()} added (approved by a person)"
         return _raise_or_return(self._apply([_Patch(key, lead_id, None, line, contact=address.lower())])[key])
 
+    def update_fields(self, lead_id: str, changes: Mapping[str, str | None], *, line: str, key: str) -> Lead:
+        """Set service_tier, monthly_fee (a decimal string) or service_start (ISO date) with an audit line, in one
+        request, once per `key`."""
+        cells = tuple((name, _cell(name, value)) for name, value in changes.items())
+        return _raise_or_return(self._apply([_Patch(key, lead_id, None, line, cells)])[key])
+
     def apply_status_changes(self, changes: Sequence[StatusChange]) -> dict[str, Outcome]:
         """Status and audit line of each change in one PATCH of up to 10 records; one outcome per key: the lead as
         it is now, or an ActionError (retryable or not) for that key alone."""
@@ -245,6 +252,7 @@ class AirtableLeadStore:
             return lead
         names = self.config.fields
         fields_ = {names.notes: with_note(lead.notes, patch.line(lead, self._today()), patch.key)}
+        fields_.update({getattr(names, name): value for name, value in patch.changes})
         if patch.status is not None:
             fields_[names.status] = patch.status
         if patch.contact is not None and patch.contact not in lead.contact_emails:
@@ -328,3 +336,16 @@ def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
 def _labels(labels: Sequence[str]) -> str:
     shown = ", ".join(labels[:3])
     return shown if len(labels) <= 3 else f"{shown} and {len(labels) - 3} more"
+
+
+def _cell(name: str, value: str | None) -> Any:
+    """A lead attribute as the Leads table holds it: a select option, a number, an ISO date."""
+    if value is None:
+        return None
+    if name == "service_tier":
+        return value.title()
+    if name == "monthly_fee":
+        return float(value)
+    if name == "service_start":
+        return value
+    raise ActionError(f"{name} cannot be edited", retryable=False)
