@@ -55,6 +55,7 @@ from daemon.state.models import (
     make_sessions,
     utcnow,
 )
+from daemon.state.schema import describe, stamp_report, upgrade_state
 
 log = logging.getLogger("daemon.cli")
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
@@ -141,9 +142,9 @@ def cmd_classify(args: argparse.Namespace, config: Config) -> int:
 
 def _existing_leads(config: Config) -> list[Lead]:
     """Read-only: an absent state is not created just to classify."""
-    if not config.db_path.exists():
+    if config.database == config.db_path and not config.db_path.exists():
         return []
-    return list(SqliteLeadStore(make_sessions(config.db_path)).all())
+    return list(SqliteLeadStore(make_sessions(config.database)).all())
 
 
 def _classification_text(record: dict[str, Any], rule_file: str | None, why: str) -> str:
@@ -316,7 +317,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 
 def status_report(config: Config) -> dict[str, Any]:
     """The facts `status` shows, as plain data (also its --json form)."""
-    sessions = make_sessions(config.db_path)
+    sessions = make_sessions(config.database)
     meta = get_meta(sessions)
     with sessions() as session:
         cursors = list(session.scalars(select(SyncCursor).order_by(SyncCursor.source)))
@@ -326,7 +327,7 @@ def status_report(config: Config) -> dict[str, Any]:
         last_batch = session.scalar(select(ActionRow).where(ActionRow.kind == "send_invoice")
                                     .order_by(ActionRow.key.desc()).limit(1))
         return {
-            "state": str(config.db_path),
+            "state": describe(config.database),
             "connection": meta.get(CONNECTION_KEY),
             "sources": [{"source": c.source, "uidvalidity": c.uidvalidity, "last_uid": c.last_uid,
                          "last_sync": meta.get(f"last_sync:{c.source}")} for c in cursors],
@@ -401,6 +402,23 @@ def print_summary(summary: Summary, runtime: Runtime, *, dry_run: bool) -> None:
         print(f"  {entry}")
 
 
+def cmd_db(args: argparse.Namespace, config: Config) -> int:
+    where = describe(config.database)
+    if args.db_command == "upgrade":
+        done = upgrade_state(config.database)
+        if done is None:
+            print(f"{where}: already at this build's schema")
+        elif done.created:
+            print(f"{where}: created at schema {done.after}")
+        else:
+            backup = f"; backup {done.backup}" if done.backup else ""
+            print(f"{where}: upgraded from {done.before or 'before migrations'} to {done.after}{backup}")
+    report = stamp_report(config.database)
+    legacy = " (made before migrations)" if report["made_before_migrations"] else ""
+    print(f"state: {where}\nrevision: {report['revision'] or 'none'}{legacy}\nthis build: {report['head']}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="partnerships", description=__doc__)
     # SUPPRESS: an option given before a nested subcommand must not be reset by the nested parser's default.
@@ -442,12 +460,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", parents=[common], help="sync cursors, queues, failures").add_argument(
         "--json", action="store_true", help="the same facts as one JSON object")
     sub.add_parser("check", parents=[common], help="validate config, rules and templates")
+    db = sub.add_parser("db", parents=[common], help="the state's schema: current revision, upgrade")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("current", parents=[common], help="the state's schema revision and this build's")
+    db_sub.add_parser("upgrade", parents=[common], help="back up (SQLite) and upgrade the state's schema")
     return parser
 
 
 COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "leads": cmd_leads, "lead": cmd_lead,
             "review": cmd_review,
-            "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check}
+            "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check, "db": cmd_db}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

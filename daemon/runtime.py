@@ -46,7 +46,7 @@ class Runtime:
 
 def open_runtime(config: Config) -> Runtime:
     """Everything with state: database, leads backend, templates and the sender."""
-    sessions = make_sessions(config.db_path)
+    sessions = make_sessions(config.database)
     leads: LeadStore
     if config.lead_backend == "airtable":
         leads = AirtableLeadStore(config.airtable)

@@ -235,10 +235,20 @@ class Config:
     sent_folders: tuple[str, ...] = ()
     log_format: str = "kv"
     source_file: Path | None = None
+    # [daemon] database_url / database_url_file (env PARTNERSHIPS_DATABASE_URL): e.g. a shared PostgreSQL.
+    database_url: str | None = None
+    database_url_secret: SecretRef | None = None
 
     @property
     def db_path(self) -> Path:
         return self.state_dir / "partnerships.sqlite3"
+
+    @property
+    def database(self) -> Path | str:
+        """Where the state lives: the configured database URL, else the SQLite file in the state directory."""
+        if self.database_url_secret is not None:
+            return self.database_url_secret.resolve()
+        return self.database_url or self.db_path
 
     @property
     def outbox_dir(self) -> Path:
@@ -270,6 +280,8 @@ def load_settings(path: Path | None = None, *, state_dir: Path | None = None) ->
     config = _build(data, base=path.parent if path else Path.cwd(), source_file=path)
     if state_dir is not None:
         config = _replace(config, state_dir=state_dir.resolve())
+    if os.environ.get("PARTNERSHIPS_DATABASE_URL"):
+        config = _replace(config, database_url=os.environ["PARTNERSHIPS_DATABASE_URL"], database_url_secret=None)
     return config
 
 
@@ -340,6 +352,10 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
     max_attempts = daemon.take("max_attempts", int, defaults.max_attempts)
     retry_base = daemon.take("retry_base_seconds", float, defaults.retry_base_seconds)
     grace = daemon.take("uncertain_grace_seconds", float, defaults.uncertain_grace_seconds)
+    database_url = daemon.take("database_url", str, None) or None
+    url_file = credential_path(base, daemon.take("database_url_file", str, None))
+    if database_url and url_file:
+        raise ConfigError("[daemon] database_url and database_url_file: set only one")
     daemon.finish()
 
     team_domains = addresses.take("team_domains", list, list(defaults.addresses.team_domains))
@@ -423,6 +439,8 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
         sent_folders=tuple(sent_folders),
         log_format=log_format,
         source_file=source_file,
+        database_url=database_url,
+        database_url_secret=SecretRef(key="[daemon] database_url", file=url_file) if url_file else None,
     )
 
 

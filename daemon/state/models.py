@@ -1,4 +1,4 @@
-"""State database: SQLAlchemy models and engine set-up for the embedded SQLite store."""
+"""State database: SQLAlchemy models, and sessions on an engine that daemon.state.schema opened and migrated."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    create_engine,
-    event,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from daemon.state.schema import open_engine
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
 # A send that a crash interrupted: it may have reached the server. Resent only if its copy does not come back.
@@ -144,6 +144,10 @@ class Quarantined(Base):
     reason: Mapped[str] = mapped_column(Text)
     size: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+    # Schema revision 0002: what a retry of the quarantined message needs.
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    error_type: Mapped[str | None] = mapped_column(String)
+    retried_at: Mapped[datetime | None] = mapped_column(DateTime())
 
 
 class Evidence(Base):
@@ -240,28 +244,10 @@ def get_meta(sessions: sessionmaker[Session], prefix: str = "") -> dict[str, str
         return {row.key: row.value for row in rows}
 
 
-def make_engine(db_path: Path) -> Engine:
-    """SQLite in WAL mode with BEGIN IMMEDIATE, so writers serialise instead of failing mid-transaction."""
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{db_path}", connect_args={"timeout": 15})
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's begin event control transactions instead of the sqlite3 module.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    Base.metadata.create_all(engine)
-    return engine
+def make_engine(target: Path | str) -> Engine:
+    """The state's engine (a SQLite file, or a database URL), its schema upgraded to this build's first."""
+    return open_engine(target)
 
 
-def make_sessions(db_path: Path) -> sessionmaker[Session]:
-    return sessionmaker(make_engine(db_path), expire_on_commit=False)
+def make_sessions(target: Path | str) -> sessionmaker[Session]:
+    return sessionmaker(make_engine(target), expire_on_commit=False)
