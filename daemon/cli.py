@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.sqlite import insert
 
 from daemon import logsetup
 from daemon.core.automated import detect_automated
@@ -56,6 +55,7 @@ from daemon.state.models import (
     utcnow,
 )
 from daemon.state.schema import describe, stamp_report, upgrade_state
+from daemon.state.upsert import insert
 
 log = logging.getLogger("daemon.cli")
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
@@ -275,7 +275,7 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
         if args.review_command == "approve":
             now = utcnow()
             for action in item.proposed:
-                proposed = insert(ActionRow).values(
+                proposed = insert(session, ActionRow).values(
                     key=action["key"], kind=action["kind"], message_id=item.message_id, payload=action["payload"],
                     created_at=now, updated_at=now, next_attempt_at=now)
                 # An action that failed permanently (e.g. a field missing in the leads table) gets another try.

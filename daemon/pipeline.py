@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from sqlalchemy import case, func, select
-from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.actions.executor import Executor, Outcome
@@ -48,6 +47,7 @@ from daemon.state.models import (
     naive_utc,
     utcnow,
 )
+from daemon.state.upsert import greatest, insert
 
 log = logging.getLogger("daemon.pipeline")
 
@@ -325,7 +325,7 @@ class Pipeline:
         message, decision, classification = evaluation.message, evaluation.decision, evaluation.classification
         reference = self.thread_leads.get(evaluation.thread_id) or self._lead_reference(evaluation)
         with self.sessions.begin() as session:
-            message_pk = session.scalar(insert(StoredMessage).values(
+            message_pk = session.scalar(insert(session, StoredMessage).values(
                 message_id=message.message_id, thread_id=evaluation.thread_id, source=item.source,
                 source_uid=item.uid, sha256=digest, subject=message.subject, from_addr=message.from_addr,
                 date=naive_utc(message.date), direction=evaluation.direction,
@@ -335,12 +335,12 @@ class Pipeline:
             ).on_conflict_do_nothing(index_elements=["message_id"]).returning(StoredMessage.id))
             if message_pk is None:  # another writer recorded it first
                 return
-            thread = insert(Thread).values(id=evaluation.thread_id, subject_key=message.subject[:200],
+            thread = insert(session, Thread).values(id=evaluation.thread_id, subject_key=message.subject[:200],
                                            lead_id=reference, created_at=utcnow())
             # A thread that started without a lead (internal, or a lead not yet created) takes the first one known.
             session.execute(thread.on_conflict_do_update(
                 index_elements=["id"], set_={"lead_id": func.coalesce(Thread.lead_id, thread.excluded.lead_id)}))
-            session.execute(insert(Classification).values(
+            session.execute(insert(session, Classification).values(
                 message_pk=message_pk, intent="skipped" if evaluation.automated else classification.intent,
                 rule=classification.rule, rule_file=classification.rule_file,
                 confidence=classification.confidence, matched=list(classification.matched),
@@ -350,12 +350,12 @@ class Pipeline:
             self._insert_actions(session, decision.actions, message_id=message.message_id)
             self._insert_actions(session, extra_actions, message_id=message.message_id)
             for piece in evaluation.maniac:
-                session.execute(insert(ManiacRow).values(
+                session.execute(insert(session, ManiacRow).values(
                     lead_id=self._lead_reference(evaluation), letter=piece.letter, rule=piece.rule, quote=piece.quote,
                     detail=piece.detail, message_id=piece.message_id, date=naive_utc(piece.date),
                 ).on_conflict_do_nothing(index_elements=["lead_id", "letter", "quote"]))
             if decision.review:
-                session.execute(insert(ReviewItem).values(
+                session.execute(insert(session, ReviewItem).values(
                     key=decision.review.key, message_id=message.message_id, thread_id=evaluation.thread_id,
                     lead_id=reference, intent=classification.intent, reason=decision.review.reason,
                     proposed=[a.as_json() for a in decision.review.proposed], created_at=utcnow(),
@@ -366,7 +366,7 @@ class Pipeline:
     def _insert_actions(session: Session, actions: Iterable[Action], *, message_id: str | None) -> None:
         now = utcnow()
         for action in actions:
-            session.execute(insert(ActionRow).values(
+            session.execute(insert(session, ActionRow).values(
                 key=action.key, kind=action.kind, message_id=message_id or action.payload.get("message_id"),
                 payload=action.payload, created_at=now, updated_at=now, next_attempt_at=now,
             ).on_conflict_do_nothing(index_elements=["key"]))
@@ -381,11 +381,11 @@ class Pipeline:
     def _advance_cursor(session: Session, item: RawItem) -> None:
         """One upsert: a new UIDVALIDITY makes the old UIDs meaningless, so the resync starts the count again."""
         now = utcnow()
-        upsert = insert(SyncCursor).values(source=item.source, uidvalidity=item.uidvalidity, last_uid=item.uid,
-                                           updated_at=now)
+        upsert = insert(session, SyncCursor).values(source=item.source, uidvalidity=item.uidvalidity,
+                                                    last_uid=item.uid, updated_at=now)
         same_validity = SyncCursor.uidvalidity.is_not_distinct_from(upsert.excluded.uidvalidity)
         session.execute(upsert.on_conflict_do_update(index_elements=["source"], set_={
-            "last_uid": case((same_validity, func.max(SyncCursor.last_uid, upsert.excluded.last_uid)),
+            "last_uid": case((same_validity, greatest(SyncCursor.last_uid, upsert.excluded.last_uid)),
                              else_=upsert.excluded.last_uid),
             "uidvalidity": upsert.excluded.uidvalidity,
             "updated_at": now,
@@ -403,7 +403,7 @@ class Pipeline:
         if self.dry_run:
             return
         with self.sessions.begin() as session:
-            session.execute(insert(Quarantined).values(
+            session.execute(insert(session, Quarantined).values(
                 sha256=digest, source=item.source, source_uid=item.uid, reason=reason, size=len(item.data),
                 created_at=utcnow(),
             ).on_conflict_do_nothing(index_elements=["sha256"]))

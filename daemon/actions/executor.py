@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.core.digest import OpenReview, digest_variables
@@ -40,6 +39,7 @@ from daemon.state.models import (
     naive_utc,
     utcnow,
 )
+from daemon.state.upsert import insert
 
 log = logging.getLogger("daemon.actions.executor")
 
@@ -243,7 +243,7 @@ class Executor:
                 # A change the leads table refuses (renamed field, deleted record, unknown status) needs a
                 # person: put it in the review queue, where approving tries it again after the fix.
                 row = session.get(ActionRow, action_id)
-                session.execute(insert(ReviewItem).values(
+                session.execute(insert(session, ReviewItem).values(
                     key=f"review:{key}:{self.clock():%Y%m%dT%H%M%S%f}", message_id=row.message_id or key,
                     lead_id=str(row.payload.get("lead", "")) or None, intent=kind,
                     reason=f"{kind} was refused by the leads table: {error}",
@@ -300,7 +300,7 @@ class Executor:
         lead_id = self._lead_id(payload["lead"])
         date = naive_utc(datetime.fromisoformat(payload["date"])) if payload.get("date") else None
         with self.sessions.begin() as session:
-            session.execute(insert(Evidence).values(
+            session.execute(insert(session, Evidence).values(
                 lead_id=lead_id, kind=payload["kind"], message_id=payload["message_id"], date=date,
                 month=payload.get("month"), month_stated=bool(payload.get("month_stated")),
                 tier=payload.get("tier"), price=payload.get("price"),

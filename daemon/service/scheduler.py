@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 import schedule
 from sqlalchemy import select
-from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.actions.executor import Executor
@@ -17,6 +16,7 @@ from daemon.invoicing.batch import due_months, month_of, unsent_months
 from daemon.invoicing.render import invoice_key
 from daemon.settings import Config
 from daemon.state.models import ActionRow, Meta, utcnow
+from daemon.state.upsert import insert
 
 log = logging.getLogger("daemon.invoice")
 FIRST_MONTH_KEY = "first_run_month"
@@ -84,7 +84,7 @@ class InvoiceScheduler:
     def _remember_first_month(self) -> str:
         current = month_of(self.clock().astimezone(self.config.invoice_schedule.zone).date())
         with self.sessions.begin() as session:
-            session.execute(insert(Meta).values(key=FIRST_MONTH_KEY, value=current)
+            session.execute(insert(session, Meta).values(key=FIRST_MONTH_KEY, value=current)
                             .on_conflict_do_nothing(index_elements=["key"]))
             return session.get(Meta, FIRST_MONTH_KEY).value
 
@@ -102,7 +102,7 @@ def record_invoice(sessions: sessionmaker[Session], month: str, *, airtable: boo
 def record_once(sessions: sessionmaker[Session], key: str, kind: str, payload: dict[str, str]) -> bool:
     now = utcnow()
     with sessions.begin() as session:
-        result = session.execute(insert(ActionRow).values(
+        result = session.execute(insert(session, ActionRow).values(
             key=key, kind=kind, message_id=None, payload=payload, created_at=now, updated_at=now, next_attempt_at=now,
         ).on_conflict_do_nothing(index_elements=["key"]))
         return result.rowcount == 1
