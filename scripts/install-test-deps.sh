@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs: Dovecot (IMAP server) for the
-# real-server IMAP tests in tests/test_servers.py and later IMAP tests.
+# real-server IMAP tests in tests/test_servers.py and later IMAP tests, and PostgreSQL
+# for tests/test_postgres.py (and the suite under PARTNERSHIPS_TEST_DATABASE=postgresql).
 # Idempotent: does nothing when `dovecot` is already installed.
 # The tests start their own Dovecot instance; this script never leaves the system
 # dovecot service running.
@@ -12,7 +13,11 @@ have_dovecot() {
     command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ]
 }
 
-if have_dovecot && command -v systemd-analyze >/dev/null 2>&1; then
+have_postgres() {
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
+}
+
+if have_dovecot && command -v systemd-analyze >/dev/null 2>&1 && have_postgres; then
     exit 0
 fi
 
@@ -46,7 +51,9 @@ if ! apt-cache show "$PACKAGE" >/dev/null 2>&1; then
     apt-get update
 fi
 # systemd provides systemd-analyze, which verifies the unit file in tests/test_systemd.py.
-PACKAGES="$PACKAGE systemd"
+# postgresql: tests/test_postgres.py and PARTNERSHIPS_TEST_DATABASE=postgresql start a throw-away cluster
+# (initdb + pg_ctl as the postgres user); the policy-rc.d above keeps the system cluster from starting.
+PACKAGES="$PACKAGE systemd postgresql"
 if ! apt-get install -y --no-install-recommends $PACKAGES; then
     # Stale package lists (404 for an old version): refresh once and retry.
     apt-get update
@@ -75,6 +82,12 @@ if [ -f /run/dovecot/master.pid ]; then
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
         kill "$pid" 2>/dev/null || true
     fi
+fi
+
+# The package creates a "main" cluster; the tests never use it, so it must not run.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl stop postgresql.service >/dev/null 2>&1 || true
+    systemctl disable postgresql.service >/dev/null 2>&1 || true
 fi
 
 if ! have_dovecot; then

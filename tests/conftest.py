@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import DovecotServer, RecordingSMTPServer, dovecot_binary
+from servers import DovecotServer, PostgresCluster, RecordingSMTPServer, dovecot_binary
 
 # --- Real-server fixtures: Dovecot IMAP and a recording SMTP server (tests/servers.py) -------
 
@@ -48,3 +51,67 @@ def smtp_server() -> Iterator[Callable[..., RecordingSMTPServer]]:
 
 
 # --- end of real-server fixtures --------------------------------------------------------------
+
+
+# --- PostgreSQL: PARTNERSHIPS_TEST_DATABASE=postgresql runs every in-process state on a throw-away cluster --------
+
+POSTGRES_MODE = os.environ.get("PARTNERSHIPS_TEST_DATABASE", "sqlite") == "postgresql"
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+    except RuntimeError as exc:
+        pytest.fail(f"{exc}", pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    """A new empty database on the session's cluster, dropped afterwards."""
+    name = f"db{next(_database_numbers)}"
+    yield postgres_cluster.create_database(name)
+    postgres_cluster.drop_database(name)
+
+
+@pytest.fixture(autouse=True)
+def _state_on_postgres(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """In PostgreSQL mode each SQLite path a test opens becomes its own database on the cluster (the same path,
+    the same database), so the in-process suite exercises PostgreSQL unchanged. Subprocesses stay on SQLite."""
+    if not POSTGRES_MODE or request.node.get_closest_marker("sqlite_only"):
+        yield
+        return
+    import daemon.state.models
+    import daemon.state.schema
+
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    real_open = daemon.state.schema.open_engine
+    databases: dict[str, str] = {}
+    engines: list[Any] = []
+
+    def open_on_postgres(target: Path | str, *, migrate: bool = True) -> Any:
+        if isinstance(target, Path):
+            key = str(target.resolve())
+            if key not in databases:
+                databases[key] = f"db{next(_database_numbers)}"
+                cluster.create_database(databases[key])
+            target = cluster.url(databases[key])
+        engine = real_open(target, migrate=migrate)
+        engines.append(engine)
+        return engine
+
+    monkeypatch.setattr(daemon.state.schema, "open_engine", open_on_postgres)
+    monkeypatch.setattr(daemon.state.models, "open_engine", open_on_postgres)
+    try:
+        yield
+    finally:
+        for engine in engines:
+            engine.dispose()
+        for name in databases.values():
+            cluster.drop_database(name)

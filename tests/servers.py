@@ -738,3 +738,82 @@ folders = [{folder_list}]
 seed_csv = "leads.csv"
 {send}""")
     return path
+
+
+# --- A throw-away PostgreSQL cluster (Debian package ``postgresql``) ------------------------------------------------
+
+POSTGRES_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+
+
+def postgres_bin(name: str) -> str | None:
+    for folder in POSTGRES_BIN_DIRS:
+        if (folder / name).exists():
+            return str(folder / name)
+    return shutil.which(name)
+
+
+class PostgresCluster:
+    """``initdb`` + ``pg_ctl`` on a free loopback port, run as the ``postgres`` user (initdb refuses root), in its
+    own ``mkdtemp`` directory (a 0700 root-owned parent would lock the server out). Trust auth on loopback only."""
+
+    def __init__(self) -> None:
+        self.port = find_free_port()
+        self.dir: Path | None = None
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    @property
+    def data(self) -> Path:
+        assert self.dir is not None, "cluster not started"
+        return self.dir / "data"
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, *argv: str) -> str:
+        result = subprocess.run([*self.as_user, *argv], capture_output=True, text=True, timeout=60, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed: {result.stderr.strip() or result.stdout.strip()}")
+        return result.stdout
+
+    def start(self) -> PostgresCluster:
+        initdb, pg_ctl = postgres_bin("initdb"), postgres_bin("pg_ctl")
+        if initdb is None or pg_ctl is None:
+            raise RuntimeError("PostgreSQL is not installed: run `bash scripts/install-test-deps.sh` as root")
+        self.dir = Path(tempfile.mkdtemp(prefix="partnerships-pg-"))
+        if self.as_user:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._run(initdb, "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
+        self._run(pg_ctl, "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "start", "-o",
+                  f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off -c full_page_writes=off "
+                  "-c synchronous_commit=off -c max_connections=300")
+        return self
+
+    def execute(self, statement: str, database: str = "postgres") -> list[tuple[Any, ...]]:
+        """One statement in autocommit (CREATE/DROP DATABASE cannot run in a transaction)."""
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname={database}",
+                             autocommit=True) as connection:
+            cursor = connection.execute(statement)
+            return cursor.fetchall() if cursor.description else []
+
+    def create_database(self, name: str) -> str:
+        self.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def stop(self) -> None:
+        if self.dir is None:
+            return
+        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+            self._run(postgres_bin("pg_ctl") or "pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None
+
+    def __enter__(self) -> PostgresCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -104,5 +104,6 @@ def record_once(sessions: sessionmaker[Session], key: str, kind: str, payload: d
     with sessions.begin() as session:
         result = session.execute(insert(session, ActionRow).values(
             key=key, kind=kind, message_id=None, payload=payload, created_at=now, updated_at=now, next_attempt_at=now,
-        ).on_conflict_do_nothing(index_elements=["key"]))
-        return result.rowcount == 1
+        ).on_conflict_do_nothing(index_elements=["key"]).returning(ActionRow.id))
+        # Not rowcount: PostgreSQL's driver reports -1 for an INSERT with RETURNING.
+        return result.scalar() is not None

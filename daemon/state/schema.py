@@ -148,6 +148,8 @@ def upgrade(engine: Engine, target: Path | str, revision: str | None = None) -> 
         config = AlembicConfig()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         config.attributes["connection"] = connection
+        # Alembic's own info lines ("Context impl SQLiteImpl.") say nothing the line below does not.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         command.upgrade(config, head)
     created = before is None and not legacy
     if created:
