@@ -28,6 +28,15 @@ from daemon.errors import DaemonError
 from daemon.invoicing.batch import month_of, parse_month, previous_month
 from daemon.invoicing.render import invoice_key, render_batch
 from daemon.io import iter_source
+from daemon.io.oauth import (
+    TokenError,
+    code_from,
+    default_token_file,
+    google_consent,
+    google_exchange,
+    read_google_client,
+    write_token_file,
+)
 from daemon.leads.airtable.invoices import check_invoice_schema
 from daemon.leads.airtable.schema import check_schema
 from daemon.leads.sqlite import SqliteLeadStore
@@ -419,6 +428,28 @@ def cmd_db(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
+def cmd_auth(args: argparse.Namespace, config: Config) -> int:
+    """Google's installed-app consent, once: prints the URL, reads the code, stores the refresh token (0600)."""
+    target = args.token_file or default_token_file(config.state_dir, "google")
+    try:
+        client = read_google_client(args.client_secrets)
+        url, state, verifier = google_consent(client)
+        print("1. Open this address in a browser, signed in as the mailbox the daemon reads:\n")
+        print(f"   {url}\n")
+        print("2. Allow access. The browser then goes to http://localhost/... and shows an error page: that is\n"
+              "   expected. Copy the whole address from the address bar (or just its code=... value) and paste it:")
+        answer = sys.stdin.readline()
+        if "state=" in answer and f"state={state}" not in answer:
+            raise TokenError("the pasted address belongs to another consent request: start again")
+        tokens = google_exchange(client, code_from(answer), verifier, args.token_uri)
+        write_token_file(target, tokens)
+    except TokenError as exc:
+        print(f"partnerships: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"refresh token saved to {target} (mode 0600); set auth = \"oauth2-google\" in [source] and [send]")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="partnerships", description=__doc__)
     # SUPPRESS: an option given before a nested subcommand must not be reset by the nested parser's default.
@@ -464,12 +495,20 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("current", parents=[common], help="the state's schema revision and this build's")
     db_sub.add_parser("upgrade", parents=[common], help="back up (SQLite) and upgrade the state's schema")
+    auth = sub.add_parser("auth", parents=[common], help="create the OAuth2 refresh token for the mailbox")
+    auth_sub = auth.add_subparsers(dest="auth_provider", required=True)
+    google = auth_sub.add_parser("google", parents=[common], help="Google Workspace: installed-app consent")
+    google.add_argument("--client-secrets", type=Path, required=True,
+                        help="client_secret.json of a Desktop OAuth client (Google Cloud console)")
+    google.add_argument("--token-file", type=Path, help="default: STATE/credentials/google-token.json")
+    google.add_argument("--token-uri", help="token endpoint (default: the client file's)")
     return parser
 
 
 COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "leads": cmd_leads, "lead": cmd_lead,
             "review": cmd_review,
-            "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check, "db": cmd_db}
+            "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check, "db": cmd_db,
+            "auth": cmd_auth}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

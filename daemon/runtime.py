@@ -14,6 +14,7 @@ from daemon.actions.executor import Executor
 from daemon.core.maniac import load_maniac_rules
 from daemon.core.notes import NoteRenderer
 from daemon.core.rules import load_rules
+from daemon.io.oauth import make_login
 from daemon.io.send import OutboxDirSender, Sender, SmtpSender
 from daemon.leads.airtable.invoices import parse_invoice_tables
 from daemon.leads.airtable.settings import parse_airtable_config
@@ -64,8 +65,7 @@ def open_runtime(config: Config) -> Runtime:
 
 def make_sender(config: Config) -> Sender:
     if config.send_kind == "smtp" and config.smtp is not None:
-        password = config.smtp.server.password.resolve() if config.smtp.server.password else None
-        return SmtpSender(config.smtp, password)
+        return SmtpSender(config.smtp, make_login(config.smtp.server, config.state_dir))
     return OutboxDirSender(config.outbox_dir)
 
 

@@ -21,6 +21,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SOURCE_KINDS = ("mbox", "maildir", "emldir", "imap")
 SEND_KINDS = ("outbox", "smtp")
 TLS_MODES = ("ssl", "starttls", "none")
+AUTH_KINDS = ("password", "oauth2-google", "oauth2-microsoft")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 SEND_ON = ("last-day", "first-business-day")
 _TIME_OF_DAY = re.compile(r"\d{2}:\d{2}(?::\d{2})?")
@@ -159,6 +160,23 @@ class SecretRef:
 
 
 @dataclass(frozen=True)
+class OAuthConfig:
+    """OAuth2 login (`auth = "oauth2-google"` or `"oauth2-microsoft"`); daemon.io.oauth turns it into tokens."""
+
+    provider: str  # "google" | "microsoft"
+    mechanism: str = "xoauth2"  # IMAP SASL mechanism: xoauth2 | oauthbearer (SMTP always uses XOAUTH2)
+    # Refresh token written by `partnerships auth google|microsoft` (default: STATE/credentials/PROVIDER-token.json).
+    token_file: Path | None = None
+    service_account_file: Path | None = None  # Google: service account key with domain-wide delegation
+    token_uri: str | None = None  # Google token endpoint (default https://oauth2.googleapis.com/token)
+    client_id: str | None = None  # Microsoft: the app registration
+    client_secret: SecretRef | None = None  # Microsoft: client-credentials flow instead of a refresh token
+    tenant: str = "organizations"
+    authority: str | None = None  # Microsoft: default https://login.microsoftonline.com/TENANT
+    refresh_margin_seconds: float = 300.0  # refresh this long before the access token expires
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     """An IMAP or SMTP server and how to log in to it."""
 
@@ -168,6 +186,7 @@ class ServerConfig:
     username: str | None = None
     password: SecretRef | None = None
     timeout: float = 60.0
+    oauth: OAuthConfig | None = None  # None: password login
 
 
 @dataclass(frozen=True)
@@ -484,14 +503,58 @@ def _server(section: Section, base: Path, *, kind: str, default_port: dict[str, 
     if not 0 < port < 65536:
         raise ConfigError(f"[{section.name}] port: {port} is not a TCP port")
     username = section.take("username", str, None)
+    auth = section.choice("auth", AUTH_KINDS, "password")
+    oauth = _oauth(section, base, auth, username) if auth != "password" else None
     password_file = section.take("password_file", str, None)
     password_env = section.take("password_env", str, f"PARTNERSHIPS_{kind.upper()}_PASSWORD")
     password = None
-    if username:
+    if username and oauth is None:
         password = SecretRef(key=f"[{section.name}] password", file=credential_path(base, password_file),
                              env=None if password_file else password_env)
     timeout = section.take("timeout", float, 60.0)
-    return ServerConfig(host=host, port=port, tls=tls, username=username, password=password, timeout=timeout)
+    return ServerConfig(host=host, port=port, tls=tls, username=username, password=password, timeout=timeout,
+                        oauth=oauth)
+
+
+def _oauth(section: Section, base: Path, auth: str, username: str | None) -> OAuthConfig:
+    if not username:
+        raise ConfigError(f"[{section.name}] username: required with auth = {auth!r} (the mailbox to log in as)")
+    provider = auth.removeprefix("oauth2-")
+    mechanism = section.choice("oauth_mechanism", ("xoauth2", "oauthbearer"), "xoauth2")
+    token_file = credential_path(base, section.take("oauth_token_file", str, None))
+    service_account = credential_path(base, section.take("oauth_service_account_file", str, None))
+    token_uri = section.take("oauth_token_uri", str, None)
+    client_id = section.take("oauth_client_id", str, None)
+    secret_file = section.take("oauth_client_secret_file", str, None)
+    secret_env = section.take("oauth_client_secret_env", str, None)
+    tenant = section.take("oauth_tenant", str, "organizations")
+    authority = section.take("oauth_authority", str, None)
+    margin = section.take("oauth_refresh_margin_seconds", float, 300.0)
+    for key, url in (("oauth_token_uri", token_uri), ("oauth_authority", authority)):
+        if url is not None and not (url.startswith("https://") or _loopback_http(url)):
+            raise ConfigError(f"[{section.name}] {key}: {url!r} must be an https:// URL")
+    if provider == "google":
+        if client_id or secret_file or secret_env or authority:
+            raise ConfigError(f"[{section.name}] oauth_client_id/oauth_client_secret_*/oauth_authority are for "
+                              "auth = \"oauth2-microsoft\"; Google's client is in the token file")
+        return OAuthConfig(provider, mechanism, token_file=token_file, service_account_file=service_account,
+                           token_uri=token_uri, refresh_margin_seconds=margin)
+    if not client_id:
+        raise ConfigError(f"[{section.name}] oauth_client_id: required with auth = \"oauth2-microsoft\"")
+    if service_account or token_uri:
+        raise ConfigError(f"[{section.name}] oauth_service_account_file/oauth_token_uri are for auth = "
+                          "\"oauth2-google\"; Microsoft uses oauth_authority")
+    secret = None
+    if secret_file or secret_env:
+        secret = SecretRef(key=f"[{section.name}] oauth_client_secret", file=credential_path(base, secret_file),
+                           env=None if secret_file else secret_env)
+    return OAuthConfig(provider, mechanism, token_file=token_file, client_id=client_id, client_secret=secret,
+                       tenant=tenant, authority=authority, refresh_margin_seconds=margin)
+
+
+def _loopback_http(url: str) -> bool:
+    """Plain http only to this machine (a local token server, tests): tokens must not cross a network in clear."""
+    return any(url.startswith(f"http://{host}:") or url.startswith(f"http://{host}/") for host in LOOPBACK_HOSTS)
 
 
 def credential_path(base: Path, value: str | None) -> Path | None:

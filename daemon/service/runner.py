@@ -16,6 +16,7 @@ from daemon.core.rules import load_rules
 from daemon.errors import DaemonError
 from daemon.io import iter_source
 from daemon.io.imap import source_name
+from daemon.io.oauth import make_login
 from daemon.pipeline import Pipeline, Summary
 from daemon.service.lock import RunLock
 from daemon.service.scheduler import InvoiceScheduler
@@ -76,9 +77,9 @@ class Runner:
                 self.invoices.start()
             imap = config.source.imap
             if config.source.kind == "imap" and imap is not None:
-                password = imap.server.password.resolve() if imap.server.password else ""
+                login = make_login(imap.server, config.state_dir)
                 max_wait = self.notifier.watchdog_interval
-                watch(imap, password, self.pipeline, self.signals, once=self.once, on_synced=self._synced,
+                watch(imap, login, self.pipeline, self.signals, once=self.once, on_synced=self._synced,
                       tick=self._tick, on_disconnected=self._disconnected, max_wait=max_wait)
             else:
                 self._watch_files()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from daemon.errors import DaemonError
 from daemon.io.imap import CONNECTION_ERRORS, Backoff, ImapSource, StopFlag
+from daemon.io.oauth import Login
 from daemon.pipeline import Pipeline
 from daemon.settings import ImapConfig
 from daemon.state.models import utcnow
@@ -30,7 +31,7 @@ def sync_once(source: ImapSource, config: ImapConfig, pipeline: Pipeline, stop: 
     return read
 
 
-def watch(config: ImapConfig, password: str, pipeline: Pipeline, stop: StopFlag, *, once: bool = False,
+def watch(config: ImapConfig, login: Login | str, pipeline: Pipeline, stop: StopFlag, *, once: bool = False,
           on_synced: Callable[[], None] = lambda: None, tick: Callable[[], None] = lambda: None,
           on_disconnected: Callable[[str], None] = lambda reason: None, max_wait: float | None = None) -> None:
     """Run until `stop` is requested (or after one sync with `once`); connection errors never end it.
@@ -38,7 +39,7 @@ def watch(config: ImapConfig, password: str, pipeline: Pipeline, stop: StopFlag,
     `on_synced` follows every completed sync (a real round trip to the server); `max_wait` caps the time
     between two syncs, so a watchdog fed from `on_synced` notices a connection that died silently.
     """
-    source = ImapSource(config, password)
+    source = ImapSource(config, login)
     backoff = Backoff()
     # With one folder IDLE pushes its news; other folders are polled, so wake up at the poll interval.
     wait_seconds = config.idle_renew_seconds if len(config.folders) == 1 else min(
