@@ -82,8 +82,8 @@ def postgres_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def _state_on_postgres(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """In PostgreSQL mode each SQLite path a test opens becomes its own database on the cluster (the same path,
-    the same database), so the in-process suite exercises PostgreSQL unchanged. Subprocesses stay on SQLite."""
+    """In PostgreSQL mode every state a test opens lives in one new database on the cluster: a SQLite path given
+    in-process is replaced by it, and PARTNERSHIPS_DATABASE_URL carries it to configs and subprocesses."""
     if not POSTGRES_MODE or request.node.get_closest_marker("sqlite_only"):
         yield
         return
@@ -91,18 +91,14 @@ def _state_on_postgres(request: pytest.FixtureRequest, monkeypatch: pytest.Monke
     import daemon.state.schema
 
     cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    name = f"db{next(_database_numbers)}"
+    url = cluster.create_database(name)
+    monkeypatch.setenv("PARTNERSHIPS_DATABASE_URL", url)
     real_open = daemon.state.schema.open_engine
-    databases: dict[str, str] = {}
     engines: list[Any] = []
 
     def open_on_postgres(target: Path | str, *, migrate: bool = True) -> Any:
-        if isinstance(target, Path):
-            key = str(target.resolve())
-            if key not in databases:
-                databases[key] = f"db{next(_database_numbers)}"
-                cluster.create_database(databases[key])
-            target = cluster.url(databases[key])
-        engine = real_open(target, migrate=migrate)
+        engine = real_open(url if isinstance(target, Path) else target, migrate=migrate)
         engines.append(engine)
         return engine
 
@@ -113,5 +109,4 @@ def _state_on_postgres(request: pytest.FixtureRequest, monkeypatch: pytest.Monke
     finally:
         for engine in engines:
             engine.dispose()
-        for name in databases.values():
-            cluster.drop_database(name)
+        cluster.drop_database(name)

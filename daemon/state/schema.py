@@ -98,7 +98,32 @@ def _server_engine(url: str) -> Engine:
         raise StateError(f"[daemon] database_url: {parsed.get_backend_name()!r} is not supported "
                          "(postgresql+psycopg://... or sqlite:///...)")
     # pre_ping: a server restart or a failover must not surface as an error in the next pass.
-    return create_engine(parsed, pool_pre_ping=True)
+    engine = create_engine(parsed, pool_pre_ping=True)
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "before_cursor_execute", _without_nul, retval=True)
+    return engine
+
+
+def _without_nul(_connection: Any, _cursor: Any, statement: str, parameters: Any, _context: Any,
+                 executemany: bool) -> tuple[str, Any]:
+    """PostgreSQL text cannot hold NUL: hostile mail with NUL in a header is stored with U+FFFD in its place
+    (SQLite keeps it) instead of failing the whole message's transaction."""
+    if executemany and isinstance(parameters, list):
+        return statement, [_clean(row) for row in parameters]
+    return statement, _clean(parameters)
+
+
+def _clean(parameters: Any) -> Any:
+    if isinstance(parameters, dict):
+        if any(isinstance(value, str) and "\x00" in value for value in parameters.values()):
+            return {key: value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+                    for key, value in parameters.items()}
+        return parameters
+    if isinstance(parameters, tuple | list) and any(isinstance(value, str) and "\x00" in value
+                                                    for value in parameters):
+        return type(parameters)(value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+                                for value in parameters)
+    return parameters
 
 
 @cache
