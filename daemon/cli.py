@@ -42,6 +42,7 @@ from daemon.leads.airtable.schema import check_schema
 from daemon.leads.sqlite import SqliteLeadStore
 from daemon.pipeline import Summary
 from daemon.runtime import Runtime, load_config, make_pipeline, open_runtime
+from daemon.scaffold import init_directory, version
 from daemon.service.runner import CONNECTION_KEY, Runner
 from daemon.service.scheduler import record_invoice
 from daemon.settings import Config
@@ -450,8 +451,17 @@ def cmd_auth(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
+def cmd_init(args: argparse.Namespace, config: Config) -> int:
+    for path in init_directory(args.directory):
+        print(f"wrote {path}")
+    print(f"next: edit {args.directory / 'partnerships.toml'}, then "
+          f"partnerships check --config {args.directory / 'partnerships.toml'}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="partnerships", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"partnerships-daemon {version()}")
     # SUPPRESS: an option given before a nested subcommand must not be reset by the nested parser's default.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, default=argparse.SUPPRESS,
@@ -502,13 +512,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="client_secret.json of a Desktop OAuth client (Google Cloud console)")
     google.add_argument("--token-file", type=Path, help="default: STATE/credentials/google-token.json")
     google.add_argument("--token-uri", help="token endpoint (default: the client file's)")
+    init = sub.add_parser("init", parents=[common], help="write an editable config, rules and templates to DIR")
+    init.add_argument("directory", type=Path)
     return parser
 
 
 COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "leads": cmd_leads, "lead": cmd_lead,
             "review": cmd_review,
             "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check, "db": cmd_db,
-            "auth": cmd_auth}
+            "auth": cmd_auth, "init": cmd_init}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

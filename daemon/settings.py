@@ -18,6 +18,10 @@ from daemon.core.trust import TrustSettings, parse_trust_settings
 from daemon.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# rules/, templates/ and examples/: the checkout's folders, or the copies an installed wheel carries (setup.py).
+RESOURCES = PROJECT_ROOT if (PROJECT_ROOT / "rules").is_dir() else Path(__file__).resolve().parent / "resources"
+# An installed package must not keep its state inside site-packages: ./state of the working directory then.
+DEFAULT_STATE_DIR = PROJECT_ROOT / "state" if RESOURCES == PROJECT_ROOT else Path("state").resolve()
 SOURCE_KINDS = ("mbox", "maildir", "emldir", "imap")
 SEND_KINDS = ("outbox", "smtp")
 TLS_MODES = ("ssl", "starttls", "none")
@@ -208,15 +212,15 @@ class SmtpConfig:
 @dataclass(frozen=True)
 class SourceConfig:
     kind: str = "mbox"
-    path: Path = PROJECT_ROOT / "examples" / "inbox.mbox"
+    path: Path = RESOURCES / "examples" / "inbox.mbox"
     imap: ImapConfig | None = None
 
 
 @dataclass(frozen=True)
 class Config:
-    state_dir: Path = PROJECT_ROOT / "state"
-    rules_dir: Path = PROJECT_ROOT / "rules"
-    templates_dir: Path = PROJECT_ROOT / "templates"
+    state_dir: Path = DEFAULT_STATE_DIR
+    rules_dir: Path = RESOURCES / "rules"
+    templates_dir: Path = RESOURCES / "templates"
     addresses: Addresses = field(default_factory=Addresses)
     source: SourceConfig = field(default_factory=SourceConfig)
     lead_backend: str = "sqlite"
@@ -227,7 +231,7 @@ class Config:
     airtable: Any = None  # daemon.leads.airtable.settings.AirtableConfig with backend = "airtable"
     invoice_tables: Any = None  # daemon.leads.airtable.invoices.InvoiceTables with backend = "airtable"
     base_dir: Path = field(default_factory=Path.cwd)  # relative paths and credential files resolve here
-    leads_seed_csv: Path | None = PROJECT_ROOT / "examples" / "leads.csv"
+    leads_seed_csv: Path | None = RESOURCES / "examples" / "leads.csv"
     send_kind: str = "outbox"
     smtp: SmtpConfig | None = None
     # Intents that send email act automatically only at or above this confidence.
@@ -244,7 +248,7 @@ class Config:
         Tier("large", Decimal("6000.00")),
     )
     invoice_schedule: InvoiceSchedule = field(default_factory=lambda: InvoiceSchedule())
-    spend_dir: Path = PROJECT_ROOT / "examples" / "spend"
+    spend_dir: Path = RESOURCES / "examples" / "spend"
     # Invoice catch-up never reaches back before this month (default: the month of the first `run`).
     first_invoice_month: str | None = None
     trust: TrustSettings = field(default_factory=TrustSettings)
