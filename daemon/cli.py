@@ -380,6 +380,10 @@ def print_summary(summary: Summary, runtime: Runtime, *, dry_run: bool) -> None:
         print(f"  {intent}: {count}")
     for reason, count in sorted(summary.skipped.items()):
         print(f"  skipped ({reason}): {count}")
+    if summary.held_back:
+        print(f"{prefix}before since (recorded, not acted on): {len(summary.held_back)} message(s) would have done:")
+        for line in summary.held_back:
+            print(f"  {line}")
     done = [o for o in summary.outcomes if o.status == DONE]
     planned = summary.planned
     if dry_run:

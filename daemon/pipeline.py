@@ -44,12 +44,15 @@ from daemon.state.models import (
     StoredMessage,
     SyncCursor,
     Thread,
+    get_meta,
     naive_utc,
+    set_meta,
     utcnow,
 )
 from daemon.state.upsert import greatest, insert
 
 log = logging.getLogger("daemon.pipeline")
+INSTALLED_KEY = "installed_on"  # meta: the first day this state ran against IMAP, the default `since`
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Summary:
     reviews: list[str] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     planned: list[Action] = field(default_factory=list)  # dry run: what would have been done
+    held_back: list[str] = field(default_factory=list)  # dated before `since`: recorded, what it would have done
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ class Pipeline:
         self.leads: dict[str, Lead] = {}
         self.maniac = maniac
         self.maniac_pieces: dict[str, list[EvidencePiece]] = {}
+        self.since = self._first_day()
         self.refresh_leads()
         self._load_state()
 
@@ -192,12 +197,15 @@ class Pipeline:
             self._advance_cursor_only(item)
             return None
         evaluation = self.evaluate(message, item.source)
+        historical = self.since is not None and (message.date is None or message.date.date() < self.since)
+        if historical:
+            evaluation = self._hold_back(evaluation)
         if evaluation.automated == "own message" and self.executor is not None and not self.dry_run:
             for key in message.header(KEY_HEADER):
                 self.executor.confirm_delivered(key.strip())
         self._log(evaluation)
         self._count(evaluation)
-        maniac_actions = self._maniac_update(evaluation)
+        maniac_actions = [] if historical else self._maniac_update(evaluation)
         if self.dry_run:
             self._simulate(evaluation)
             self.summary.planned.extend(maniac_actions)
@@ -207,6 +215,33 @@ class Pipeline:
         if evaluation.decision.actions or maniac_actions:
             self.execute()
         return evaluation
+
+    def _hold_back(self, evaluation: Evaluation) -> Evaluation:
+        """First import: mail older than `since` is recorded (threads, leads matching) but never acted on;
+        what it would have done is listed, as a dry run lists it."""
+        decision = evaluation.decision
+        would = [f"{action.kind} {action.key}" for action in decision.actions]
+        if decision.review:
+            would.append(f"review ({decision.review.reason})")
+        if would:
+            sent = evaluation.message.date.date().isoformat() if evaluation.message.date else "undated"
+            self.summary.held_back.append(f"<{evaluation.message.message_id}> {sent}: {'; '.join(would)}")
+        held = replace(decision, actions=(), review=None, needs_raw=False,
+                       note=f"before since {self.since}: recorded, not acted on")
+        # MANIAC-T evidence waits too: it would be filed under a lead that was not created.
+        return replace(evaluation, decision=held, maniac=())
+
+    def _first_day(self) -> date | None:
+        """`since`: configured, else for IMAP the day this state first ran (kept in meta), else none."""
+        if self.config.source.since is not None or self.config.source.kind != "imap":
+            return self.config.source.since
+        known = get_meta(self.sessions, INSTALLED_KEY).get(INSTALLED_KEY)
+        if known:
+            return date.fromisoformat(known)
+        today = utcnow().date()
+        if not self.dry_run:
+            set_meta(self.sessions, {INSTALLED_KEY: today.isoformat()})
+        return today
 
     def _maniac_update(self, evaluation: Evaluation) -> list[Action]:
         """Merge new MANIAC-T evidence into the lead's; a changed checklist becomes a line in its notes."""

@@ -7,7 +7,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -214,6 +214,10 @@ class SourceConfig:
     kind: str = "mbox"
     path: Path = RESOURCES / "examples" / "inbox.mbox"
     imap: ImapConfig | None = None
+    # Mail dated before this day is recorded but never acted on (no forward, no status move, no review).
+    # None: for IMAP the day of installation (a first sync must not replay years of history into
+    # operations' inbox); for files (an explicit backfill) no limit.
+    since: date | None = None
 
 
 @dataclass(frozen=True)
@@ -393,6 +397,7 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
     addresses.finish()
 
     source_kind = source.choice("kind", SOURCE_KINDS, defaults.source.kind)
+    since = _date(source, "since")
     source_path = _path(base, source.take("path", str, None)) or defaults.source.path
     sent_folders = source.take("sent_folders", list, [])
     if not all(isinstance(folder, str) and folder for folder in sent_folders):
@@ -438,7 +443,7 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
         rules_dir=rules_dir,
         templates_dir=templates_dir,
         addresses=built_addresses,
-        source=SourceConfig(kind=source_kind, path=source_path, imap=imap),
+        source=SourceConfig(kind=source_kind, path=source_path, imap=imap, since=since),
         lead_backend=lead_backend,
         airtable_table=airtable_table if lead_backend == "airtable" else None,
         invoice_airtable_table=(invoice_airtable or {}) if lead_backend == "airtable" else None,
@@ -465,6 +470,21 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
         database_url=database_url,
         database_url_secret=SecretRef(key="[daemon] database_url", file=url_file) if url_file else None,
     )
+
+
+def _date(section: Section, key: str) -> date | None:
+    """A TOML date (since = 2026-11-01) or the same as a string."""
+    value = section.data.pop(key, None)
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else _bad_date(section, key, value)
+    except ValueError:
+        return _bad_date(section, key, value)
+
+
+def _bad_date(section: Section, key: str, value: Any) -> date:
+    raise ConfigError(f"[{section.name}] {key}: {value!r} is not a date (YYYY-MM-DD)")
 
 
 def _address(section: Section, key: str, default: str) -> str:

@@ -779,9 +779,10 @@ class RecordingSMTPServer:
 
 def write_daemon_config(directory: Path, dovecot: DovecotServer, smtp: RecordingSMTPServer | None, *,
                         leads_csv: str, folders: Sequence[str] = ("INBOX",), daemon_extra: str = "",
-                        source_extra: str = "") -> Path:
+                        source_extra: str = "", since: str | None = "2000-01-01") -> Path:
     """A partnerships-daemon config watching `dovecot` (password in a file) and sending to `smtp` (or the
-    outbox directory when None), with its state, leads seed and password file inside `directory`."""
+    outbox directory when None), with its state, leads seed and password file inside `directory`.
+    `since` 2000: the tests' mail is dated 2026-10, before the day of installation (None: that default)."""
     (directory / "leads.csv").write_text(leads_csv)
     (directory / "imap-password").write_text(dovecot.password + "\n")
     send = f'[send]\nkind = "smtp"\nhost = "127.0.0.1"\nport = {smtp.port}\ntls = "none"\n' if smtp else ""
@@ -799,6 +800,7 @@ tls = "none"
 username = "{dovecot.user}"
 password_file = "imap-password"
 folders = [{folder_list}]
+{f'since = "{since}"' if since else ""}
 {source_extra}
 [leads]
 seed_csv = "leads.csv"
