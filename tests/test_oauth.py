@@ -33,7 +33,7 @@ from daemon.io.oauth import (
 )
 from daemon.io.send import Outgoing, SmtpSender
 from daemon.runtime import load_config
-from daemon.settings import ImapConfig, OAuthConfig, ServerConfig, SmtpConfig
+from daemon.settings import ImapConfig, OAuthConfig, SecretRef, ServerConfig, SmtpConfig
 
 USER = DovecotServer.DEFAULT_USER
 LEADS_CSV = ("name,status,contact_emails,domain,service_tier,monthly_fee,cloud_billing_managed,service_start,notes\n"
@@ -305,3 +305,72 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 30) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.1)
+
+
+# -- Microsoft 365 (msal talks https only: the provider runs with a certificate the test trusts) --------------------
+
+
+@pytest.fixture
+def microsoft(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[OAuthTokenServer]:
+    certificate, key = self_signed_certificate(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate))
+    server = OAuthTokenServer(user=USER, tls=(certificate, key)).start()
+    yield server
+    server.stop()
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+                   .not_valid_after(now + dt.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "provider.crt", folder / "provider.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def microsoft_server(provider: OAuthTokenServer, folder: Path, **oauth: object) -> ServerConfig:
+    settings = OAuthConfig("microsoft", client_id="app-id", authority=f"{provider.base_url}/tenant-id",
+                           token_file=folder / "microsoft-token.json", **oauth)  # type: ignore[arg-type]
+    return ServerConfig(host="outlook.office365.com", port=993, tls="ssl", username=USER, oauth=settings)
+
+
+def test_microsoft_client_credentials(microsoft: OAuthTokenServer, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    microsoft.clients["app-id"] = "app-secret"
+    monkeypatch.setenv("MS_SECRET", "app-secret")
+    secret = SecretRef(key="[source] oauth_client_secret", env="MS_SECRET")
+    login = make_login(microsoft_server(microsoft, tmp_path, client_secret=secret), tmp_path)
+    assert isinstance(login, OAuthLogin)
+    assert microsoft.user_of(login.tokens.token()) == USER and microsoft.grants("client_credentials") == 1
+    monkeypatch.setenv("MS_SECRET", "wrong")
+    refused = make_login(microsoft_server(microsoft, tmp_path / "other", client_secret=secret), tmp_path)
+    assert isinstance(refused, OAuthLogin)
+    with pytest.raises(TokenError, match=r"Microsoft refused the token request \(invalid_grant\)"):
+        refused.tokens.token()
+
+
+def test_microsoft_refresh_token_rotation_is_saved(microsoft: OAuthTokenServer, tmp_path: Path) -> None:
+    microsoft.rotate = True
+    path = tmp_path / "microsoft-token.json"
+    first = microsoft.new_refresh_token()
+    path.write_text(json.dumps({"refresh_token": first}))
+    login = make_login(microsoft_server(microsoft, tmp_path), tmp_path)
+    assert isinstance(login, OAuthLogin) and microsoft.user_of(login.tokens.token()) == USER
+    saved = json.loads(path.read_text())["refresh_token"]
+    assert saved != first and saved in microsoft.refresh_tokens and stat.S_IMODE(path.stat().st_mode) == 0o600

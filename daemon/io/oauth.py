@@ -244,18 +244,20 @@ def microsoft_fetch(oauth: OAuthConfig, token_file: Path) -> Callable[[], tuple[
     import msal
 
     authority = oauth.authority or MICROSOFT_AUTHORITY.format(tenant=oauth.tenant)
+    # A configured authority is trusted as given: instance discovery would ask login.microsoftonline.com about it.
+    options: dict[str, Any] = {"authority": authority, "timeout": HTTP_TIMEOUT_SECONDS,
+                               "instance_discovery": oauth.authority is None}
 
     def fetch() -> tuple[str, float]:
         try:
             if oauth.client_secret is not None:
-                app = msal.ConfidentialClientApplication(
-                    oauth.client_id, client_credential=oauth.client_secret.resolve(), authority=authority,
-                    timeout=HTTP_TIMEOUT_SECONDS)
+                secret = oauth.client_secret.resolve()
+                app = msal.ConfidentialClientApplication(oauth.client_id, client_credential=secret, **options)
                 result = app.acquire_token_for_client(scopes=list(MICROSOFT_APP_SCOPES))
                 stored = None
             else:
                 stored = read_token_file(token_file)
-                app = msal.PublicClientApplication(oauth.client_id, authority=authority, timeout=HTTP_TIMEOUT_SECONDS)
+                app = msal.PublicClientApplication(oauth.client_id, **options)
                 result = app.acquire_token_by_refresh_token(stored["refresh_token"], scopes=list(MICROSOFT_USER_SCOPES))
         except (ValueError, OSError) as exc:
             raise TokenError(f"Microsoft identity platform unreachable or misconfigured: {type(exc).__name__}"
