@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from daemon.errors import StateError
 from daemon.service.scheduler import record_invoice
 from daemon.state.models import ActionRow, Base, StoredMessage, SyncCursor, make_sessions
-from daemon.state.schema import head_revision, open_engine, upgrade
+from daemon.state.schema import DatabaseLock, head_revision, open_engine, upgrade
 
 pytestmark = pytest.mark.sqlite_only  # these choose their database themselves
 
@@ -101,3 +101,18 @@ def test_run_and_status_against_postgresql_from_the_config(postgres_url: str, tm
     code, out, err = run_cli("status", "--config", str(config))
     assert code == 0 and "not-a-real-secret" not in out + err and "postgres:***@127.0.0.1" in out
     assert not (tmp_path / "state" / "partnerships.sqlite3").exists()
+
+
+def test_one_acting_daemon_per_database_on_any_host(postgres_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "partnerships.toml"
+    config.write_text(f'[daemon]\ndatabase_url = "{postgres_url}"\nstate_dir = "{tmp_path / "state"}"\n')
+    engine = open_engine(postgres_url)
+    other_host = DatabaseLock(engine, "db").acquire()  # a daemon elsewhere, with its own state directory
+    try:
+        code, _, err = run_cli("run", "--once", "--config", str(config))
+        assert code == 2 and "another `partnerships run` is acting on" in err and "(on any host)" in err
+    finally:
+        other_host.release()
+        engine.dispose()
+    code, _, err = run_cli("run", "--once", "--config", str(config))
+    assert code == 0, err

@@ -23,6 +23,7 @@ from daemon.service.scheduler import InvoiceScheduler
 from daemon.service.sdnotify import Notifier
 from daemon.service.watch import watch
 from daemon.state.models import set_meta
+from daemon.state.schema import DatabaseLock, describe
 
 if TYPE_CHECKING:
     from daemon.runtime import Runtime
@@ -70,6 +71,14 @@ class Runner:
     def run(self) -> Summary:
         config = self.runtime.config
         lock = None if self.dry_run else RunLock(config.state_dir).acquire()
+        shared = None if self.dry_run else DatabaseLock(self.runtime.sessions.kw["bind"], describe(config.database))
+        if shared is not None:
+            try:
+                shared.acquire()
+            except BaseException:
+                if lock is not None:
+                    lock.release()
+                raise
         self.signals.install()
         try:
             if not self.dry_run:
@@ -85,6 +94,8 @@ class Runner:
                 self._watch_files()
         finally:
             self.notifier.stopping()
+            if shared is not None:
+                shared.release()
             if lock is not None:
                 lock.release()
         return self.pipeline.summary

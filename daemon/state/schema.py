@@ -29,6 +29,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 VERSION_TABLE = "alembic_version"
 # Key of the PostgreSQL advisory lock that serialises upgrades from several hosts ("PDSchema").
 UPGRADE_LOCK_KEY = 0x504453636865
+RUN_LOCK_KEY = 0x504452756E  # "PDRun": the acting daemon
 
 
 def refuse_downgrade() -> None:
@@ -246,3 +247,31 @@ def stamp_report(target: Path | str) -> dict[str, Any]:
         engine.dispose()
     return {"state": describe(target), "revision": revision, "head": head_revision(),
             "made_before_migrations": legacy}
+
+
+class DatabaseLock:
+    """One acting daemon per shared PostgreSQL database, whichever host it runs on: a session advisory lock on a
+    connection of its own, released with that connection (also when the process dies). SQLite: the state
+    directory's file lock (daemon.service.lock) already covers it, so this does nothing there."""
+
+    def __init__(self, engine: Engine, where: str) -> None:
+        self.engine = engine
+        self.where = where
+        self._connection: Connection | None = None
+
+    def acquire(self) -> DatabaseLock:
+        if self.engine.dialect.name != "postgresql":
+            return self
+        connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        if not connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": RUN_LOCK_KEY}).scalar():
+            connection.close()
+            raise StateError(f"another `partnerships run` is acting on {self.where}; only one may "
+                             "(on any host). `status`, `classify` and `review list` work beside it")
+        self._connection = connection
+        return self
+
+    def release(self) -> None:
+        if self._connection is not None:
+            self._connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": RUN_LOCK_KEY})
+            self._connection.close()
+            self._connection = None
