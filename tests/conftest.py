@@ -80,30 +80,66 @@ def postgres_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
     postgres_cluster.drop_database(name)
 
 
-@pytest.fixture(autouse=True)
-def _state_on_postgres(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """In PostgreSQL mode every state a test opens lives in one new database on the cluster: a SQLite path given
-    in-process is replaced by it, and PARTNERSHIPS_DATABASE_URL carries it to configs and subprocesses."""
-    if not POSTGRES_MODE or request.node.get_closest_marker("sqlite_only"):
-        yield
-        return
-    import daemon.state.models
+def _uses_module_fixture(request: pytest.FixtureRequest) -> bool:
+    definitions = request.node._fixtureinfo.name2fixturedefs  # pytest has no public view of it
+    return any(chain[-1].scope == "module" for name, chain in definitions.items()
+               if name != "_module_state_on_postgres")
+
+
+def _open_on(url: str, engines: list[Any]) -> Callable[..., Any]:
+    """daemon.state.schema.open_engine, with any SQLite path replaced by `url`."""
     import daemon.state.schema
 
-    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
-    name = f"db{next(_database_numbers)}"
-    url = cluster.create_database(name)
-    monkeypatch.setenv("PARTNERSHIPS_DATABASE_URL", url)
     real_open = daemon.state.schema.open_engine
-    engines: list[Any] = []
 
     def open_on_postgres(target: Path | str, *, migrate: bool = True) -> Any:
         engine = real_open(url if isinstance(target, Path) else target, migrate=migrate)
         engines.append(engine)
         return engine
 
-    monkeypatch.setattr(daemon.state.schema, "open_engine", open_on_postgres)
-    monkeypatch.setattr(daemon.state.models, "open_engine", open_on_postgres)
+    return open_on_postgres
+
+
+def _redirect(patch: pytest.MonkeyPatch, url: str, engines: list[Any]) -> None:
+    import daemon.state.models
+    import daemon.state.schema
+
+    opener = _open_on(url, engines)
+    patch.setenv("PARTNERSHIPS_DATABASE_URL", url)
+    patch.setattr(daemon.state.schema, "open_engine", opener)
+    patch.setattr(daemon.state.models, "open_engine", opener)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _module_state_on_postgres(request: pytest.FixtureRequest) -> Iterator[None]:
+    """PostgreSQL mode: a module's database, for states that module-scoped fixtures build (they run before any
+    function-scoped fixture)."""
+    if not POSTGRES_MODE or request.node.get_closest_marker("sqlite_only"):
+        yield
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    name = f"db{next(_database_numbers)}"
+    engines: list[Any] = []
+    with pytest.MonkeyPatch.context() as patch:
+        _redirect(patch, cluster.create_database(name), engines)
+        yield
+    for engine in engines:
+        engine.dispose()
+    cluster.drop_database(name)
+
+
+@pytest.fixture(autouse=True)
+def _state_on_postgres(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """PostgreSQL mode: every state a test opens lives in one new database on the cluster (or the module's, when a
+    module-scoped fixture built it): a SQLite path given in-process is replaced by it, and
+    PARTNERSHIPS_DATABASE_URL carries it to configs and subprocesses."""
+    if not POSTGRES_MODE or request.node.get_closest_marker("sqlite_only") or _uses_module_fixture(request):
+        yield
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    name = f"db{next(_database_numbers)}"
+    engines: list[Any] = []
+    _redirect(monkeypatch, cluster.create_database(name), engines)
     try:
         yield
     finally:
