@@ -172,3 +172,17 @@ def test_db_commands_report_and_upgrade(tmp_path: Path) -> None:
     assert code == 0 and f"upgraded from {FIRST} to {head_revision()}; backup {state / 'backup'}" in out
     code, out, _ = run_cli("db", "upgrade", "--state", str(state))
     assert code == 0 and "already at this build's schema" in out and f"revision: {head_revision()}\n" in out
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("http//user:hunter2@db", "is not a database URL"),
+    ("mysql://user:hunter2@db/partnerships", "'mysql' is not supported"),
+    ("postgresql+pg8000://user:hunter2@db/partnerships", "needs the driver 'pg8000'"),
+])
+def test_a_bad_database_url_is_one_line_without_its_password(url: str, message: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARTNERSHIPS_DATABASE_URL", url)
+    for words in (("status",), ("db", "current")):
+        code, out, err = run_cli(*words)
+        assert code == 2 and err.count("\n") == 1 and message in err
+        assert "hunter2" not in out + err

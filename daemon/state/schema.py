@@ -53,7 +53,12 @@ def database_url(target: Path | str) -> str:
 
 def describe(target: Path | str) -> str:
     """The state's location for messages: a path, or the URL without its password."""
-    return str(target) if isinstance(target, Path) else make_url(target).render_as_string(hide_password=True)
+    if isinstance(target, Path):
+        return str(target)
+    try:
+        return make_url(target).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # never echo it: it may hold a password
+        return "(a database URL that cannot be parsed)"
 
 
 def open_engine(target: Path | str, *, migrate: bool = True) -> Engine:
@@ -99,7 +104,11 @@ def _server_engine(url: str) -> Engine:
         raise StateError(f"[daemon] database_url: {parsed.get_backend_name()!r} is not supported "
                          "(postgresql+psycopg://... or sqlite:///...)")
     # pre_ping: a server restart or a failover must not surface as an error in the next pass.
-    engine = create_engine(parsed, pool_pre_ping=True)
+    try:
+        engine = create_engine(parsed, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:
+        raise StateError(f"[daemon] database_url needs the driver {exc.name!r}: "
+                         "pip install 'partnerships-daemon[postgresql]'") from None
     if engine.dialect.name == "postgresql":
         event.listen(engine, "before_cursor_execute", _without_nul, retval=True)
     return engine
