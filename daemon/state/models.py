@@ -251,3 +251,38 @@ def make_engine(target: Path | str) -> Engine:
 
 def make_sessions(target: Path | str) -> sessionmaker[Session]:
     return sessionmaker(make_engine(target), expire_on_commit=False)
+
+
+class LabelledExample(Base):
+    """A person's correction of the classifier from the review queue: this text means this intent."""
+
+    __tablename__ = "labelled_examples"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String, index=True)
+    review_item_id: Mapped[int | None] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str] = mapped_column(String)
+    previous_intent: Mapped[str | None] = mapped_column(String)
+    labelled_by: Mapped[str] = mapped_column(String)
+    labelled_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+
+
+class WebUser(Base):
+    """A local account of the web desk; only the argon2 hash of its password is kept."""
+
+    __tablename__ = "web_users"
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie holds a random token, the table only its SHA-256 (a leaked db
+    grants no session)."""
+
+    __tablename__ = "web_sessions"
+    token_hash: Mapped[str] = mapped_column(String, primary_key=True)
+    user: Mapped[str] = mapped_column(String, index=True)
+    csrf: Mapped[str] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime())
