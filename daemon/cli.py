@@ -34,6 +34,7 @@ from daemon.io.oauth import (
     default_token_file,
     google_consent,
     google_exchange,
+    microsoft_device_login,
     read_google_client,
     write_token_file,
 )
@@ -434,8 +435,16 @@ def cmd_db(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_auth(args: argparse.Namespace, config: Config) -> int:
-    """Google's installed-app consent, once: prints the URL, reads the code, stores the refresh token (0600)."""
-    target = args.token_file or default_token_file(config.state_dir, "google")
+    """Once per mailbox: consent, then the refresh token is stored (0600) where the daemon reads it."""
+    target = args.token_file or default_token_file(config.state_dir, args.auth_provider)
+    if args.auth_provider == "microsoft":
+        try:
+            microsoft_device_login(args.client_id, args.tenant, args.authority, target, print)
+        except TokenError as exc:
+            print(f"partnerships: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"refresh token saved to {target} (mode 0600); set auth = \"oauth2-microsoft\" in [source] and [send]")
+        return EXIT_OK
     try:
         client = read_google_client(args.client_secrets)
         url, state, verifier = google_consent(client)
@@ -516,6 +525,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="client_secret.json of a Desktop OAuth client (Google Cloud console)")
     google.add_argument("--token-file", type=Path, help="default: STATE/credentials/google-token.json")
     google.add_argument("--token-uri", help="token endpoint (default: the client file's)")
+    microsoft = auth_sub.add_parser("microsoft", parents=[common], help="Microsoft 365: device-code sign-in")
+    microsoft.add_argument("--client-id", required=True, help="the app registration's application (client) ID")
+    microsoft.add_argument("--tenant", default="organizations", help="tenant ID or domain")
+    microsoft.add_argument("--authority", help="default: https://login.microsoftonline.com/TENANT")
+    microsoft.add_argument("--token-file", type=Path, help="default: STATE/credentials/microsoft-token.json")
     init = sub.add_parser("init", parents=[common], help="write an editable config, rules and templates to DIR")
     init.add_argument("directory", type=Path)
     return parser

@@ -967,7 +967,13 @@ class OAuthTokenServer:
         if path.endswith("/.well-known/openid-configuration"):
             base = self.base_url + path.removesuffix("/v2.0/.well-known/openid-configuration")
             return 200, {"issuer": f"{base}/v2.0", "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                         "token_endpoint": f"{base}/oauth2/v2.0/token"}
+                         "token_endpoint": f"{base}/oauth2/v2.0/token",
+                         "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode"}
+        if path.endswith("/oauth2/v2.0/devicecode"):
+            device = f"device-{next(self._counter)}"
+            self.codes[device] = self.user  # signed in at once: the test plays the person
+            return 200, {"device_code": device, "user_code": "ABCD-1234", "expires_in": 900, "interval": 1,
+                         "verification_uri": "https://microsoft.com/devicelogin", "message": "sign in"}
         if not (path == "/token" or path.endswith("/oauth2/v2.0/token")):
             return 404, {"error": "not_found"}
         return self._grant(form)
@@ -981,8 +987,8 @@ class OAuthTokenServer:
             if user is not None and self.rotate:
                 del self.refresh_tokens[form["refresh_token"]]
                 body["refresh_token"] = self.new_refresh_token(user)
-        elif grant == "authorization_code":
-            user = self.codes.pop(form.get("code", ""), None)
+        elif grant in ("authorization_code", "urn:ietf:params:oauth:grant-type:device_code"):
+            user = self.codes.pop(form.get("code") or form.get("device_code", ""), None)
             if user is not None:
                 body["refresh_token"] = self.new_refresh_token(user)
         elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":

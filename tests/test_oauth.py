@@ -374,3 +374,16 @@ def test_microsoft_refresh_token_rotation_is_saved(microsoft: OAuthTokenServer, 
     assert isinstance(login, OAuthLogin) and microsoft.user_of(login.tokens.token()) == USER
     saved = json.loads(path.read_text())["refresh_token"]
     assert saved != first and saved in microsoft.refresh_tokens and stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_auth_microsoft_device_code_stores_the_refresh_token(microsoft: OAuthTokenServer, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    status, out, err = run_cli("auth", "microsoft", "--client-id", "app-id", "--authority",
+                               f"{microsoft.base_url}/tenant-id", "--state", str(state))
+    assert status == 0, err
+    assert "open https://microsoft.com/devicelogin and enter the code ABCD-1234" in out
+    saved = state / "credentials" / "microsoft-token.json"
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert json.loads(saved.read_text())["refresh_token"] in microsoft.refresh_tokens
+    login = make_login(microsoft_server(microsoft, state / "credentials"), state)
+    assert isinstance(login, OAuthLogin) and microsoft.user_of(login.tokens.token()) == USER

@@ -377,3 +377,28 @@ def google_exchange(client: GoogleClient, code: str, verifier: str, token_uri: s
                          "the new code (each code works once)")
     return {"type": "authorized_user", "client_id": client.client_id, "client_secret": client.client_secret,
             "refresh_token": body["refresh_token"], "token_uri": token_uri or client.token_uri}
+
+
+# -- `partnerships auth microsoft`: a delegated refresh token through the device-code flow -------------------------
+
+
+def microsoft_device_login(client_id: str, tenant: str, authority: str | None, token_file: Path,
+                           show: Callable[[str], None]) -> None:
+    """Prints where to sign in and the code to type; waits for the person; stores the refresh token (0600)."""
+    import msal
+
+    app = msal.PublicClientApplication(client_id, authority=authority or MICROSOFT_AUTHORITY.format(tenant=tenant),
+                                       instance_discovery=authority is None, timeout=HTTP_TIMEOUT_SECONDS)
+    try:
+        flow = app.initiate_device_flow(scopes=list(MICROSOFT_USER_SCOPES))
+        if "user_code" not in flow:
+            raise TokenError(f"Microsoft refused to start the sign-in ({str(flow.get('error', 'unknown'))[:80]})")
+        show(f"Sign in as the mailbox the daemon reads: open {flow['verification_uri']} and enter the code "
+             f"{flow['user_code']}")
+        result = app.acquire_token_by_device_flow(flow)
+    except (ValueError, OSError) as exc:
+        raise TokenError(f"Microsoft identity platform unreachable or misconfigured: {type(exc).__name__}"
+                         ) from None
+    if not result.get("refresh_token"):
+        raise TokenError(f"Microsoft did not grant a refresh token ({str(result.get('error', 'unknown'))[:80]})")
+    write_token_file(token_file, {"client_id": client_id, "refresh_token": result["refresh_token"]})
