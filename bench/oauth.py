@@ -19,7 +19,9 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
-from daemon.io.oauth import OAuthLogin, TokenSource, google_user_fetch
+from daemon.io.google_oauth import google_user_fetch
+from daemon.io.oauth import OAuthLogin
+from daemon.io.tokens import TokenSource
 from daemon.settings import PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))

@@ -28,16 +28,9 @@ from daemon.errors import DaemonError
 from daemon.invoicing.batch import month_of, parse_month, previous_month
 from daemon.invoicing.render import invoice_key, render_batch
 from daemon.io import iter_source
-from daemon.io.oauth import (
-    TokenError,
-    code_from,
-    default_token_file,
-    google_consent,
-    google_exchange,
-    microsoft_device_login,
-    read_google_client,
-    write_token_file,
-)
+from daemon.io.google_oauth import code_from, google_consent, google_exchange, read_google_client
+from daemon.io.microsoft_oauth import microsoft_device_login
+from daemon.io.tokens import TokenError, default_token_file, write_token_file
 from daemon.leads.airtable.invoices import check_invoice_schema
 from daemon.leads.airtable.schema import check_schema
 from daemon.leads.sqlite import SqliteLeadStore

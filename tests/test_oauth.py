@@ -22,16 +22,11 @@ from imapclient.exceptions import LoginError
 from servers import DovecotServer, OAuthTokenServer, RecordingSMTPServer, write_daemon_config
 
 from daemon.errors import ActionError, ConfigError
+from daemon.io.google_oauth import google_service_account_fetch, google_user_fetch
 from daemon.io.imap import ImapSource
-from daemon.io.oauth import (
-    OAuthLogin,
-    TokenError,
-    TokenSource,
-    google_service_account_fetch,
-    google_user_fetch,
-    make_login,
-)
+from daemon.io.oauth import OAuthLogin, make_login
 from daemon.io.send import Outgoing, SmtpSender
+from daemon.io.tokens import TokenError, TokenSource
 from daemon.runtime import load_config
 from daemon.settings import ImapConfig, OAuthConfig, SecretRef, ServerConfig, SmtpConfig
 

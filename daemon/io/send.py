@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Protocol
 
 from daemon.errors import ActionError
-from daemon.io.oauth import Login, PasswordLogin, TokenError
+from daemon.io.oauth import Login, PasswordLogin
+from daemon.io.tokens import TokenError
 from daemon.settings import Addresses, SmtpConfig
 
 log = logging.getLogger("daemon.send")
