@@ -4,8 +4,11 @@ from a newer build (refused), downgrade (refused), SQLite batch mode, and the mo
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -186,3 +189,20 @@ def test_a_bad_database_url_is_one_line_without_its_password(url: str, message: 
         code, out, err = run_cli(*words)
         assert code == 2 and err.count("\n") == 1 and message in err
         assert "hunter2" not in out + err
+
+
+def test_two_processes_opening_an_old_state_at_once_upgrade_it_once(tmp_path: Path) -> None:
+    db = tmp_path / "partnerships.sqlite3"
+    state_at(db, FIRST)
+    add_messages(db, 50)
+    script = ("import sys; from pathlib import Path; from daemon.state.schema import open_engine, upgrade;"
+              "engine = open_engine(Path(sys.argv[1]), migrate=False);"
+              "print('upgraded' if upgrade(engine, Path(sys.argv[1])) else 'found it done')")
+    processes = [subprocess.Popen([sys.executable, "-c", script, str(db)], stdout=subprocess.PIPE, text=True,
+                                  env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+                 for _ in range(3)]
+    outputs = sorted(process.communicate(timeout=60)[0].strip() for process in processes)
+    assert all(process.returncode == 0 for process in processes)
+    assert outputs.count("upgraded") == 1, outputs
+    assert sql(db, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    assert sql(db, "SELECT count(*) FROM messages") == [(50,)]
