@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench clean web screenshots
+.PHONY: run test test-postgres lint bench clean web screenshots
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian run 'apt-get install python3-venv'"; exit 1; }
@@ -31,9 +31,20 @@ screenshots: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The state and pipeline tests once more with every state on a throw-away PostgreSQL cluster
+# (test_state_from_environment checks the SQLite path that status prints).
+POSTGRES_TESTS := tests/test_pipeline.py tests/test_leads.py tests/test_example_mailbox.py tests/test_crash.py \
+	tests/test_invoice_run.py tests/test_json_output.py tests/test_lead_handoffs.py tests/test_hostile.py \
+	tests/test_cli.py --deselect tests/test_json_output.py::test_state_from_environment
+
 test: $(STAMP) lint
 	bash scripts/install-test-deps.sh
 	$(BIN)/pytest -q
+	PARTNERSHIPS_TEST_DATABASE=postgresql $(BIN)/pytest -q $(POSTGRES_TESTS)
+
+test-postgres: $(STAMP)
+	bash scripts/install-test-deps.sh
+	PARTNERSHIPS_TEST_DATABASE=postgresql $(BIN)/pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py

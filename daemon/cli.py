@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from daemon import __version__
+from daemon.core.sanitize import TerminalSafe
 from daemon.errors import EXIT_OK, EXIT_USAGE, DaemonError
 
 DESCRIPTION = """Watch the team's shared mailbox, keep the leads' statuses up to date and forward the evidence
@@ -123,6 +124,24 @@ def build_parser() -> argparse.ArgumentParser:
     trust.add_subparsers(dest="trust_command", required=True).add_parser(
         "detect", parents=[common], help="propose [trust] authserv_ids from the newest messages of the source"
     ).add_argument("--messages", type=int, default=50, help="how many of the newest messages to read")
+    db = sub.add_parser("db", parents=[common], help="the state's schema: current revision, upgrade")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("current", parents=[common], help="the state's schema revision and this build's")
+    db_sub.add_parser("upgrade", parents=[common], help="back up (SQLite) and upgrade the state's schema")
+    auth = sub.add_parser("auth", parents=[common], help="create the OAuth2 refresh token for the mailbox")
+    auth_sub = auth.add_subparsers(dest="auth_provider", required=True)
+    google = auth_sub.add_parser("google", parents=[common], help="Google Workspace: installed-app consent")
+    google.add_argument("--client-secrets", type=Path, required=True,
+                        help="client_secret.json of a Desktop OAuth client (Google Cloud console)")
+    google.add_argument("--token-file", type=Path, help="default: STATE/credentials/google-token.json")
+    google.add_argument("--token-uri", help="token endpoint (default: the client file's)")
+    microsoft = auth_sub.add_parser("microsoft", parents=[common], help="Microsoft 365: device-code sign-in")
+    microsoft.add_argument("--client-id", required=True, help="the app registration's application (client) ID")
+    microsoft.add_argument("--tenant", default="organizations", help="tenant ID or domain")
+    microsoft.add_argument("--authority", help="default: https://login.microsoftonline.com/TENANT")
+    microsoft.add_argument("--token-file", type=Path, help="default: STATE/credentials/microsoft-token.json")
+    init = sub.add_parser("init", parents=[common], help="write an editable config, rules and templates to DIR")
+    init.add_argument("directory", type=Path)
     return parser
 
 
@@ -130,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    plain_stdout, plain_stderr = sys.stdout, sys.stderr
+    # Mail text never reaches the terminal (or the journal) as escape sequences or bidi controls.
+    sys.stdout, sys.stderr = TerminalSafe(plain_stdout), TerminalSafe(plain_stderr)
     try:
         from daemon import logsetup
         from daemon.runtime import load_config
@@ -146,5 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # `partnerships leads --json | head`: the reader left; that is not an error of ours.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        os.dup2(os.open(os.devnull, os.O_WRONLY), plain_stdout.fileno())
         return EXIT_OK
+    finally:
+        sys.stdout, sys.stderr = plain_stdout, plain_stderr

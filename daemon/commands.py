@@ -32,11 +32,15 @@ from daemon.filemodes import too_open
 from daemon.invoicing.batch import month_of, parse_month, previous_month
 from daemon.invoicing.render import invoice_key, render_batch
 from daemon.io import FileSource
+from daemon.io.google_oauth import code_from, google_consent, google_exchange, read_google_client
+from daemon.io.microsoft_oauth import microsoft_device_login
 from daemon.io.sample import newest_messages
+from daemon.io.tokens import TokenError, default_token_file, write_token_file
 from daemon.leads.airtable.invoices import check_invoice_schema
 from daemon.leads.airtable.schema import check_schema
 from daemon.pipeline import Summary, retry_quarantined
 from daemon.runtime import Runtime, bind_state, make_pipeline, open_evaluator, open_runtime
+from daemon.scaffold import init_directory
 from daemon.service.lock import RunLock, lock_holder, writer
 from daemon.service.progress import track
 from daemon.service.runner import Runner
@@ -51,6 +55,7 @@ from daemon.state.models import (
     make_sessions,
 )
 from daemon.state.reviews import ReviewRefused, decide_review, review_views
+from daemon.state.schema import describe, stamp_report, upgrade_state
 
 log = logging.getLogger("daemon.cli")
 
@@ -390,7 +395,7 @@ def cmd_actions(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_quarantine(args: argparse.Namespace, config: Config) -> int:
     """Messages that could not be processed, kept whole: list them, show one, run them through the pipeline again."""
-    if existing_sessions(config.db_path) is None:
+    if existing_sessions(config.database) is None:
         print("no state yet: nothing is quarantined")
         return EXIT_OK
     runtime = open_runtime(config)
@@ -478,12 +483,12 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 
 def status_report(config: Config) -> dict[str, Any]:
     """The facts `status` shows. An absent state is reported, never made."""
-    sessions = existing_sessions(config.db_path)
+    sessions = existing_sessions(config.database)
     if sessions is None:
-        return {**queries.empty_status_report(f"{config.db_path} (none yet: no run so far)"),
+        return {**queries.empty_status_report(f"{describe(config.database)} (none yet: no run so far)"),
                 "daemon_pid": lock_holder(config.state_dir)}
     bind_state(config, sessions, record=False)
-    return {**queries.status_report(sessions, str(config.db_path)), "daemon_pid": lock_holder(config.state_dir)}
+    return {**queries.status_report(sessions, describe(config.database)), "daemon_pid": lock_holder(config.state_dir)}
 
 
 def cmd_web(args: argparse.Namespace, config: Config) -> int:
@@ -501,7 +506,7 @@ def cmd_users(args: argparse.Namespace, config: Config) -> int:
     from daemon.state import accounts
     from daemon.web.auth import hash_password
 
-    sessions = make_sessions(config.db_path)
+    sessions = make_sessions(config.database)
     if args.users_command == "add":
         password = _read_password()
         created = accounts.set_password(sessions, args.name, hash_password(password))
@@ -575,6 +580,10 @@ def print_summary(summary: Summary, runtime: Runtime, *, dry_run: bool) -> None:
         print(f"  {intent}: {count}")
     for reason, count in sorted(summary.skipped.items()):
         print(f"  skipped ({reason}): {count}")
+    if summary.held_back:
+        print(f"{prefix}before since (recorded, not acted on): {len(summary.held_back)} message(s) would have done:")
+        for line in summary.held_back:
+            print(f"  {line}")
     done = [o for o in summary.outcomes if o.status == DONE]
     planned = summary.planned
     if dry_run:
@@ -622,8 +631,66 @@ def cmd_trust(args: argparse.Namespace, config: Config) -> int:
     print("\n".join(proposal_lines(proposal, where, config.trust)))
     return EXIT_OK if proposal.authserv_ids else EXIT_INPUT
 
+def cmd_db(args: argparse.Namespace, config: Config) -> int:
+    where = describe(config.database)
+    if args.db_command == "upgrade":
+        done = upgrade_state(config.database)
+        if done is None:
+            print(f"{where}: already at this build's schema")
+        elif done.created:
+            print(f"{where}: created at schema {done.after}")
+        else:
+            backup = f"; backup {done.backup}" if done.backup else ""
+            print(f"{where}: upgraded from {done.before or 'before migrations'} to {done.after}{backup}")
+    report = stamp_report(config.database)
+    legacy = " (made before migrations)" if report["made_before_migrations"] else ""
+    print(f"state: {where}\nrevision: {report['revision'] or 'none'}{legacy}\nthis build: {report['head']}")
+    return EXIT_OK
+
+
+
+def cmd_auth(args: argparse.Namespace, config: Config) -> int:
+    """Once per mailbox: consent, then the refresh token is stored (0600) where the daemon reads it."""
+    target = args.token_file or default_token_file(config.state_dir, args.auth_provider)
+    if args.auth_provider == "microsoft":
+        try:
+            microsoft_device_login(args.client_id, args.tenant, args.authority, target, print)
+        except TokenError as exc:
+            print(f"partnerships: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"refresh token saved to {target} (mode 0600); set auth = \"oauth2-microsoft\" in [source] and [send]")
+        return EXIT_OK
+    try:
+        client = read_google_client(args.client_secrets)
+        url, state, verifier = google_consent(client)
+        print("1. Open this address in a browser, signed in as the mailbox the daemon reads:\n")
+        print(f"   {url}\n")
+        print("2. Allow access. The browser then goes to http://localhost/... and shows an error page: that is\n"
+              "   expected. Copy the whole address from the address bar (or just its code=... value) and paste it:")
+        answer = sys.stdin.readline()
+        if "state=" in answer and f"state={state}" not in answer:
+            raise TokenError("the pasted address belongs to another consent request: start again")
+        tokens = google_exchange(client, code_from(answer), verifier, args.token_uri)
+        write_token_file(target, tokens)
+    except TokenError as exc:
+        print(f"partnerships: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"refresh token saved to {target} (mode 0600); set auth = \"oauth2-google\" in [source] and [send]")
+    return EXIT_OK
+
+
+
+def cmd_init(args: argparse.Namespace, config: Config) -> int:
+    for path in init_directory(args.directory):
+        print(f"wrote {path}")
+    print(f"next: edit {args.directory / 'partnerships.toml'}, then "
+          f"partnerships check --config {args.directory / 'partnerships.toml'}")
+    return EXIT_OK
+
+
+
 
 COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "eval": cmd_eval, "leads": cmd_leads,
             "lead": cmd_lead, "review": cmd_review, "actions": cmd_actions, "quarantine": cmd_quarantine,
             "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check, "trust": cmd_trust, "web": cmd_web,
-            "users": cmd_users}
+            "users": cmd_users, "db": cmd_db, "auth": cmd_auth, "init": cmd_init}

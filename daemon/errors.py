@@ -35,3 +35,7 @@ class ActionError(DaemonError):
     def __init__(self, message: str, *, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class StateError(DaemonError):
+    """The state database cannot be used by this build (e.g. written by a newer one); the message says why."""

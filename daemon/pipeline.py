@@ -11,7 +11,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,10 +28,12 @@ from daemon.io.send import KEY_HEADER
 from daemon.leads.base import LeadStore
 from daemon.settings import Config
 from daemon.state import ledger
-from daemon.state.models import utcnow
+from daemon.state.models import get_meta, set_meta, utcnow
 from daemon.state.outbox import enqueue_actions
 
 log = logging.getLogger("daemon.pipeline")
+INSTALLED_KEY = "installed_on"  # meta: the first day this state ran against IMAP, the default `since`
+INSTALLED_KEY = "installed_on"  # meta: the first day this state ran against IMAP, the default `since`
 
 
 @dataclass
@@ -46,6 +48,7 @@ class Summary:
     reviews: list[str] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     planned: list[Action] = field(default_factory=list)  # dry run: what would have been done
+    held_back: list[str] = field(default_factory=list)  # dated before `since`: recorded, what it would have done
 
 
 def evaluation_settings(config: Config) -> EvaluationSettings:
@@ -70,6 +73,7 @@ class Pipeline:
         self.summary = Summary()
         self.evaluator = Evaluator(evaluation_settings(config), rules, maniac)
         self.recorder = ledger.Recorder(sessions, config.record_batch)
+        self.since = self._first_day()
         self.refresh_leads()
         self._leads_fresh = True  # read for the first pass already
         self.seen = ledger.load_memory(sessions, self.evaluator)
@@ -148,11 +152,14 @@ class Pipeline:
             self._advance_cursor_only(item, advance)
             return None, False
         evaluation = self.evaluator.evaluate(message, item.source, item.data)
+        historical = self.since is not None and (message.date is None or message.date.date() < self.since)
+        if historical:
+            evaluation = self._hold_back(evaluation)
         if evaluation.automated == "own message" and self.executor is not None and not self.dry_run:
             self.recorder.commit()  # the executor writes through a connection of its own
             for key in message.header(KEY_HEADER):
                 self.executor.confirm_delivered(key.strip())
-        maniac_actions = self.evaluator.maniac_update(evaluation)
+        maniac_actions = [] if historical else self.evaluator.maniac_update(evaluation)
         if self.dry_run:
             self.summary.planned.extend((*evaluation.decision.actions, *maniac_actions))
             self.evaluator.simulate(evaluation.decision.actions)
@@ -167,6 +174,33 @@ class Pipeline:
         self.seen.hashes.add(digest)
         self.evaluator.remember(evaluation)
         return evaluation, bool(evaluation.decision.actions or maniac_actions)
+
+    def _hold_back(self, evaluation: Evaluation) -> Evaluation:
+        """First import: mail older than `since` is recorded (threads, leads matching) but never acted on;
+        what it would have done is listed, as a dry run lists it."""
+        decision = evaluation.decision
+        would = [f"{action.kind} {action.key}" for action in decision.actions]
+        if decision.review:
+            would.append(f"review ({decision.review.reason})")
+        if would:
+            sent = evaluation.message.date.date().isoformat() if evaluation.message.date else "undated"
+            self.summary.held_back.append(f"<{evaluation.message.message_id}> {sent}: {'; '.join(would)}")
+        held = replace(decision, actions=(), review=None, needs_raw=False,
+                       note=f"before since {self.since}: recorded, not acted on")
+        # MANIAC-T evidence waits too: it would be filed under a lead that was not created.
+        return replace(evaluation, decision=held, maniac=())
+
+    def _first_day(self) -> date | None:
+        """`since`: configured, else for IMAP the day this state first ran (kept in meta), else none."""
+        if self.config.source.since is not None or self.config.source.kind != "imap":
+            return self.config.source.since
+        known = get_meta(self.sessions, INSTALLED_KEY).get(INSTALLED_KEY)
+        if known:
+            return date.fromisoformat(known)
+        today = utcnow().date()
+        if not self.dry_run:
+            set_meta(self.sessions, {INSTALLED_KEY: today.isoformat()})
+        return today
 
     def batch(self) -> AbstractContextManager[None]:
         """Messages processed inside share transactions of up to `[daemon] record_batch` messages."""

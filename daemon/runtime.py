@@ -16,6 +16,7 @@ from daemon.core.maniac import load_maniac_rules
 from daemon.core.notes import NoteRenderer
 from daemon.core.rules import load_rules
 from daemon.errors import ConfigError
+from daemon.io.oauth import make_login
 from daemon.io.send import OutboxDirSender, Sender, SmtpSender
 from daemon.leads.airtable.invoices import parse_invoice_tables
 from daemon.leads.airtable.settings import parse_airtable_config
@@ -50,7 +51,7 @@ class Runtime:
 
 def open_runtime(config: Config) -> Runtime:
     """Everything with state: database, leads backend, templates and the sender."""
-    sessions = make_sessions(config.db_path)
+    sessions = make_sessions(config.database)
     bind_state(config, sessions)
     leads = lead_store(config, sessions)
     if isinstance(leads, SqliteLeadStore) and config.leads_seed_csv is not None:
@@ -79,8 +80,7 @@ def bind_state(config: Config, sessions: sessionmaker[Session], *, record: bool 
 
 def make_sender(config: Config) -> Sender:
     if config.send_kind == "smtp" and config.smtp is not None:
-        password = config.smtp.server.password.resolve_login() if config.smtp.server.password else None
-        return SmtpSender(config.smtp, password)
+        return SmtpSender(config.smtp, make_login(config.smtp.server, config.state_dir))
     return OutboxDirSender(config.outbox_dir)
 
 
@@ -97,7 +97,7 @@ def open_evaluator(config: Config, *, with_state: bool) -> Evaluator:
     written); without one an external sender is unknown."""
     evaluator = Evaluator(evaluation_settings(config), load_rules(config.rules_dir),
                           load_maniac_rules(config.rules_dir / "maniac"))
-    sessions = existing_sessions(config.db_path) if with_state else None
+    sessions = existing_sessions(config.database) if with_state else None
     if sessions is not None:
         evaluator.leads = {lead.id: lead for lead in lead_store(config, sessions).all()}
         load_memory(sessions, evaluator)

@@ -9,7 +9,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import time
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,14 @@ from daemon.core.trust import DEMO_TRUST, TrustSettings, parse_trust_settings
 from daemon.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# rules/, templates/ and examples/: the checkout's folders, or the copies an installed wheel carries (setup.py).
+RESOURCES = PROJECT_ROOT if (PROJECT_ROOT / "rules").is_dir() else Path(__file__).resolve().parent / "resources"
+# An installed package must not keep its state inside site-packages: ./state of the working directory then.
+DEFAULT_STATE_DIR = PROJECT_ROOT / "state" if RESOURCES == PROJECT_ROOT else Path("state").resolve()
 SOURCE_KINDS = ("mbox", "maildir", "emldir", "imap")
 SEND_KINDS = ("outbox", "smtp")
 TLS_MODES = ("ssl", "starttls", "none")
+AUTH_KINDS = ("password", "oauth2-google", "oauth2-microsoft")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 SEND_ON = ("after-affirmations", "last-day", "first-business-day")
 _TIME_OF_DAY = re.compile(r"\d{2}:\d{2}(?::\d{2})?")
@@ -180,6 +185,23 @@ class SecretRef:
 
 
 @dataclass(frozen=True)
+class OAuthConfig:
+    """OAuth2 login (`auth = "oauth2-google"` or `"oauth2-microsoft"`); daemon.io.oauth turns it into tokens."""
+
+    provider: str  # "google" | "microsoft"
+    mechanism: str = "xoauth2"  # IMAP SASL mechanism: xoauth2 | oauthbearer (SMTP always uses XOAUTH2)
+    # Refresh token written by `partnerships auth google|microsoft` (default: STATE/credentials/PROVIDER-token.json).
+    token_file: Path | None = None
+    service_account_file: Path | None = None  # Google: service account key with domain-wide delegation
+    token_uri: str | None = None  # Google token endpoint (default https://oauth2.googleapis.com/token)
+    client_id: str | None = None  # Microsoft: the app registration
+    client_secret: SecretRef | None = None  # Microsoft: client-credentials flow instead of a refresh token
+    tenant: str = "organizations"
+    authority: str | None = None  # Microsoft: default https://login.microsoftonline.com/TENANT
+    refresh_margin_seconds: float = 300.0  # refresh this long before the access token expires
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     """An IMAP or SMTP server and how to log in to it."""
 
@@ -189,6 +211,7 @@ class ServerConfig:
     username: str | None = None
     password: SecretRef | None = None
     timeout: float = 60.0
+    oauth: OAuthConfig | None = None  # None: password login
 
 
 @dataclass(frozen=True)
@@ -212,15 +235,19 @@ class SmtpConfig:
 @dataclass(frozen=True)
 class SourceConfig:
     kind: str = "mbox"
-    path: Path = PROJECT_ROOT / "examples" / "inbox.mbox"
+    path: Path = RESOURCES / "examples" / "inbox.mbox"
     imap: ImapConfig | None = None
+    # Mail dated before this day is recorded but never acted on (no forward, no status move, no review).
+    # None: for IMAP the day of installation (a first sync must not replay years of history into
+    # operations' inbox); for files (an explicit backfill) no limit.
+    since: date | None = None
 
 
 @dataclass(frozen=True)
 class Config:
-    state_dir: Path = PROJECT_ROOT / "state"
-    rules_dir: Path = PROJECT_ROOT / "rules"
-    templates_dir: Path = PROJECT_ROOT / "templates"
+    state_dir: Path = DEFAULT_STATE_DIR
+    rules_dir: Path = RESOURCES / "rules"
+    templates_dir: Path = RESOURCES / "templates"
     addresses: Addresses = field(default_factory=Addresses)
     source: SourceConfig = field(default_factory=SourceConfig)
     lead_backend: str = "sqlite"
@@ -231,7 +258,7 @@ class Config:
     airtable: Any = None  # daemon.leads.airtable.settings.AirtableConfig with backend = "airtable"
     invoice_tables: Any = None  # daemon.leads.airtable.invoices.InvoiceTables with backend = "airtable"
     base_dir: Path = field(default_factory=Path.cwd)  # relative paths and credential files resolve here
-    leads_seed_csv: Path | None = PROJECT_ROOT / "examples" / "leads.csv"
+    leads_seed_csv: Path | None = RESOURCES / "examples" / "leads.csv"
     send_kind: str = "outbox"
     smtp: SmtpConfig | None = None
     # Intents that send email act automatically only at or above this confidence.
@@ -252,7 +279,7 @@ class Config:
         Tier("large", Decimal("6000.00")),
     )
     invoice_schedule: InvoiceSchedule = field(default_factory=lambda: InvoiceSchedule())
-    spend_dir: Path | None = PROJECT_ROOT / "examples" / "spend"  # None: no cloud spend is added
+    spend_dir: Path | None = RESOURCES / "examples" / "spend"  # None: no cloud spend is added
     # Invoice catch-up never reaches back before this month (default: the month of the first `run`).
     first_invoice_month: str | None = None
     trust: TrustSettings = DEMO_TRUST  # the embedded demo's; a config file without [trust] trusts nobody
@@ -262,10 +289,20 @@ class Config:
     sent_folders: tuple[str, ...] = ()
     log_format: str = "kv"
     source_file: Path | None = None
+    # [daemon] database_url / database_url_file (env PARTNERSHIPS_DATABASE_URL): e.g. a shared PostgreSQL.
+    database_url: str | None = None
+    database_url_secret: SecretRef | None = None
 
     @property
     def db_path(self) -> Path:
         return self.state_dir / "partnerships.sqlite3"
+
+    @property
+    def database(self) -> Path | str:
+        """Where the state lives: the configured database URL, else the SQLite file in the state directory."""
+        if self.database_url_secret is not None:
+            return self.database_url_secret.resolve()
+        return self.database_url or self.db_path
 
     @property
     def outbox_dir(self) -> Path:
@@ -297,6 +334,8 @@ def load_settings(path: Path | None = None, *, state_dir: Path | None = None) ->
     config = _build(data, base=path.parent if path else Path.cwd(), source_file=path)
     if state_dir is not None:
         config = replace(config, state_dir=state_dir.resolve())
+    if os.environ.get("PARTNERSHIPS_DATABASE_URL"):
+        config = replace(config, database_url=os.environ["PARTNERSHIPS_DATABASE_URL"], database_url_secret=None)
     return config
 
 
@@ -382,6 +421,10 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
         raise ConfigError(f"[daemon] record_batch: {record_batch} is not between 1 and 10000")
     retry_base = daemon.take("retry_base_seconds", float, defaults.retry_base_seconds)
     grace = daemon.take("uncertain_grace_seconds", float, defaults.uncertain_grace_seconds)
+    database_url = daemon.take("database_url", str, None) or None
+    url_file = credential_path(base, daemon.take("database_url_file", str, None))
+    if database_url and url_file:
+        raise ConfigError("[daemon] database_url and database_url_file: set only one")
     daemon.finish()
 
     team_domains = addresses.take("team_domains", list, list(defaults.addresses.team_domains))
@@ -396,6 +439,7 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
     addresses.finish()
 
     source_kind = source.choice("kind", SOURCE_KINDS, defaults.source.kind)
+    since = _date(source, "since")
     source_path = _path(base, source.take("path", str, None)) or defaults.source.path
     sent_folders = source.take("sent_folders", list, [])
     if not all(isinstance(folder, str) and folder for folder in sent_folders):
@@ -448,7 +492,7 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
         rules_dir=rules_dir,
         templates_dir=templates_dir,
         addresses=built_addresses,
-        source=SourceConfig(kind=source_kind, path=source_path, imap=imap),
+        source=SourceConfig(kind=source_kind, path=source_path, imap=imap, since=since),
         lead_backend=lead_backend,
         airtable_table=airtable_table if lead_backend == "airtable" else None,
         invoice_airtable_table=(invoice_airtable or {}) if lead_backend == "airtable" else None,
@@ -475,7 +519,24 @@ def _build(data: dict[str, Any], *, base: Path, source_file: Path | None) -> Con
         sent_folders=tuple(sent_folders),
         log_format=log_format,
         source_file=source_file,
+        database_url=database_url,
+        database_url_secret=SecretRef(key="[daemon] database_url", file=url_file) if url_file else None,
     )
+
+
+def _date(section: Section, key: str) -> date | None:
+    """A TOML date (since = 2026-11-01) or the same as a string."""
+    value = section.data.pop(key, None)
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else _bad_date(section, key, value)
+    except ValueError:
+        return _bad_date(section, key, value)
+
+
+def _bad_date(section: Section, key: str, value: Any) -> date:
+    raise ConfigError(f"[{section.name}] {key}: {value!r} is not a date (YYYY-MM-DD)")
 
 
 def _address(section: Section, key: str, default: str) -> str:
@@ -518,14 +579,58 @@ def _server(section: Section, base: Path, *, kind: str, default_port: dict[str, 
     if not 0 < port < 65536:
         raise ConfigError(f"[{section.name}] port: {port} is not a TCP port")
     username = section.take("username", str, None)
+    auth = section.choice("auth", AUTH_KINDS, "password")
+    oauth = _oauth(section, base, auth, username) if auth != "password" else None
     password_file = section.take("password_file", str, None)
     password_env = section.take("password_env", str, f"PARTNERSHIPS_{kind.upper()}_PASSWORD")
     password = None
-    if username:
+    if username and oauth is None:
         password = SecretRef(key=f"[{section.name}] password", file=credential_path(base, password_file),
                              env=None if password_file else password_env)
     timeout = section.take("timeout", float, 60.0)
-    return ServerConfig(host=host, port=port, tls=tls, username=username, password=password, timeout=timeout)
+    return ServerConfig(host=host, port=port, tls=tls, username=username, password=password, timeout=timeout,
+                        oauth=oauth)
+
+
+def _oauth(section: Section, base: Path, auth: str, username: str | None) -> OAuthConfig:
+    if not username:
+        raise ConfigError(f"[{section.name}] username: required with auth = {auth!r} (the mailbox to log in as)")
+    provider = auth.removeprefix("oauth2-")
+    mechanism = section.choice("oauth_mechanism", ("xoauth2", "oauthbearer"), "xoauth2")
+    token_file = credential_path(base, section.take("oauth_token_file", str, None))
+    service_account = credential_path(base, section.take("oauth_service_account_file", str, None))
+    token_uri = section.take("oauth_token_uri", str, None)
+    client_id = section.take("oauth_client_id", str, None)
+    secret_file = section.take("oauth_client_secret_file", str, None)
+    secret_env = section.take("oauth_client_secret_env", str, None)
+    tenant = section.take("oauth_tenant", str, "organizations")
+    authority = section.take("oauth_authority", str, None)
+    margin = section.take("oauth_refresh_margin_seconds", float, 300.0)
+    for key, url in (("oauth_token_uri", token_uri), ("oauth_authority", authority)):
+        if url is not None and not (url.startswith("https://") or _loopback_http(url)):
+            raise ConfigError(f"[{section.name}] {key}: {url!r} must be an https:// URL")
+    if provider == "google":
+        if client_id or secret_file or secret_env or authority:
+            raise ConfigError(f"[{section.name}] oauth_client_id/oauth_client_secret_*/oauth_authority are for "
+                              "auth = \"oauth2-microsoft\"; Google's client is in the token file")
+        return OAuthConfig(provider, mechanism, token_file=token_file, service_account_file=service_account,
+                           token_uri=token_uri, refresh_margin_seconds=margin)
+    if not client_id:
+        raise ConfigError(f"[{section.name}] oauth_client_id: required with auth = \"oauth2-microsoft\"")
+    if service_account or token_uri:
+        raise ConfigError(f"[{section.name}] oauth_service_account_file/oauth_token_uri are for auth = "
+                          "\"oauth2-google\"; Microsoft uses oauth_authority")
+    secret = None
+    if secret_file or secret_env:
+        secret = SecretRef(key=f"[{section.name}] oauth_client_secret", file=credential_path(base, secret_file),
+                           env=None if secret_file else secret_env)
+    return OAuthConfig(provider, mechanism, token_file=token_file, client_id=client_id, client_secret=secret,
+                       tenant=tenant, authority=authority, refresh_margin_seconds=margin)
+
+
+def _loopback_http(url: str) -> bool:
+    """Plain http only to this machine (a local token server, tests): tokens must not cross a network in clear."""
+    return any(url.startswith(f"http://{host}:") or url.startswith(f"http://{host}/") for host in LOOPBACK_HOSTS)
 
 
 # Where the systemd unit's LoadCredential= lines read the secrets from; outside systemd a bare name is looked up

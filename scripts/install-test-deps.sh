@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs: Dovecot (IMAP server) for the
-# real-server IMAP tests in tests/test_servers.py and later IMAP tests, and Debian's
-# Chromium for the web desk's browser tests (tests/test_web_browser.py; Playwright drives
-# /usr/bin/chromium and never downloads a browser of its own).
+# real-server IMAP tests in tests/test_servers.py and later IMAP tests, Debian's Chromium for
+# the web desk's browser tests (tests/test_web_browser.py; Playwright drives /usr/bin/chromium
+# and never downloads a browser of its own), and PostgreSQL for tests/test_postgres.py (and the
+# suite under PARTNERSHIPS_TEST_DATABASE=postgresql).
 # Idempotent: does nothing when everything is already installed.
 # The tests start their own Dovecot instance; this script never leaves the system
 # dovecot service running.
@@ -18,7 +19,11 @@ have_chromium() {
     [ -x /usr/bin/chromium ]
 }
 
-if have_dovecot && command -v systemd-analyze >/dev/null 2>&1 && have_chromium; then
+have_postgres() {
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
+}
+
+if have_dovecot && command -v systemd-analyze >/dev/null 2>&1 && have_chromium && have_postgres; then
     exit 0
 fi
 
@@ -53,7 +58,9 @@ if ! apt-cache show "$PACKAGE" >/dev/null 2>&1 || ! apt-cache show chromium >/de
 fi
 # systemd provides systemd-analyze, which verifies the unit files in tests/test_systemd.py.
 # chromium (about 120 MB) for the web desk's end-to-end tests.
-PACKAGES="$PACKAGE systemd chromium"
+# postgresql: tests/test_postgres.py and PARTNERSHIPS_TEST_DATABASE=postgresql start a throw-away cluster
+# (initdb + pg_ctl as the postgres user); the policy-rc.d above keeps the system cluster from starting.
+PACKAGES="$PACKAGE systemd chromium postgresql"
 if ! apt-get install -y --no-install-recommends $PACKAGES; then
     # Stale package lists (404 for an old version): refresh once and retry.
     apt-get update
@@ -82,6 +89,12 @@ if [ -f /run/dovecot/master.pid ]; then
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
         kill "$pid" 2>/dev/null || true
     fi
+fi
+
+# The package creates a "main" cluster; the tests never use it, so it must not run.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl stop postgresql.service >/dev/null 2>&1 || true
+    systemctl disable postgresql.service >/dev/null 2>&1 || true
 fi
 
 if ! have_dovecot; then

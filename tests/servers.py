@@ -11,22 +11,28 @@ traversable by ``nobody``: pytest's ``tmp_path`` (/tmp/pytest-of-root, mode 0700
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import email
 import email.policy
+import itertools
+import json
 import os
 import re
 import shutil
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +99,35 @@ service imap-login {{
   }}
 }}
 """
+
+DOVECOT_OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {d}/dovecot-oauth2.conf.ext
+}}
+"""
+# Every test logs in from 127.0.0.1: without this, failed logins make later ones wait 6-16 s (auth penalty).
+DOVECOT_NO_PENALTY = """\
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+"""
+
+
+def _with_oauth2(conf: str, d: Path, introspection_url: str) -> str:
+    """XOAUTH2 and OAUTHBEARER checked against `introspection_url` (RFC 7662 POST); passwords still work."""
+    (d / "dovecot-oauth2.conf.ext").write_text(
+        f"introspection_mode = post\nintrospection_url = {introspection_url}\n"
+        "username_attribute = username\nactive_attribute = active\nactive_value = true\n")
+    (d / "dovecot-oauth2.conf.ext").chmod(0o644)
+    conf = conf.replace("auth_mechanisms = plain login", "auth_mechanisms = plain login xoauth2 oauthbearer")
+    password_passdb = "passdb {\n  mechanisms = plain login\n  driver = passwd-file"
+    conf = conf.replace("passdb {\n  driver = passwd-file", DOVECOT_OAUTH2_PASSDB.format(d=d) + password_passdb)
+    return conf + DOVECOT_NO_PENALTY
+
 
 _APPENDUID_RE = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
 
@@ -172,7 +207,9 @@ class DovecotServer:
         host: str = "127.0.0.1",
         start_timeout: float = 15.0,
         stop_timeout: float = 5.0,
+        oauth2_introspection_url: str | None = None,
     ) -> None:
+        self.oauth2_introspection_url = oauth2_introspection_url
         self._user = user
         self._password = password
         self._host = host
@@ -403,7 +440,10 @@ class DovecotServer:
         home.mkdir(mode=0o755)
         home.chmod(0o755)
         shutil.chown(home, "nobody", "nogroup")
-        (d / "dovecot.conf").write_text(DOVECOT_CONF_TEMPLATE.format(d=d, port=self._port))
+        conf = DOVECOT_CONF_TEMPLATE.format(d=d, port=self._port)
+        if self.oauth2_introspection_url:
+            conf = _with_oauth2(conf, d, self.oauth2_introspection_url)
+        (d / "dovecot.conf").write_text(conf)
 
     def _spawn(self, binary: str) -> None:
         d = self._require_dir()
@@ -554,6 +594,25 @@ class _RecordingHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         return self._owner._on_data(session, envelope)
 
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> AuthResult:
+        """SASL XOAUTH2 (aiosmtpd has none built in): ``user=U^Aauth=Bearer T^A^A``, T checked by ``oauth_users``."""
+        if len(args) > 1:  # ["XOAUTH2", initial response]
+            try:
+                response: Any = base64.b64decode(args[1], validate=True)
+            except ValueError:
+                return AuthResult(success=False, handled=False)
+        else:
+            response = await server.challenge_auth("")
+        fields = dict(part.split("=", 1) for part in bytes(response or b"").decode("utf-8", "replace").split("\x01")
+                      if "=" in part)
+        token = fields.get("auth", "").removeprefix("Bearer ")
+        check = self._owner.oauth_users
+        if check is not None and fields.get("user") and check(token) == fields["user"]:
+            return AuthResult(success=True, auth_data=fields["user"])
+        with self._owner._lock:
+            self._owner._stats.auth_failures += 1
+        return AuthResult(success=False, handled=False)
+
 
 class RecordingSMTPServer:
     """aiosmtpd server on 127.0.0.1 that records what it accepts.
@@ -573,6 +632,7 @@ class RecordingSMTPServer:
         auth_user: str | None = None,
         auth_password: str | None = None,
         auth_required: bool | None = None,
+        oauth_users: Callable[[str], str | None] | None = None,
         smtputf8: bool = True,
         host: str = "127.0.0.1",
         port: int | None = None,
@@ -585,7 +645,11 @@ class RecordingSMTPServer:
         self.tempfail_count = tempfail_count
         self.auth_user = auth_user
         self.auth_password = auth_password
-        self.auth_required = (auth_user is not None) if auth_required is None else auth_required
+        # XOAUTH2: access token -> the user it was issued to (None: not valid), e.g. OAuthTokenServer.user_of.
+        self.oauth_users = oauth_users
+        if auth_required is None:
+            auth_required = auth_user is not None or oauth_users is not None
+        self.auth_required = auth_required
         self.smtputf8 = smtputf8
         self.host = host
         self._requested_port = port
@@ -614,6 +678,8 @@ class RecordingSMTPServer:
             # auth_required is enforced in handle_MAIL instead of aiosmtpd's auth_required=True,
             # which emits a UserWarning ("Requiring AUTH while not requiring TLS") per connection.
             kwargs.update(authenticator=self._authenticate, auth_require_tls=False)
+        elif self.oauth_users is not None:
+            kwargs.update(auth_require_tls=False)
         controller = Controller(_RecordingHandler(self), hostname=self.host, port=port, **kwargs)
         controller.start()
         self._controller = controller
@@ -719,9 +785,10 @@ class RecordingSMTPServer:
 
 def write_daemon_config(directory: Path, dovecot: DovecotServer, smtp: RecordingSMTPServer | None, *,
                         leads_csv: str, folders: Sequence[str] = ("INBOX",), daemon_extra: str = "",
-                        source_extra: str = "") -> Path:
+                        source_extra: str = "", since: str | None = "2000-01-01") -> Path:
     """A partnerships-daemon config watching `dovecot` (password in a file) and sending to `smtp` (or the
-    outbox directory when None), with its state, leads seed and password file inside `directory`."""
+    outbox directory when None), with its state, leads seed and password file inside `directory`.
+    `since` 2000: the tests' mail is dated 2026-10, before the day of installation (None: that default)."""
     (directory / "leads.csv").write_text(leads_csv)
     (directory / "imap-password").write_text(dovecot.password + "\n")
     send = f'[send]\nkind = "smtp"\nhost = "127.0.0.1"\nport = {smtp.port}\ntls = "none"\n' if smtp else ""
@@ -739,6 +806,7 @@ tls = "none"
 username = "{dovecot.user}"
 password_file = "imap-password"
 folders = [{folder_list}]
+{f'since = "{since}"' if since else ""}
 {source_extra}
 [leads]
 seed_csv = "leads.csv"
@@ -746,3 +814,245 @@ seed_csv = "leads.csv"
 authserv_ids = ["mx.google.com"]  # the test mail is received as by Google (factories.raw_email)
 {send}""")
     return path
+
+
+# --- A throw-away PostgreSQL cluster (Debian package ``postgresql``) ------------------------------------------------
+
+POSTGRES_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+
+
+def postgres_bin(name: str) -> str | None:
+    for folder in POSTGRES_BIN_DIRS:
+        if (folder / name).exists():
+            return str(folder / name)
+    return shutil.which(name)
+
+
+class PostgresCluster:
+    """``initdb`` + ``pg_ctl`` on a free loopback port, run as the ``postgres`` user (initdb refuses root), in its
+    own ``mkdtemp`` directory (a 0700 root-owned parent would lock the server out). Trust auth on loopback only."""
+
+    def __init__(self) -> None:
+        self.port = find_free_port()
+        self.dir: Path | None = None
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    @property
+    def data(self) -> Path:
+        assert self.dir is not None, "cluster not started"
+        return self.dir / "data"
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, *argv: str) -> str:
+        result = subprocess.run([*self.as_user, *argv], capture_output=True, text=True, timeout=60, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed: {result.stderr.strip() or result.stdout.strip()}")
+        return result.stdout
+
+    def start(self) -> PostgresCluster:
+        initdb, pg_ctl = postgres_bin("initdb"), postgres_bin("pg_ctl")
+        if initdb is None or pg_ctl is None:
+            raise RuntimeError("PostgreSQL is not installed: run `bash scripts/install-test-deps.sh` as root")
+        self.dir = Path(tempfile.mkdtemp(prefix="partnerships-pg-"))
+        if self.as_user:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._run(initdb, "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
+        self._run(pg_ctl, "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "start", "-o",
+                  f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off -c full_page_writes=off "
+                  "-c synchronous_commit=off -c max_connections=300")
+        return self
+
+    def execute(self, statement: str, database: str = "postgres") -> list[tuple[Any, ...]]:
+        """One statement in autocommit (CREATE/DROP DATABASE cannot run in a transaction)."""
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname={database}",
+                             autocommit=True) as connection:
+            cursor = connection.execute(statement)
+            return cursor.fetchall() if cursor.description else []
+
+    def create_database(self, name: str) -> str:
+        self.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def stop(self) -> None:
+        if self.dir is None:
+            return
+        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+            self._run(postgres_bin("pg_ctl") or "pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None
+
+    def __enter__(self) -> PostgresCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --- A local OAuth2 provider: token endpoint (Google's and Microsoft's shape) and introspection for Dovecot --------
+
+
+class OAuthTokenServer:
+    """Issues access tokens for refresh tokens, authorization codes, service-account assertions and client
+    credentials it knows; answers Dovecot's introspection (RFC 7662) for the tokens it issued. Tokens can be
+    expired or revoked, refresh tokens rotated, and the endpoint made to fail, to test every path."""
+
+    def __init__(self, *, user: str = DovecotServer.DEFAULT_USER, lifetime: int = 3600,
+                 tls: tuple[Path, Path] | None = None) -> None:
+        self.user = user
+        self.lifetime = lifetime
+        self.rotate = False  # issue a new refresh token with every refresh (and revoke the old one)
+        self.failing = False  # answer 503 (the provider is down)
+        self.refresh_tokens: dict[str, str] = {}  # refresh token -> user
+        self.codes: dict[str, str] = {}  # authorization code -> user
+        self.clients: dict[str, str] = {}  # client id -> secret (client credentials)
+        self.access: dict[str, tuple[str, float]] = {}  # access token -> (user, expires at)
+        self.requests: list[dict[str, str]] = []
+        self._counter = itertools.count(1)
+        self._tls = tls
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "token server not started"
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"{'https' if self._tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def token_uri(self) -> str:
+        return f"{self.base_url}/token"
+
+    @property
+    def introspection_url(self) -> str:
+        return f"{self.base_url}/introspect"
+
+    def new_refresh_token(self, user: str | None = None) -> str:
+        token = f"rt-{next(self._counter)}"
+        self.refresh_tokens[token] = user or self.user
+        return token
+
+    def new_code(self, user: str | None = None) -> str:
+        code = f"code-{next(self._counter)}"
+        self.codes[code] = user or self.user
+        return code
+
+    def issue_access(self, user: str | None = None, lifetime: float | None = None) -> str:
+        token = f"at-{next(self._counter)}"
+        self.access[token] = (user or self.user, time.time() + (self.lifetime if lifetime is None else lifetime))
+        return token
+
+    def user_of(self, access_token: str) -> str | None:
+        """The user an unexpired access token was issued to (what introspection answers)."""
+        user, expires = self.access.get(access_token, ("", 0.0))
+        return user if expires > time.time() else None
+
+    def revoke_all(self) -> None:
+        self.access.clear()
+        self.refresh_tokens.clear()
+
+    def expire_all(self) -> None:
+        self.access = {token: (user, 0.0) for token, (user, _) in self.access.items()}
+
+    def grants(self, grant_type: str) -> int:
+        return sum(1 for request in self.requests if request.get("grant_type") == grant_type)
+
+    def answer(self, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        self.requests.append({"path": path, **form})
+        if self.failing:
+            return 503, {"error": "temporarily_unavailable"}
+        if path == "/introspect":
+            user = self.user_of(form.get("token", ""))
+            return 200, ({"active": True, "username": user} if user else {"active": False})
+        if path.endswith("/.well-known/openid-configuration"):
+            base = self.base_url + path.removesuffix("/v2.0/.well-known/openid-configuration")
+            return 200, {"issuer": f"{base}/v2.0", "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                         "token_endpoint": f"{base}/oauth2/v2.0/token",
+                         "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode"}
+        if path.endswith("/oauth2/v2.0/devicecode"):
+            device = f"device-{next(self._counter)}"
+            self.codes[device] = self.user  # signed in at once: the test plays the person
+            return 200, {"device_code": device, "user_code": "ABCD-1234", "expires_in": 900, "interval": 1,
+                         "verification_uri": "https://microsoft.com/devicelogin", "message": "sign in"}
+        if not (path == "/token" or path.endswith("/oauth2/v2.0/token")):
+            return 404, {"error": "not_found"}
+        return self._grant(form)
+
+    def _grant(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        grant = form.get("grant_type", "")
+        user: str | None = None
+        body: dict[str, Any] = {}
+        if grant == "refresh_token":
+            user = self.refresh_tokens.get(form.get("refresh_token", ""))
+            if user is not None and self.rotate:
+                del self.refresh_tokens[form["refresh_token"]]
+                body["refresh_token"] = self.new_refresh_token(user)
+        elif grant in ("authorization_code", "urn:ietf:params:oauth:grant-type:device_code"):
+            user = self.codes.pop(form.get("code") or form.get("device_code", ""), None)
+            if user is not None:
+                body["refresh_token"] = self.new_refresh_token(user)
+        elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            user = _jwt_subject(form.get("assertion", ""))
+        elif grant == "client_credentials" and self.clients.get(form.get("client_id", "")) == form.get("client_secret"):
+            user = self.user
+        if user is None:
+            return 400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}
+        body.update({"access_token": self.issue_access(user), "token_type": "Bearer", "expires_in": self.lifetime,
+                     "scope": form.get("scope", "https://mail.google.com/")})
+        return 200, body
+
+    def start(self) -> OAuthTokenServer:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+                self._reply(*owner.answer(urllib.parse.urlsplit(self.path).path, form))
+
+            def do_GET(self) -> None:
+                parts = urllib.parse.urlsplit(self.path)
+                self._reply(*owner.answer(parts.path, dict(urllib.parse.parse_qsl(parts.query))))
+
+            def _reply(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self._tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(str(self._tls[0]), str(self._tls[1]))
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def _jwt_subject(assertion: str) -> str | None:
+    """The `sub` claim of a service account's signed assertion (the signature is google-auth's, not tested here)."""
+    try:
+        payload = assertion.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return None
+    return claims.get("sub") if claims.get("scope") == "https://mail.google.com/" else None

@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MODULES = sorted(
     ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
     for path in (ROOT / "daemon").rglob("*.py")
+    # Alembic loads the migration scripts itself (their names start with digits); they are not modules to import.
+    if "migrations" not in path.parts
 )
 
 

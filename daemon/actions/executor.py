@@ -12,7 +12,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.core.digest import FailedAction, OpenReview, digest_variables
@@ -48,6 +47,7 @@ from daemon.state.models import (
     utcnow,
 )
 from daemon.state.queries import SMTP_KEY
+from daemon.state.upsert import insert
 
 log = logging.getLogger("daemon.actions.executor")
 
@@ -339,7 +339,7 @@ class Executor:
                 # A change the leads table refuses (renamed field, deleted record, unknown status) needs a
                 # person: put it in the review queue, where approving tries it again after the fix.
                 row = session.get(ActionRow, action_id)
-                session.execute(insert(ReviewItem).values(
+                session.execute(insert(session, ReviewItem).values(
                     key=f"review:{key}:{self.clock():%Y%m%dT%H%M%S%f}", message_id=row.message_id or key,
                     lead_id=str(row.payload.get("lead", "")) or None, intent=kind,
                     reason=f"{kind} was refused by the leads table: {error}",
@@ -439,7 +439,7 @@ class Executor:
             return
         ended = row.payload.get("effective") or (row.payload.get("date") or self.clock().isoformat())[:10]
         with self.sessions.begin() as session:
-            session.execute(insert(Evidence).values(
+            session.execute(insert(session, Evidence).values(
                 lead_id=lead_id, kind="ended", message_id=row.message_id or key,
                 date=datetime.fromisoformat(ended), month=ended[:7], month_stated=bool(row.payload.get("effective")),
             ).on_conflict_do_nothing(index_elements=["kind", "message_id"]))
@@ -453,7 +453,7 @@ class Executor:
         lead_id = self._lead_id(payload["lead"])
         date = naive_utc(datetime.fromisoformat(payload["date"])) if payload.get("date") else None
         with self.sessions.begin() as session:
-            session.execute(insert(Evidence).values(
+            session.execute(insert(session, Evidence).values(
                 lead_id=lead_id, kind=payload["kind"], message_id=payload["message_id"], date=date,
                 month=payload.get("month"), month_stated=bool(payload.get("month_stated")),
                 tier=payload.get("tier"), price=payload.get("price"),

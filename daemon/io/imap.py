@@ -17,6 +17,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from daemon.core.item import RawItem
+from daemon.io.oauth import Login, PasswordLogin
 from daemon.settings import ImapConfig
 
 log = logging.getLogger("daemon.imap")
@@ -63,9 +64,9 @@ class Backoff:
 class ImapSource:
     """A thin I/O shell: which UIDs are new is decided from the stored cursor; nothing is ever flagged."""
 
-    def __init__(self, config: ImapConfig, password: str) -> None:
+    def __init__(self, config: ImapConfig, login: Login | str) -> None:
         self.config = config
-        self._password = password
+        self._login = PasswordLogin(login) if isinstance(login, str) else login
         self.client: IMAPClient | None = None
 
     def connect(self) -> IMAPClient:
@@ -77,7 +78,7 @@ class ImapSource:
         try:
             if server.tls == "starttls":
                 client.starttls(context)
-            client.login(server.username, self._password)
+            self._login.imap(client, server.username or "")
         except BaseException:
             _close(client)
             raise

@@ -22,6 +22,8 @@ from typing import Protocol
 from daemon.core.sanitize import clean
 from daemon.errors import ActionError
 from daemon.filemodes import open_private, private_dir
+from daemon.io.oauth import Login, PasswordLogin
+from daemon.io.tokens import TokenError
 from daemon.settings import Addresses, SmtpConfig
 
 log = logging.getLogger("daemon.send")
@@ -181,9 +183,9 @@ class OutboxDirSender:
 class SmtpSender:
     """Delivers through an SMTP server; 4xx and connection trouble are retryable, 5xx are not."""
 
-    def __init__(self, config: SmtpConfig, password: str | None) -> None:
+    def __init__(self, config: SmtpConfig, login: Login | str | None) -> None:
         self.config = config
-        self._password = password
+        self._login = login if login is None or not isinstance(login, str) else PasswordLogin(login)
 
     def send(self, outgoing: Outgoing, delivered: Delivered = _nothing) -> str:
         server = self.config.server
@@ -199,7 +201,7 @@ class SmtpSender:
                 client.starttls(context=ssl.create_default_context())
                 client.ehlo()
             if server.username:
-                client.login(server.username, self._password or "")
+                (self._login or PasswordLogin("")).smtp(client, server.username)
             refused = client.sendmail(self.config.envelope_from, list(outgoing.recipients), outgoing.data)
             # Recorded before QUIT: a crash while saying goodbye must not cause a second send.
             delivered(where)
@@ -208,6 +210,8 @@ class SmtpSender:
                 log.warning("smtp partially refused key=%s refused=%s", outgoing.key, refused)
         except smtplib.SMTPRecipientsRefused as exc:
             raise _refusal(exc.recipients) from exc
+        except TokenError as exc:
+            raise ActionError(f"SMTP {server.host}:{server.port}: {exc}", retryable=True) from exc
         except smtplib.SMTPResponseException as exc:
             reply = f"{exc.smtp_code} {_text(exc.smtp_error)}"
             raise ActionError(f"SMTP {server.host}:{server.port} answered {reply}",

@@ -9,12 +9,12 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.core.lead import STATUSES, Lead, NewLead
 from daemon.errors import ActionError, ConfigError
 from daemon.state.models import ActiveHub, LeadRow, LeadStatusChange, utcnow
+from daemon.state.upsert import insert
 
 EDITABLE = ("service_tier", "monthly_fee", "service_start")
 
@@ -131,8 +131,9 @@ class SqliteLeadStore:
 
     def add_active_hub(self, lead_id: str, hub_name: str, *, key: str) -> str:
         with self._sessions.begin() as session:
-            session.execute(insert(ActiveHub).values(key=key, lead_id=_row_id(lead_id), name=hub_name,
-                                                     created_at=utcnow()).on_conflict_do_nothing(index_elements=["key"]))
+            session.execute(insert(session, ActiveHub).values(
+                key=key, lead_id=_row_id(lead_id), name=hub_name, created_at=utcnow(),
+            ).on_conflict_do_nothing(index_elements=["key"]))
             return str(session.scalar(select(ActiveHub.id).where(ActiveHub.key == key)))
 
     def active_hubs(self) -> list[ActiveHub]:

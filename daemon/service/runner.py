@@ -16,6 +16,7 @@ from daemon.core.rules import load_rules
 from daemon.errors import DaemonError
 from daemon.io import FileSource
 from daemon.io.imap import source_name
+from daemon.io.oauth import Login, make_login
 from daemon.pipeline import Pipeline, Summary
 from daemon.service.lock import RunLock
 from daemon.service.progress import track
@@ -24,6 +25,7 @@ from daemon.service.sdnotify import Notifier
 from daemon.service.watch import watch
 from daemon.state.models import set_meta
 from daemon.state.queries import CONNECTION_KEY, LAST_SYNC_PREFIX
+from daemon.state.schema import DatabaseLock, describe
 
 if TYPE_CHECKING:
     from daemon.runtime import Runtime
@@ -73,6 +75,14 @@ class Runner:
     def run(self) -> Summary:
         config = self.runtime.config
         lock = None if self.dry_run else RunLock(config.state_dir).acquire(wait_for_commands=60)
+        shared = None if self.dry_run else DatabaseLock(self.runtime.sessions.kw["bind"], describe(config.database))
+        if shared is not None:
+            try:
+                shared.acquire()
+            except BaseException:
+                if lock is not None:
+                    lock.release()
+                raise
         self.signals.install()
         try:
             if not self.dry_run:
@@ -80,19 +90,21 @@ class Runner:
                 self.invoices.start()
             imap = config.source.imap
             if config.source.kind == "imap" and imap is not None:
-                secret = imap.server.password
+                server = imap.server
 
-                def password() -> str:  # read again after a refused login: the file may have been fixed
-                    return secret.resolve_login() if secret else ""
+                def login() -> Login:  # made again after a refused login: the password file may have been fixed
+                    return make_login(server, config.state_dir)
 
                 max_wait = self.notifier.watchdog_interval
-                watch(imap, password, self.pipeline, self.signals, once=self.once, on_synced=self._synced,
+                watch(imap, login, self.pipeline, self.signals, once=self.once, on_synced=self._synced,
                       tick=self._tick, on_disconnected=self._disconnected, max_wait=max_wait,
                       on_problem=self._connection_problem, quiet=self.quiet)
             else:
                 self._watch_files()
         finally:
             self.notifier.stopping()
+            if shared is not None:
+                shared.release()
             if lock is not None:
                 lock.release()
         return self.pipeline.summary

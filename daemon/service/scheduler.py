@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 import schedule
 from sqlalchemy import select
-from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.actions.executor import Executor
@@ -18,6 +17,7 @@ from daemon.invoicing.render import invoice_key
 from daemon.settings import Config
 from daemon.state import outbox
 from daemon.state.models import ActionRow, Meta
+from daemon.state.upsert import insert
 
 log = logging.getLogger("daemon.invoice")
 FIRST_MONTH_KEY = "first_run_month"
@@ -85,7 +85,7 @@ class InvoiceScheduler:
     def _remember_first_month(self) -> str:
         current = month_of(self.clock().astimezone(self.config.invoice_schedule.zone).date())
         with self.sessions.begin() as session:
-            session.execute(insert(Meta).values(key=FIRST_MONTH_KEY, value=current)
+            session.execute(insert(session, Meta).values(key=FIRST_MONTH_KEY, value=current)
                             .on_conflict_do_nothing(index_elements=["key"]))
             return session.get(Meta, FIRST_MONTH_KEY).value
 

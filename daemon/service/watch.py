@@ -11,6 +11,7 @@ from imapclient.exceptions import LoginError
 
 from daemon.errors import DaemonError
 from daemon.io.imap import CONNECTION_ERRORS, Backoff, ImapSource, StopFlag
+from daemon.io.oauth import Login
 from daemon.pipeline import Pipeline
 from daemon.service.progress import track
 from daemon.settings import ImapConfig
@@ -76,7 +77,7 @@ class Problems:
             self.on_change(None)
 
 
-def watch(config: ImapConfig, password: str | Callable[[], str], pipeline: Pipeline, stop: StopFlag, *,
+def watch(config: ImapConfig, login: Login | str | Callable[[], Login | str], pipeline: Pipeline, stop: StopFlag, *,
           once: bool = False, on_synced: Callable[[], None] = lambda: None, tick: Callable[[], None] = lambda: None,
           on_disconnected: Callable[[str], None] = lambda reason: None, max_wait: float | None = None,
           on_problem: Callable[[str | None], None] = lambda reason: None, quiet: bool = False) -> None:
@@ -88,8 +89,8 @@ def watch(config: ImapConfig, password: str | Callable[[], str], pipeline: Pipel
     A refused login backs off exponentially up to an hour and reads the password again before each try,
     so a fixed credential file is picked up without a restart.
     """
-    read_password = password if callable(password) else (lambda: password)
-    source = ImapSource(config, read_password())
+    make_login = login if callable(login) else (lambda: login)
+    source = ImapSource(config, make_login())
     backoff = Backoff()
     auth_backoff = AuthBackoff(base=config.auth_retry_seconds)
     problems = Problems(on_problem)
@@ -122,7 +123,7 @@ def watch(config: ImapConfig, password: str | Callable[[], str], pipeline: Pipel
                 problems.failed(reason, delay)
                 on_disconnected(reason)
                 _sleep(delay, stop, tick)
-                source = ImapSource(config, _reread(read_password))
+                source = ImapSource(config, _reread(make_login))
             except CONNECTION_ERRORS as exc:
                 source.close()
                 if once:
@@ -150,10 +151,10 @@ def _text(exc: BaseException) -> str:
     return text[2:-1] if text.startswith(("b'", 'b"')) else text
 
 
-def _reread(read_password: Callable[[], str]) -> str:
-    """The password again (a credential file may have been fixed); unreadable now: try with nothing, fail, wait."""
+def _reread(make_login: Callable[[], Login | str]) -> Login | str:
+    """The login again (a credential file may have been fixed); unreadable now: try with nothing, fail, wait."""
     try:
-        return read_password()
+        return make_login()
     except DaemonError as exc:
         log.warning("imap password cannot be read: %s", exc)
         return ""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.errors import ConfigError
 from daemon.state.models import Meta, get_meta, set_meta
+from daemon.state.upsert import insert
 
 log = logging.getLogger("daemon.state")
 PATH_KEY, FINGERPRINT_KEY = "config_path", "config_fingerprint"
@@ -27,7 +27,7 @@ def bind_config(sessions: sessionmaker[Session], state: str, config_path: str | 
     if record:
         with sessions.begin() as session:
             for key, value in ((PATH_KEY, path), (FINGERPRINT_KEY, fingerprint)):
-                session.execute(insert(Meta).values(key=key, value=value).on_conflict_do_nothing(
+                session.execute(insert(session, Meta).values(key=key, value=value).on_conflict_do_nothing(
                     index_elements=["key"]))
     recorded = get_meta(sessions, "config_")
     recorded_path, recorded_fingerprint = recorded.get(PATH_KEY), recorded.get(FINGERPRINT_KEY)

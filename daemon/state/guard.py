@@ -10,14 +10,11 @@ from pathlib import Path
 
 from sqlalchemy import MetaData
 
-from daemon.errors import ConfigError
+from daemon.errors import StateError
+from daemon.state.schema import head_revision
 
 # Files that may exist in a state directory that has never held a database.
 _NOT_STATE = ("run.lock",)
-
-
-class StateError(ConfigError):
-    """The state cannot be used as it is; the message says what to do."""
 
 
 def check_state(db_path: Path, schema: MetaData) -> None:
@@ -52,6 +49,11 @@ def _schema_problem(db_path: Path, schema: MetaData) -> str | None:
         ours = set(schema.tables)
         if tables and not tables & ours:
             return "is not a partnerships-daemon database; pass the right --state"
+        if "alembic_version" not in tables:
+            return None  # made before migrations: the upgrade on open adds what an older build lacked
+        (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone() or (None,)
+        if revision != head_revision():
+            return None  # an older schema is upgraded on open; a newer one is refused there
         for name in sorted(tables & ours):
             have = {row[1] for row in connection.execute(f'PRAGMA table_info("{name}")')}
             missing = [c.name for c in schema.tables[name].columns if c.name not in have]

@@ -14,7 +14,6 @@ from typing import ClassVar
 
 from sqlalchemy import case, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,6 +36,7 @@ from daemon.state.models import (
     utcnow,
 )
 from daemon.state.outbox import action_rows
+from daemon.state.upsert import insert
 
 log = logging.getLogger("daemon.state.ledger")
 MAX_EVIDENCE_PER_MESSAGE = 50  # MANIAC-T quotes kept from one message: a checklist, not an archive
@@ -261,7 +261,7 @@ def cursor(sessions: sessionmaker[Session], source: str) -> tuple[int | None, in
 def quarantine(session: Session, item: RawItem, digest: str, reason: str, *,
                error_type: str | None = None, advance: bool = True) -> None:
     """Keep the raw bytes and why they could not be processed; the cursor moves past them."""
-    session.execute(insert(Quarantined).values(
+    session.execute(insert(session, Quarantined).values(
         sha256=digest, source=item.source, source_uid=item.uid, reason=reason, size=len(item.data),
         raw=item.data, error_type=error_type, created_at=utcnow(),
     ).on_conflict_do_update(index_elements=["sha256"], set_={

@@ -1,8 +1,7 @@
-"""State database: SQLAlchemy models and engine set-up for the embedded SQLite store."""
+"""State database: SQLAlchemy models, and sessions on an engine that daemon.state.schema opened and migrated."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,14 +17,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    create_engine,
-    event,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from daemon.filemodes import private_dir, touch_private
 from daemon.state.guard import check_state
+from daemon.state.schema import open_engine
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
 # A send that a crash interrupted: it may have reached the server. Resent only if its copy does not come back.
@@ -166,6 +163,10 @@ class Quarantined(Base):
     error_type: Mapped[str | None] = mapped_column(String)  # the exception's type when processing raised
     retried_at: Mapped[datetime | None] = mapped_column(DateTime())
     created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+    # Schema revision 0002: what a retry of the quarantined message needs.
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    error_type: Mapped[str | None] = mapped_column(String)
+    retried_at: Mapped[datetime | None] = mapped_column(DateTime())
 
 
 class Evidence(Base):
@@ -262,43 +263,25 @@ def get_meta(sessions: sessionmaker[Session], prefix: str = "") -> dict[str, str
         return {row.key: row.value for row in rows}
 
 
-def make_engine(db_path: Path) -> Engine:
-    """SQLite in WAL mode with BEGIN IMMEDIATE, so writers serialise instead of failing mid-transaction."""
-    private_dir(db_path.parent)
-    # Raw customer mail: the database (and the -wal/-shm files SQLite creates with its mode) is 0600.
-    touch_private(db_path)
-    engine = create_engine(f"sqlite:///{db_path}", connect_args={"timeout": 15})
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's begin event control transactions instead of the sqlite3 module.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    Base.metadata.create_all(engine)
-    for path in (db_path, db_path.with_name(db_path.name + "-wal"), db_path.with_name(db_path.name + "-shm")):
-        if path.exists() and path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
-            path.chmod(0o600)
-    return engine
+def make_engine(target: Path | str) -> Engine:
+    """The state's engine (a SQLite file, or a database URL), its schema upgraded to this build's first."""
+    return open_engine(target)
 
 
-def existing_sessions(db_path: Path) -> sessionmaker[Session] | None:
-    """Sessions on the state at `db_path` if it holds a database, else None; never creates one (read commands)."""
-    check_state(db_path, Base.metadata)
-    return make_sessions(db_path) if db_path.exists() else None
+def existing_sessions(target: Path | str) -> sessionmaker[Session] | None:
+    """Sessions on the state if it holds a database, else None; never creates one (read commands). A database
+    URL names a server's database, which exists."""
+    if isinstance(target, Path):
+        check_state(target, Base.metadata)
+        if not target.exists():
+            return None
+    return make_sessions(target)
 
 
-def make_sessions(db_path: Path) -> sessionmaker[Session]:
-    check_state(db_path, Base.metadata)
-    return sessionmaker(make_engine(db_path), expire_on_commit=False)
+def make_sessions(target: Path | str) -> sessionmaker[Session]:
+    if isinstance(target, Path):
+        check_state(target, Base.metadata)
+    return sessionmaker(make_engine(target), expire_on_commit=False)
 
 
 class LabelledExample(Base):

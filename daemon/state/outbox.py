@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.core.decide import Action
 from daemon.state.models import CANCELLED, DONE, FAILED, PENDING, UNCERTAIN, ActionRow, utcnow
+from daemon.state.upsert import insert
 
 # A permanent failure of one of these reaches a person by mail; an alert itself never raises another alert.
 ALERTED_KINDS = ("forward", "send_invoice", "record_invoices", "send_digest")
@@ -48,11 +48,12 @@ def enqueue(session: Session, key: str, kind: str, payload: dict[str, Any], *, m
             now: datetime | None = None) -> bool:
     """Record an action once per key, inside the caller's transaction; False when the key was recorded before."""
     moment = now or utcnow()
-    result = session.execute(insert(ActionRow).values(
+    result = session.execute(insert(session, ActionRow).values(
         key=key, kind=kind, message_id=message_id, payload=payload, created_at=moment, updated_at=moment,
         next_attempt_at=moment,
-    ).on_conflict_do_nothing(index_elements=["key"]))
-    return result.rowcount == 1
+    ).on_conflict_do_nothing(index_elements=["key"]).returning(ActionRow.id))
+    # Not rowcount: PostgreSQL's driver reports -1 for an INSERT with RETURNING.
+    return result.scalar() is not None
 
 
 def enqueue_once(sessions: sessionmaker[Session], key: str, kind: str, payload: dict[str, Any]) -> bool:
@@ -79,8 +80,8 @@ def claim_send(sessions: sessionmaker[Session], key: str, instance: str, now: da
 def requeue(session: Session, key: str, kind: str, payload: dict[str, Any], message_id: str | None,
             now: datetime) -> None:
     """Record an approved action; one that failed permanently before gets another try."""
-    proposed = insert(ActionRow).values(key=key, kind=kind, message_id=message_id, payload=payload, created_at=now,
-                                        updated_at=now, next_attempt_at=now)
+    proposed = insert(session, ActionRow).values(key=key, kind=kind, message_id=message_id, payload=payload,
+                                                 created_at=now, updated_at=now, next_attempt_at=now)
     session.execute(proposed.on_conflict_do_update(
         index_elements=["key"], where=ActionRow.status == FAILED,
         set_={"status": PENDING, "attempts": 0, "last_error": None, "next_attempt_at": now}))
@@ -168,7 +169,7 @@ def enqueue_actions(session: Session, actions: Iterable[Action], *, message_id: 
     are left alone."""
     rows = action_rows(actions, message_id=message_id)
     if rows:
-        session.execute(insert(ActionRow).on_conflict_do_nothing(index_elements=["key"]), rows)
+        session.execute(insert(session, ActionRow).on_conflict_do_nothing(index_elements=["key"]), rows)
 
 
 def action_rows(actions: Iterable[Action], *, message_id: str | None) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from prometheus_client.registry import Collector
 
 from daemon.state import desk as queries
 from daemon.state.queries import status_report
+from daemon.state.schema import describe
 
 if TYPE_CHECKING:
     from daemon.web.desk import Desk
@@ -22,7 +23,7 @@ class StateCollector(Collector):
         self.desk = desk
 
     def collect(self) -> Iterator[Metric]:
-        facts = status_report(self.desk.sessions, str(self.desk.config.db_path))
+        facts = status_report(self.desk.sessions, describe(self.desk.config.database))
         actions = GaugeMetricFamily("partnerships_actions", "Outbox actions by status", labels=["status"])
         for status, count in facts["actions"].items():
             actions.add_metric([status], count)

@@ -155,6 +155,9 @@ def _describe(kind: str, payload: Mapping[str, Any], leads: Mapping[str, Lead], 
 def _note(payload: Mapping[str, Any], renderer: NoteRenderer) -> str:
     variables = dict(payload.get("vars") or {})
     variables.setdefault("new_hub_url", NEW_HUB_PLACEHOLDER)
+    # Filled in by the executor when the forward goes out (from the mail and the approval): unknown here.
+    for name in ("flag", "billing_contact", "approved_by", "start_date"):
+        variables.setdefault(name, None)
     try:
         return renderer.render(str(payload.get("template")), variables)
     except DaemonError as exc:

@@ -25,6 +25,7 @@ from daemon.state.accounts import SignedIn
 from daemon.state.models import utcnow
 from daemon.state.queries import status_report
 from daemon.state.reviews import ReviewRefused, decide_review, relabel
+from daemon.state.schema import describe
 from daemon.web import auth
 from daemon.web.desk import Desk, lead_names
 from daemon.web.metrics import metrics_text
@@ -325,7 +326,7 @@ async def invoices(request: Request) -> Response:
 @page
 async def health(request: Request) -> Response:
     desk = _desk(request)
-    facts = await run_in_threadpool(status_report, desk.sessions, str(desk.config.db_path))
+    facts = await run_in_threadpool(status_report, desk.sessions, describe(desk.config.database))
     messages = await run_in_threadpool(queries.message_count, desk.sessions)
     return desk.render("health.html", **_common(request, facts=facts, messages=messages,
                                                 backend=desk.config.lead_backend))
