@@ -4,6 +4,7 @@ loads (so no key it documents is unknown)."""
 from __future__ import annotations
 
 import io
+import os
 import re
 import shlex
 import tomllib
@@ -79,6 +80,8 @@ def test_the_readme_shows_the_commands() -> None:
 @pytest.mark.parametrize("command", readme_commands())
 def test_every_readme_command_runs(setup: dict[str, str], command: str, monkeypatch: pytest.MonkeyPatch) -> None:
     args = concrete(command, setup)
+    corpus = os.environ.get("PARTNERSHIPS_CORPUS") or str(PROJECT_ROOT.parent / "shared" / "corpus")
+    args = [arg.replace("../shared/corpus", corpus, 1) for arg in args]  # the README's path beside a checkout
     if args[0] == "eval" and args[1] == setup["mbox"]:  # the table's generic PATH: the labelled set it measures
         args[1] = setup["eval"]
     if args[0] in SERVERS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -271,17 +272,22 @@ def make_engine(target: Path | str) -> Engine:
 def existing_sessions(target: Path | str) -> sessionmaker[Session] | None:
     """Sessions on the state if it holds a database, else None; never creates one (read commands). A database
     URL names a server's database, which exists."""
-    if isinstance(target, Path):
-        check_state(target, Base.metadata)
-        if not target.exists():
+    if _sqlite_file(target):
+        check_state(target, Base.metadata)  # type: ignore[arg-type]
+        if not target.exists():  # type: ignore[union-attr]
             return None
     return make_sessions(target)
 
 
 def make_sessions(target: Path | str) -> sessionmaker[Session]:
-    if isinstance(target, Path):
-        check_state(target, Base.metadata)
+    if _sqlite_file(target):
+        check_state(target, Base.metadata)  # type: ignore[arg-type]
     return sessionmaker(make_engine(target), expire_on_commit=False)
+
+
+def _sqlite_file(target: Path | str) -> bool:
+    """The state is this SQLite file, unless PARTNERSHIPS_DATABASE_URL puts it in a server's database."""
+    return isinstance(target, Path) and not os.environ.get("PARTNERSHIPS_DATABASE_URL")
 
 
 class LabelledExample(Base):
