@@ -21,6 +21,7 @@ from daemon.core.maniac import checklist_details, load_maniac_rules
 from daemon.core.message import MalformedMessage, parse
 from daemon.core.notes import NoteRenderer
 from daemon.core.rules import load_rules
+from daemon.core.sanitize import clean
 from daemon.core.trust import proposal_lines, propose_trust, trust_line
 from daemon.core.verdict import verdict_of
 from daemon.errors import EXIT_INPUT, EXIT_OK, EXIT_USAGE, DaemonError
@@ -406,7 +407,7 @@ def cmd_quarantine(args: argparse.Namespace, config: Config) -> int:
                     "retried_at": e.retried_at.isoformat() + "Z" if e.retried_at else None} for e in entries]
         return _print_records(args, records, "no quarantined messages", lambda r: [
             f"#{r['id']}  {r['created_at'][:16].replace('T', ' ')} UTC  {r['source']} uid {r['uid'] or '-'}  "
-            f"{r['size']} bytes  {printable(r['reason'], 200)}"])
+            f"{r['size']} bytes  {clean(r['reason'], 200)}"])
     if args.quarantine_command == "show":
         entry = ledger.quarantined_entry(runtime.sessions, args.id)
         if entry is None:
@@ -415,11 +416,11 @@ def cmd_quarantine(args: argparse.Namespace, config: Config) -> int:
         print(f"#{entry.id}  source {entry.source} uid {entry.source_uid or '-'}  {entry.size} bytes")
         print(f"  quarantined: {entry.created_at:%Y-%m-%d %H:%M} UTC"
               + (f", last retried {entry.retried_at:%Y-%m-%d %H:%M} UTC" if entry.retried_at else ""))
-        print(f"  reason:      {printable(entry.reason, 2000)}")
+        print(f"  reason:      {clean(entry.reason, 2000)}")
         head = (entry.raw or b"")[:4000].decode("utf-8", "replace").split("\n\n", 1)[0]
         print("  headers:")
         for line in head.splitlines()[:60]:
-            print(f"    {printable(line, 200)}")
+            print(f"    {clean(line, 200)}")
         return EXIT_OK
     ids = [e.id for e in ledger.quarantined(runtime.sessions)] if args.all else [args.id]
     if not args.all and ledger.quarantined_entry(runtime.sessions, args.id) is None:
@@ -437,12 +438,6 @@ def cmd_quarantine(args: argparse.Namespace, config: Config) -> int:
         pipeline.execute()
         _left_to_daemon(lock)
     return EXIT_INPUT if failed else EXIT_OK
-
-
-def printable(text: str, limit: int) -> str:
-    """One line for a terminal: control characters shown as escapes, cut at `limit` with an ellipsis."""
-    cleaned = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-    return cleaned if len(cleaned) <= limit else cleaned[:limit - 1] + "…"
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+from daemon.core.dates import month_number
+
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
           "november", "december")
 _MONTH_NAME = "|".join(f"{name[:3]}(?:{name[3:]})?" for name in MONTHS)
@@ -39,8 +41,9 @@ def _as_date(match: re.Match[str], sent: date) -> date | None:
     try:
         if match.group("iso"):
             return date.fromisoformat(match.group("iso"))
-        word = (match.group("m1") or match.group("m2")).lower()
-        month = next(i for i, name in enumerate(MONTHS, start=1) if name.startswith(word[:3]))
+        month = month_number(match.group("m1") or match.group("m2"))
+        if month is None:
+            return None
         day = int(match.group("d1") or match.group("d2"))
         year = match.group("y1") or match.group("y2")
         if year:
@@ -77,8 +80,9 @@ def end_date(text: str, sent: date) -> date | None:
     match = _END_OF_MONTH.search(text)
     if match is None:
         return None
-    word = match.group("month").lower()
-    month = next(i for i, name in enumerate(MONTHS, start=1) if name.startswith(word[:3]))
+    month = month_number(match.group("month"))
+    if month is None:
+        return None
     year = int(match.group("year")) if match.group("year") else sent.year + (month < sent.month)
     following = date(year + (month == 12), month % 12 + 1, 1)
     return following - timedelta(days=1)
