@@ -15,7 +15,8 @@ from daemon.core.digest import FailedAction, OpenReview, digest_variables
 from daemon.core.lead import ACTIVE_LEAD, ACTIVE_SERVICE, Lead
 from daemon.core.notes import REQUIRED_TEMPLATES, NoteRenderer
 from daemon.errors import DaemonError
-from daemon.invoicing.batch import EvidenceFact, SpendRow, batch_variables, build_batch
+from daemon.invoicing.batch import EvidenceFact, batch_variables, build_batch
+from daemon.invoicing.spend import SpendRow
 from daemon.settings import Config
 
 SAMPLE_MONTH = "2026-10"

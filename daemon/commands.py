@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.checks import live_checks, render_problems
+from daemon.core.kinds import ActionKind
 from daemon.core.lead import STATUSES
 from daemon.core.maniac import checklist_details, load_maniac_rules
 from daemon.core.message import MalformedMessage, parse
@@ -30,14 +31,14 @@ from daemon.evaluation.dataset import load_labels
 from daemon.evaluation.metrics import Case, score
 from daemon.evaluation.metrics import render as render_report
 from daemon.filemodes import too_open
-from daemon.invoicing.batch import month_of, parse_month, previous_month
+from daemon.invoicing.airtable import check_invoice_schema
+from daemon.invoicing.months import month_of, parse_month, previous_month
 from daemon.invoicing.render import invoice_key, render_batch
 from daemon.io import FileSource
 from daemon.io.google_oauth import code_from, google_consent, google_exchange, read_google_client
 from daemon.io.microsoft_oauth import microsoft_device_login
 from daemon.io.sample import newest_messages
 from daemon.io.tokens import TokenError, default_token_file, write_token_file
-from daemon.leads.airtable.invoices import check_invoice_schema
 from daemon.leads.airtable.schema import check_schema
 from daemon.pipeline import Summary, retry_quarantined
 from daemon.runtime import Runtime, bind_state, make_pipeline, open_evaluator, open_runtime
@@ -82,7 +83,8 @@ def cmd_invoice(args: argparse.Namespace, config: Config) -> int:
     month = args.month or previous_month(month_of(datetime.now(config.invoice_schedule.zone).date()))
     parse_month(month)
     if args.dry_run:
-        rendered = render_batch(month, config, runtime.leads.all(), runtime.sessions, runtime.executor.renderer)
+        rendered = render_batch(month, config, runtime.leads.all(), runtime.sessions, runtime.executor.renderer,
+                                runtime.executor.spend)
         print(f"Subject: {rendered.subject}\nTo: {config.addresses.operations}\nCc: {config.addresses.partnerships}\n")
         print(rendered.body)
         print(f"--- {rendered.csv_name} ---")
@@ -90,8 +92,8 @@ def cmd_invoice(args: argparse.Namespace, config: Config) -> int:
         return EXIT_OK
     if getattr(args, "resend", False):
         return _resend_invoice(runtime, month, args.reason)
-    if not record_invoice(runtime.sessions, month, airtable=config.lead_backend == "airtable"):
-        row = queries.action_by_key(runtime.sessions, invoice_key(month))
+    if not record_invoice(runtime.sessions, month, with_records=runtime.executor.invoice_book is not None):
+        row = outbox.by_key(runtime.sessions, invoice_key(month))
         print(f"the batch for {month} was recorded before ({row.status}, {row.updated_at:%Y-%m-%d %H:%M} UTC); "
               "it is sent once only")
         return EXIT_OK if row.status != FAILED else EXIT_INPUT
@@ -110,19 +112,19 @@ def cmd_invoice(args: argparse.Namespace, config: Config) -> int:
 def _resend_invoice(runtime: Runtime, month: str, reason: str | None) -> int:
     """A corrected batch, marked as such, once per month and reason; only after the batch itself was sent."""
     from daemon.invoicing.render import correction_key
-    from daemon.state import outbox
 
     if not reason or not reason.strip():
         print("partnerships: invoice --resend needs --reason TEXT (it is written into the corrected batch)",
               file=sys.stderr)
         return EXIT_USAGE
-    sent = queries.action_by_key(runtime.sessions, invoice_key(month))
+    sent = outbox.by_key(runtime.sessions, invoice_key(month))
     if sent is None or sent.status != DONE:
         print(f"partnerships: the batch for {month} was not sent ({sent.status if sent else 'never recorded'}); "
               f"send it with `partnerships invoice --month {month}` first", file=sys.stderr)
         return EXIT_USAGE
     key = correction_key(month, reason)
-    if not outbox.enqueue_once(runtime.sessions, key, "send_invoice", {"month": month, "correction": reason.strip()}):
+    correction = {"month": month, "correction": reason.strip()}
+    if not outbox.enqueue_once(runtime.sessions, key, ActionKind.SEND_INVOICE, correction):
         print(f"a correction of {month} for this reason was recorded before; it is sent once per reason")
         return EXIT_OK
     with writer(runtime.config.state_dir, "invoice") as lock:

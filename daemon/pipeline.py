@@ -14,8 +14,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from daemon.actions.executor import Executor, Outcome
 from daemon.core.decide import Action, due_activations
 from daemon.core.evaluate import NEW_LEAD_PREFIX, Evaluation, EvaluationSettings, Evaluator
@@ -28,7 +26,7 @@ from daemon.io.send import KEY_HEADER
 from daemon.leads.base import LeadStore
 from daemon.settings import Config
 from daemon.state import ledger
-from daemon.state.models import get_meta, set_meta, utcnow
+from daemon.state.models import Sessions, get_meta, set_meta, utcnow
 from daemon.state.outbox import enqueue_actions
 
 log = logging.getLogger("daemon.pipeline")
@@ -60,7 +58,7 @@ def evaluation_settings(config: Config) -> EvaluationSettings:
 
 
 class Pipeline:
-    def __init__(self, config: Config, sessions: sessionmaker[Session], leads: LeadStore, rules: RuleSet,
+    def __init__(self, config: Config, sessions: Sessions, leads: LeadStore, rules: RuleSet,
                  executor: Executor | None, *, dry_run: bool = False, maniac: ManiacRules | None = None,
                  executes: bool = True) -> None:
         self.config = config

@@ -8,17 +8,16 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from daemon.actions.executor import Executor
 from daemon.core.evaluate import Evaluator
 from daemon.core.maniac import load_maniac_rules
 from daemon.core.notes import NoteRenderer
 from daemon.core.rules import load_rules
 from daemon.errors import ConfigError
+from daemon.invoicing.airtable import AirtableInvoices, parse_invoice_tables
+from daemon.invoicing.spend import CsvSpend, NoSpend, SpendSource
 from daemon.io.oauth import make_login
 from daemon.io.send import OutboxDirSender, Sender, SmtpSender
-from daemon.leads.airtable.invoices import parse_invoice_tables
 from daemon.leads.airtable.settings import parse_airtable_config
 from daemon.leads.airtable.store import AirtableLeadStore
 from daemon.leads.base import LeadStore
@@ -27,7 +26,7 @@ from daemon.pipeline import Pipeline, evaluation_settings
 from daemon.settings import Config, config_fingerprint, load_settings
 from daemon.state.binding import bind_config
 from daemon.state.ledger import load_memory
-from daemon.state.models import existing_sessions, make_sessions
+from daemon.state.models import Sessions, existing_sessions, make_sessions
 
 log = logging.getLogger("daemon.runtime")
 
@@ -44,7 +43,7 @@ def load_config(path: Path | None = None, *, state_dir: Path | None = None) -> C
 @dataclass
 class Runtime:
     config: Config
-    sessions: sessionmaker[Session]
+    sessions: Sessions
     leads: LeadStore
     executor: Executor
 
@@ -62,17 +61,33 @@ def open_runtime(config: Config) -> Runtime:
             log.info("seeded leads count=%d from=%s", seeded, config.leads_seed_csv)
     renderer = NoteRenderer(config.templates_dir, globals_={"currency": config.currency})
     renderer.check()
+    book = invoice_book(config)
     executor = Executor(sessions=sessions, leads=leads, sender=make_sender(config), renderer=renderer, config=config,
+                        spend=spend_source(config, book), invoice_book=book,
                         sender_factory=lambda: make_sender(config))
     return Runtime(config, sessions, leads, executor)
 
 
-def lead_store(config: Config, sessions: sessionmaker[Session]) -> LeadStore:
+def invoice_book(config: Config) -> AirtableInvoices | None:
+    """With the Airtable backend, the seeds' Cloud Spend and Invoices tables in the team's base."""
+    return AirtableInvoices(config.airtable, config.invoice_tables) if config.lead_backend == "airtable" else None
+
+
+def spend_source(config: Config, book: AirtableInvoices | None) -> SpendSource:
+    """Where a month's cloud spend comes from: the Airtable table, the CSV folder, or nowhere (said in the batch)."""
+    if book is not None:
+        return book
+    return CsvSpend(config.spend_dir) if config.spend_dir is not None else NoSpend()
+
+
+def lead_store(config: Config, sessions: Sessions) -> LeadStore:
     """The configured leads backend; nothing outside `daemon.leads` and this wiring knows which one it is."""
     if config.lead_backend == "airtable":
         return AirtableLeadStore(config.airtable)
     return SqliteLeadStore(sessions)
-def bind_state(config: Config, sessions: sessionmaker[Session], *, record: bool = True) -> None:
+
+
+def bind_state(config: Config, sessions: Sessions, *, record: bool = True) -> None:
     """The state remembers its config (path and fingerprint); another config is refused (see state.binding)."""
     bind_config(sessions, str(config.state_dir), str(config.source_file.resolve()) if config.source_file else None,
                 config_fingerprint(config), record=record)

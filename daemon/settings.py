@@ -256,7 +256,7 @@ class Config:
     airtable_table: Mapping[str, Any] | None = None
     invoice_airtable_table: Mapping[str, Any] | None = None
     airtable: Any = None  # daemon.leads.airtable.settings.AirtableConfig with backend = "airtable"
-    invoice_tables: Any = None  # daemon.leads.airtable.invoices.InvoiceTables with backend = "airtable"
+    invoice_tables: Any = None  # daemon.invoicing.airtable.InvoiceTables with backend = "airtable"
     base_dir: Path = field(default_factory=Path.cwd)  # relative paths and credential files resolve here
     leads_seed_csv: Path | None = RESOURCES / "examples" / "leads.csv"
     send_kind: str = "outbox"

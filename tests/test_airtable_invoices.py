@@ -15,9 +15,7 @@ from airtable_server import BASE_ID, SPEND_FIELDS, AirtableServer, add_partnersh
 from test_airtable_leads import config_for
 
 from daemon.errors import ConfigError
-from daemon.invoicing.batch import READY, InvoiceBatch, InvoiceLine
-from daemon.leads.airtable.client import AirtableError
-from daemon.leads.airtable.invoices import (
+from daemon.invoicing.airtable import (
     AFFIRMED,
     PENDING,
     AirtableInvoices,
@@ -26,6 +24,8 @@ from daemon.leads.airtable.invoices import (
     check_invoice_schema,
     parse_invoice_tables,
 )
+from daemon.invoicing.batch import READY, InvoiceBatch, InvoiceLine
+from daemon.leads.airtable.client import AirtableError
 from daemon.leads.airtable.store import AirtableLeadStore
 
 MONTH = "2026-10"

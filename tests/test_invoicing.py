@@ -22,23 +22,15 @@ from daemon.invoicing.batch import (
     LEGACY_CONFIRMATION,
     EvidenceFact,
     InvoiceBatch,
-    InvoiceError,
     InvoiceLine,
-    SpendError,
-    SpendRow,
     batch_csv,
     batch_subject,
     batch_variables,
     build_batch,
-    due_months,
     evidence_from_rows,
-    latest_passed_month,
-    parse_amount,
-    read_spend_csv,
-    send_moment,
-    spend_for_month,
-    unsent_months,
 )
+from daemon.invoicing.months import InvoiceError, due_months, latest_passed_month, send_moment, unsent_months
+from daemon.invoicing.spend import SpendError, SpendRow, parse_amount, read_spend_csv, spend_for_month
 from daemon.leads.sqlite import read_leads_csv
 from daemon.settings import Config, InvoiceSchedule, Tier, parse_invoice_schedule
 

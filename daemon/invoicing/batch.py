@@ -1,22 +1,21 @@
-"""The monthly invoice batch as pure functions: readiness, fees and cloud spend per community, and when to send it."""
+"""The monthly invoice batch as pure functions over plain data: readiness, fees and cloud spend per community,
+the CSV attachment and the template's variables."""
 
 from __future__ import annotations
 
-import calendar
 import csv
 import io
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 from daemon.core.lead import ACTIVE_SERVICE, INACTIVE_SERVICE, Lead
 from daemon.core.sanitize import csv_cell
-from daemon.errors import DaemonError
-from daemon.settings import InvoiceSchedule, Tier
+from daemon.invoicing.months import month_label, month_of, parse_month
+from daemon.invoicing.spend import SpendRow, plain_amount
+from daemon.settings import Tier
 
 CENT = Decimal("0.01")
 READY = "ready"
@@ -24,60 +23,8 @@ MISSING_AFFIRMATION = "missing affirmation"
 MISSING_CONFIRMATION = "missing confirmation"
 MISSING_BOTH = "missing confirmation and affirmation"
 LEGACY_CONFIRMATION = "confirmation predates the daemon (tier on file)"
-SPEND_COLUMNS = ("community", "amount", "currency")
 BATCH_CSV_COLUMNS = ("month", "community", "tier", "fee", "cloud_spend", "total", "currency", "readiness",
                      "confirmation_message_id", "affirmation_message_id", "contract")
-MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-               "October", "November", "December")
-
-_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
-# Plain digits, or comma-grouped thousands in groups of exactly three: "1,23" or "1.234,50" stay errors.
-_AMOUNT = re.compile(r"-?(?:\d+|\d{1,3}(?:,\d{3})+)(?:\.\d+)?")
-_CURRENCY = re.compile(r"[A-Za-z]{3}")
-
-
-class InvoiceError(DaemonError):
-    """An invoicing input (month, spend file) is unusable; the message says which and why."""
-
-
-class SpendError(InvoiceError):
-    """A cloud spend CSV is malformed; the message names the file, line and value."""
-
-
-# --- Months ----------------------------------------------------------------------------------
-
-
-def parse_month(text: str) -> tuple[int, int]:
-    """'2026-10' -> (2026, 10); anything else raises InvoiceError."""
-    match = _MONTH.fullmatch(text.strip()) if isinstance(text, str) else None
-    if match is None:
-        raise InvoiceError(f"month {text!r} is not YYYY-MM (e.g. 2026-10)")
-    return int(match.group(1)), int(match.group(2))
-
-
-def month_of(day: date) -> str:
-    return f"{day.year}-{day.month:02d}"
-
-
-def next_month(month: str) -> str:
-    year, number = parse_month(month)
-    return f"{year + 1}-01" if number == 12 else f"{year}-{number + 1:02d}"
-
-
-def previous_month(month: str) -> str:
-    year, number = parse_month(month)
-    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
-
-
-def month_label(month: str) -> str:
-    """'2026-10' -> 'October 2026' (fixed English names: the locale must not change the email)."""
-    year, number = parse_month(month)
-    return f"{MONTH_NAMES[number - 1]} {year}"
-
-
-def _last_day(month: str) -> date:
-    year, number = parse_month(month)
-    return date(year, number, calendar.monthrange(year, number)[1])
 
 
 # --- Evidence --------------------------------------------------------------------------------
@@ -150,95 +97,6 @@ def _evidence_for(lead_id: str, month: str, facts: Sequence[EvidenceFact]) -> _L
         affirmation=affirmations[0] if affirmations else None,
         contract=contracts[0] if contracts else None,
     )
-
-
-# --- Cloud spend -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SpendRow:
-    community: str
-    amount: Decimal
-    currency: str
-    source: str = ""  # file name, for messages
-    line: int = 0
-
-    @property
-    def where(self) -> str:
-        return f"{self.source} line {self.line}" if self.source else f"line {self.line}"
-
-    def describe(self) -> str:
-        return f"{self.community!r} in {self.where}: {_plain(self.amount)} {self.currency}"
-
-
-@dataclass(frozen=True)
-class SpendSheet:
-    """A month's spend rows, plus what kept them from being complete (a missing file)."""
-
-    rows: tuple[SpendRow, ...]
-    problems: tuple[str, ...] = ()
-
-
-def parse_amount(text: str) -> Decimal:
-    """'1234.50' or '1,234.50' -> Decimal; exponents, NaN, '1,23' and '1.234,50' raise ValueError."""
-    cleaned = text.strip()
-    if not _AMOUNT.fullmatch(cleaned):
-        raise ValueError(f"{text!r} is not a decimal amount such as 1234.50 or 1,234.50")
-    return Decimal(cleaned.replace(",", ""))
-
-
-def read_spend_csv(path: Path) -> list[SpendRow]:
-    """Parse a spend CSV with exactly the columns community, amount, currency (any case, any order)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # -sig: spreadsheets often write a BOM
-    except OSError as exc:
-        raise SpendError(f"cloud spend file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise SpendError(f"cloud spend file {path}: not UTF-8 text") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        columns = _spend_columns(path, next(reader, None))
-        return [row for record in reader if (row := _spend_row(path, reader.line_num, columns, record))]
-    except csv.Error as exc:
-        raise SpendError(f"cloud spend file {path} line {reader.line_num}: {exc}") from None
-
-
-def _spend_columns(path: Path, header: list[str] | None) -> dict[str, int]:
-    names = [name.strip().lower() for name in header or []]
-    if sorted(names) != sorted(SPEND_COLUMNS):
-        raise SpendError(f"cloud spend file {path}: header {','.join(header or [])!r} must name exactly the "
-                         f"columns {', '.join(SPEND_COLUMNS)}")
-    return {name: names.index(name) for name in SPEND_COLUMNS}
-
-
-def _spend_row(path: Path, line: int, columns: dict[str, int], record: list[str]) -> SpendRow | None:
-    if not any(cell.strip() for cell in record):
-        return None
-    if len(record) != len(columns):
-        raise SpendError(f"cloud spend file {path} line {line}: expected {len(columns)} fields, got {len(record)}")
-    community, amount, currency = (record[columns[name]].strip() for name in SPEND_COLUMNS)
-    if not community:
-        raise SpendError(f"cloud spend file {path} line {line}: community is empty")
-    if not _CURRENCY.fullmatch(currency):
-        raise SpendError(f"cloud spend file {path} line {line}: currency {currency!r} is not a 3-letter code")
-    try:
-        value = parse_amount(amount)
-    except ValueError as exc:
-        raise SpendError(f"cloud spend file {path} line {line}: amount {exc}") from None
-    return SpendRow(community, value, currency.upper(), source=path.name, line=line)
-
-
-def spend_file(folder: Path, month: str) -> Path:
-    parse_month(month)
-    return folder / f"{month}.csv"
-
-
-def spend_for_month(folder: Path, month: str) -> SpendSheet:
-    """Read `<folder>/<YYYY-MM>.csv`; a missing file is a problem for the batch to report, a bad one an error."""
-    path = spend_file(folder, month)
-    if not path.exists():
-        return SpendSheet((), (f"no cloud spend file {path}: cloud spend for {month} is not included",))
-    return SpendSheet(tuple(read_spend_csv(path)))
 
 
 def _normalised(name: str) -> str:
@@ -406,9 +264,9 @@ def _fee(lead: Lead, confirmation: EvidenceFact | None,
         why = f"tier {tier!r} has no fee in [tiers]" if tier else "no service tier on file"
         return tier, Decimal(0), [f"no monthly fee ({why}); fee 0"], [f"no monthly fee: {why}; invoiced at 0"]
     if tier_fee is not None and fee != tier_fee:
-        notes.append(f"fee {_plain(money(fee))} differs from tier {tier} fee {_plain(tier_fee)}")
+        notes.append(f"fee {plain_amount(money(fee))} differs from tier {tier} fee {plain_amount(tier_fee)}")
     if price is not None and confirmation is not None and price != fee:
-        difference = f"fee {_plain(money(fee))} differs from the price {_plain(price)} confirmed in " \
+        difference = f"fee {plain_amount(money(fee))} differs from the price {plain_amount(price)} confirmed in " \
                      f"<{confirmation.message_id}>"
         notes.append(difference)
         problems.append(difference)
@@ -483,10 +341,6 @@ def _missing(line: InvoiceLine, month: str) -> list[str]:
 # --- Output: CSV attachment, template variables ------------------------------------------------
 
 
-def _plain(amount: Decimal) -> str:
-    return f"{amount:f}"
-
-
 def _display(amount: Decimal) -> str:
     return f"{amount:,.2f}"
 
@@ -508,8 +362,9 @@ def batch_csv(batch: InvoiceBatch) -> bytes:
     writer.writerow(BATCH_CSV_COLUMNS)
     for line in batch.lines:
         writer.writerow([
-            batch.month, _cell(line.community), _cell(line.tier), _plain(line.fee), _plain(line.cloud_spend),
-            _plain(line.total), line.currency, line.readiness, _cell(line.confirmation_message_id),
+            batch.month, _cell(line.community), _cell(line.tier), plain_amount(line.fee),
+            plain_amount(line.cloud_spend),
+            plain_amount(line.total), line.currency, line.readiness, _cell(line.confirmation_message_id),
             _cell(line.affirmation_message_id), "yes" if line.contract else "no",
         ])
     return out.getvalue().encode("utf-8")
@@ -567,62 +422,3 @@ def batch_variables(batch: InvoiceBatch, correction: str | None = None) -> dict[
         "attachment_name": csv_filename(batch.month),
         "correction": correction,
     }
-
-
-# --- When to send ------------------------------------------------------------------------------
-
-
-def _first_business_day(month: str) -> date:
-    year, number = parse_month(month)
-    day = date(year, number, 1)
-    while day.weekday() >= 5:  # Saturday, Sunday; public holidays are not known here
-        day += timedelta(days=1)
-    return day
-
-
-def send_moment(month: str, schedule: InvoiceSchedule) -> datetime:
-    """When `month`'s batch is due, at `at` in the zone: the day after the next month's affirmation window (by
-    default), the month's last day, or the first Mon-Fri of the next month."""
-    if schedule.send_on == "after-affirmations":
-        year, number = parse_month(next_month(month))
-        day = date(year, number, schedule.affirmation_days + 1)
-    elif schedule.send_on == "last-day":
-        day = _last_day(month)
-    else:
-        day = _first_business_day(next_month(month))
-    local = datetime.combine(day, schedule.at, tzinfo=schedule.zone)
-    # The round trip through UTC turns a wall time skipped by a DST change into the real one after it.
-    return local.astimezone(UTC).astimezone(schedule.zone)
-
-
-def latest_passed_month(now: datetime, schedule: InvoiceSchedule) -> str:
-    """The most recent month whose send moment is at or before `now`."""
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    month = month_of(now.astimezone(schedule.zone))
-    while send_moment(month, schedule) > now:
-        month = previous_month(month)
-    return month
-
-
-def unsent_months(now: datetime, schedule: InvoiceSchedule, sent_months: set[str], first_month: str) -> list[str]:
-    """Every month from `first_month` whose moment has passed and that has no batch: for status and warnings."""
-    last = latest_passed_month(now, schedule)
-    months = []
-    month = first_month
-    while month <= last:  # YYYY-MM strings order like the months they name
-        if month not in sent_months:
-            months.append(month)
-        month = next_month(month)
-    return months
-
-
-def due_months(now: datetime, schedule: InvoiceSchedule, sent_months: set[str], first_month: str) -> list[str]:
-    """The batch to send now: the latest passed month if it was not sent, never older ones.
-
-    After downtime that spanned several moments only the most recent missed month is sent (once); older missed
-    months are stale and are listed by `unsent_months` for a person to send with `partnerships invoice --month`.
-    """
-    parse_month(first_month)
-    last = latest_passed_month(now, schedule)
-    return [last] if last >= first_month and last not in sent_months else []

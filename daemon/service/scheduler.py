@@ -7,17 +7,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import schedule
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.actions.executor import Executor
 from daemon.core.digest import digest_week
-from daemon.invoicing.batch import due_months, month_of, unsent_months
+from daemon.core.kinds import ActionKind
+from daemon.invoicing.months import due_months, month_of, unsent_months
 from daemon.invoicing.render import invoice_key
 from daemon.settings import Config
 from daemon.state import outbox
-from daemon.state.models import ActionRow, Meta
-from daemon.state.upsert import insert
+from daemon.state.models import Sessions, remember_meta
 
 log = logging.getLogger("daemon.invoice")
 FIRST_MONTH_KEY = "first_run_month"
@@ -31,7 +29,7 @@ class InvoiceScheduler:
     """A once-a-minute check whether a month's batch (or the week's digest) is due; the outbox key per month
     (per week) makes it once only."""
 
-    def __init__(self, config: Config, sessions: sessionmaker[Session], executor: Executor,
+    def __init__(self, config: Config, sessions: Sessions, executor: Executor,
                  clock: Callable[[], datetime] = now_utc) -> None:
         self.config = config
         self.sessions = sessions
@@ -49,9 +47,8 @@ class InvoiceScheduler:
         self.scheduler.run_pending()
 
     def sent_months(self) -> set[str]:
-        with self.sessions() as session:
-            keys = session.scalars(select(ActionRow.key).where(ActionRow.kind == "send_invoice"))
-            return {key.removeprefix("invoice:") for key in keys if ":correction:" not in key}
+        keys = outbox.sent_keys(self.sessions, ActionKind.SEND_INVOICE)
+        return {key.removeprefix("invoice:") for key in keys if ":correction:" not in key}
 
     def check(self) -> list[str]:
         now = self.clock()
@@ -63,7 +60,7 @@ class InvoiceScheduler:
             log.warning("invoice batches never sent months=%s: send them with `partnerships invoice --month`",
                         ",".join(skipped))
         for month in due:
-            record_invoice(self.sessions, month, airtable=self.config.lead_backend == "airtable")
+            record_invoice(self.sessions, month, with_records=self.executor.invoice_book is not None)
             log.info("invoice batch due month=%s", month)
         digest = self._due_digest(now)
         if due or digest:
@@ -77,28 +74,25 @@ class InvoiceScheduler:
         if week is None:
             return False
         day = now.astimezone(settings.zone).date().isoformat()
-        recorded = record_once(self.sessions, f"digest:{week}", "send_digest", {"week": week, "day": day})
+        recorded = record_once(self.sessions, f"digest:{week}", ActionKind.SEND_DIGEST, {"week": week, "day": day})
         if recorded:
             log.info("weekly digest due week=%s", week)
         return recorded
 
     def _remember_first_month(self) -> str:
         current = month_of(self.clock().astimezone(self.config.invoice_schedule.zone).date())
-        with self.sessions.begin() as session:
-            session.execute(insert(session, Meta).values(key=FIRST_MONTH_KEY, value=current)
-                            .on_conflict_do_nothing(index_elements=["key"]))
-            return session.get(Meta, FIRST_MONTH_KEY).value
+        return remember_meta(self.sessions, FIRST_MONTH_KEY, current)
 
 
-def record_invoice(sessions: sessionmaker[Session], month: str, *, airtable: bool = False) -> bool:
+def record_invoice(sessions: Sessions, month: str, *, with_records: bool = False) -> bool:
     """Record the month's batch in the outbox; False when it was recorded before (it is never sent twice).
     With the Airtable backend, its lines also go into the Invoices table, as an action of their own, so
     that a refused write there can never make the sent email look unsent."""
-    recorded = record_once(sessions, invoice_key(month), "send_invoice", {"month": month})
-    if recorded and airtable:
-        record_once(sessions, f"invoice_records:{month}", "record_invoices", {"month": month})
+    recorded = record_once(sessions, invoice_key(month), ActionKind.SEND_INVOICE, {"month": month})
+    if recorded and with_records:
+        record_once(sessions, f"invoice_records:{month}", ActionKind.RECORD_INVOICES, {"month": month})
     return recorded
 
 
-def record_once(sessions: sessionmaker[Session], key: str, kind: str, payload: dict[str, str]) -> bool:
+def record_once(sessions: Sessions, key: str, kind: str, payload: dict[str, str]) -> bool:
     return outbox.enqueue_once(sessions, key, kind, dict(payload))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 from sqlalchemy import (
     JSON,
@@ -31,6 +31,9 @@ UNCERTAIN = "uncertain"
 # Stopped by a person (`partnerships actions cancel`): never carried out, kept as a record.
 CANCELLED = "cancelled"
 OPEN, APPROVED, REJECTED = "open", "approved", "rejected"
+
+# What the edges hold: a factory of sessions on the state database (its SQL stays in daemon.state).
+Sessions: TypeAlias = sessionmaker[Session]
 
 
 def utcnow() -> datetime:
@@ -262,6 +265,16 @@ def get_meta(sessions: sessionmaker[Session], prefix: str = "") -> dict[str, str
     with sessions() as session:
         rows = session.query(Meta).filter(Meta.key.startswith(prefix)).order_by(Meta.key)
         return {row.key: row.value for row in rows}
+
+
+def remember_meta(sessions: sessionmaker[Session], key: str, value: str) -> str:
+    """The value stored under `key`, storing `value` first if there is none (the first writer wins)."""
+    with sessions.begin() as session:
+        stored = session.get(Meta, key)
+        if stored is None:
+            session.add(Meta(key=key, value=value))
+            return value
+        return stored.value
 
 
 def make_engine(target: Path | str) -> Engine:

@@ -1,22 +1,20 @@
-"""The outbox table's life cycle in one place: enqueue, complete, fail, retry, cancel and list actions."""
+"""The outbox table's life cycle in one place: enqueue, claim, complete, fail, schedule, retry, cancel and list
+actions. The executor (daemon.actions) decides what to do; every row it reads or writes goes through here."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.core.decide import Action
-from daemon.state.models import CANCELLED, DONE, FAILED, PENDING, UNCERTAIN, ActionRow, utcnow
+from daemon.core.kinds import ALERTED_KINDS, ActionKind
+from daemon.state.models import CANCELLED, DONE, FAILED, PENDING, UNCERTAIN, ActionRow, ReviewItem, utcnow
 from daemon.state.upsert import insert
-
-# A permanent failure of one of these reaches a person by mail; an alert itself never raises another alert.
-ALERTED_KINDS = ("forward", "send_invoice", "record_invoices", "send_digest")
-ALERT_KIND = "send_alert"
 
 
 @dataclass(frozen=True)
@@ -91,7 +89,7 @@ def alert_for(session: Session, row: ActionRow, error: str, now: datetime) -> bo
     """After a permanent failure: one alert mail to partnerships@ per failed action (never for an alert)."""
     if row.kind not in ALERTED_KINDS:
         return False
-    return enqueue(session, f"alert:{row.key}", ALERT_KIND,
+    return enqueue(session, f"alert:{row.key}", ActionKind.SEND_ALERT,
                    {"failed_key": row.key, "failed_kind": row.kind, "action_id": row.id, "error": error,
                     "attempts": row.attempts, "message_id": row.message_id}, now=now)
 
@@ -178,3 +176,109 @@ def action_rows(actions: Iterable[Action], *, message_id: str | None) -> list[di
     return [{"key": action.key, "kind": action.kind, "message_id": message_id or action.payload.get("message_id"),
              "payload": action.payload, "status": PENDING, "attempts": 0, "created_at": now, "updated_at": now,
              "next_attempt_at": now} for action in actions]
+
+
+# -- the executor's side of the protocol ----------------------------------------------------------------------
+
+
+def due(sessions: sessionmaker[Session], now: datetime) -> list[tuple[int, str, str]]:
+    """Pending actions whose time has come, in the order they were recorded: (id, kind, key)."""
+    with sessions() as session:
+        return [(i, kind, key) for i, kind, key in session.execute(
+            select(ActionRow.id, ActionRow.kind, ActionRow.key)
+            .where(ActionRow.status == PENDING, ActionRow.next_attempt_at <= now).order_by(ActionRow.id))]
+
+
+def row(sessions: sessionmaker[Session], action_id: int) -> ActionRow:
+    """One action, detached from its session (plain data to the caller)."""
+    with sessions() as session:
+        found = session.get(ActionRow, action_id)
+        if found is None:
+            raise OutboxError(f"action #{action_id} does not exist")
+        return found
+
+
+def by_key(sessions: sessionmaker[Session], key: str) -> ActionRow | None:
+    with sessions() as session:
+        return session.scalar(select(ActionRow).where(ActionRow.key == key))
+
+
+def created_at(sessions: sessionmaker[Session], key: str) -> datetime | None:
+    with sessions() as session:
+        return session.scalar(select(ActionRow.created_at).where(ActionRow.key == key))
+
+
+def schedule(sessions: sessionmaker[Session], action_id: int, payload: dict[str, Any], when: datetime | None,
+             detail: str, now: datetime) -> None:
+    """Store the action's completed payload and, with `when`, keep it pending until then."""
+    values: dict[str, Any] = {"payload": payload}
+    if when is not None:
+        values |= {"next_attempt_at": when, "last_error": detail, "updated_at": now}
+    with sessions.begin() as session:
+        session.execute(update(ActionRow).where(ActionRow.id == action_id).values(**values))
+
+
+def hold(sessions: sessionmaker[Session], action_id: int, until: datetime, detail: str, now: datetime) -> None:
+    """Pending again without using up an attempt (a refused login is not this message's fault)."""
+    with sessions.begin() as session:
+        session.execute(update(ActionRow).where(ActionRow.id == action_id).values(
+            status=PENDING, last_error=detail, updated_at=now, next_attempt_at=until, sending_since=None))
+
+
+def settle_interrupted(sessions: sessionmaker[Session], instance: str, now: datetime, grace: timedelta) -> None:
+    """Sends another (dead) process left in flight become uncertain: their copy may still come back."""
+    with sessions.begin() as session:
+        session.execute(update(ActionRow).where(
+            ActionRow.status == PENDING, ActionRow.sending_since.is_not(None), ActionRow.sending_by != instance,
+        ).values(status=UNCERTAIN, sending_by=None, updated_at=now, next_attempt_at=now + grace,
+                 last_error="interrupted while sending: waiting for its copy to come back before resending"))
+
+
+def resend_unconfirmed(sessions: sessionmaker[Session], pass_started: datetime, now: datetime) -> int:
+    """Uncertain sends whose grace ended before a complete pass began are pending again; how many."""
+    with sessions.begin() as session:
+        expired = session.execute(update(ActionRow).where(
+            ActionRow.status == UNCERTAIN, ActionRow.next_attempt_at <= pass_started,
+        ).values(status=PENDING, sending_since=None, updated_at=now, next_attempt_at=now))
+        return expired.rowcount
+
+
+def confirm_delivered(sessions: sessionmaker[Session], key: str, now: datetime) -> bool:
+    """An in-flight or uncertain send whose copy came back is done."""
+    with sessions.begin() as session:
+        confirmed = session.execute(update(ActionRow).where(
+            ActionRow.key == key, ActionRow.status.in_((PENDING, UNCERTAIN)), ActionRow.sending_since.is_not(None),
+        ).values(status=DONE, last_error=None, updated_at=now,
+                 result={"sent_to": "confirmed by its copy in the mailbox"}))
+        return bool(confirmed.rowcount)
+
+
+def fail(sessions: sessionmaker[Session], action_id: int, *, attempts: int, error: str, give_up: bool,
+         retry_at: datetime, now: datetime, to_review: bool) -> bool:
+    """Record a failed attempt: pending until `retry_at`, or failed for good (`give_up`). A permanent failure of a
+    mail action records one alert; with `to_review` (a change the leads table refused) a review item proposes it
+    again. True when an alert was recorded."""
+    alerted = False
+    with sessions.begin() as session:
+        session.execute(update(ActionRow).where(ActionRow.id == action_id).values(
+            status=FAILED if give_up else PENDING, attempts=attempts, last_error=error, updated_at=now,
+            next_attempt_at=retry_at, sending_since=None))
+        failed = session.get(ActionRow, action_id)
+        if failed is None:
+            return False
+        if give_up:
+            alerted = alert_for(session, failed, error, now)
+        if to_review:
+            session.execute(insert(session, ReviewItem).values(
+                key=f"review:{failed.key}:{now:%Y%m%dT%H%M%S%f}", message_id=failed.message_id or failed.key,
+                lead_id=str(failed.payload.get("lead", "")) or None, intent=failed.kind,
+                reason=f"{failed.kind} was refused by the leads table: {error}",
+                proposed=[{"kind": failed.kind, "key": failed.key, "payload": failed.payload}], created_at=now,
+            ).on_conflict_do_nothing(index_elements=["key"]))
+    return alerted
+
+
+def sent_keys(sessions: sessionmaker[Session], kind: str) -> list[str]:
+    """The keys of every action of `kind` ever recorded (e.g. the months whose batch went out)."""
+    with sessions() as session:
+        return list(session.scalars(select(ActionRow.key).where(ActionRow.kind == kind)))

@@ -79,11 +79,6 @@ def open_review_items(sessions: sessionmaker[Session]) -> list[ReviewItem]:
         return list(session.scalars(select(ReviewItem).where(ReviewItem.status == OPEN).order_by(ReviewItem.id)))
 
 
-def action_by_key(sessions: sessionmaker[Session], key: str) -> ActionRow | None:
-    with sessions() as session:
-        return session.scalar(select(ActionRow).where(ActionRow.key == key))
-
-
 def status_report(sessions: sessionmaker[Session], state: str) -> dict[str, Any]:
     """The facts `status` shows, as plain data (also its --json form)."""
     meta = get_meta(sessions)

@@ -17,7 +17,7 @@ from daemon.core.handoff import new_hub_issue_url
 from daemon.core.lead import STATUSES, Lead
 from daemon.core.maniac import LABELS, LETTERS, EvidencePiece, checklist
 from daemon.errors import DaemonError
-from daemon.invoicing.batch import month_of
+from daemon.invoicing.months import month_of
 from daemon.invoicing.render import render_batch
 from daemon.state import accounts
 from daemon.state import desk as queries
@@ -315,7 +315,7 @@ async def invoices(request: Request) -> Response:
     leads = await run_in_threadpool(desk.leads)
     try:
         rendered = await run_in_threadpool(render_batch, month, desk.config, list(leads.values()), desk.sessions,
-                                           desk.runtime.executor.renderer)
+                                           desk.runtime.executor.renderer, desk.runtime.executor.spend)
         batch, problem = rendered.batch, ""
     except DaemonError as exc:
         batch, problem = None, str(exc)

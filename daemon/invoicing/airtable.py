@@ -15,7 +15,9 @@ from pyairtable.formulas import AND, EQ, FIND, Field
 from pyairtable.models.schema import TableSchema
 
 from daemon.errors import ConfigError
-from daemon.invoicing.batch import InvoiceBatch, InvoiceLine, SpendRow, parse_amount, parse_month
+from daemon.invoicing.batch import InvoiceBatch, InvoiceLine
+from daemon.invoicing.months import parse_month
+from daemon.invoicing.spend import SpendRow, parse_amount
 
 # The leading-underscore helpers are private to the Airtable package; they are imported rather than copied so both
 # Airtable modules name columns, report schema problems and map errors (without the token) the same way.
@@ -33,7 +35,7 @@ from daemon.leads.airtable.settings import AirtableConfig, _field_names, _name
 from daemon.leads.airtable.store import _chunks, _labels
 from daemon.settings import Section
 
-log = logging.getLogger("daemon.leads.airtable.invoices")
+log = logging.getLogger("daemon.invoicing.airtable")
 
 SECTION = "invoice.airtable"
 PENDING = "Pending certification"

@@ -1,0 +1,166 @@
+"""Handlers of the actions that send mail or write the month's invoices: forwards to operations (the note
+completed with what is known when it is sent), the invoice batch, the weekly digest and failure alerts."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from daemon.actions.registry import handles
+from daemon.core.digest import FailedAction, OpenReview, digest_variables
+from daemon.core.handoff import new_hub_issue_url
+from daemon.core.kinds import ActionKind
+from daemon.core.maniac import checklist
+from daemon.core.message import MalformedMessage, parse
+from daemon.core.stated import billing_contact, flag_sentence
+from daemon.core.stated_dates import start_date
+from daemon.errors import ActionError
+from daemon.invoicing.render import invoice_key, render_batch
+from daemon.io.send import build_digest, build_forward, build_invoice_batch, compose
+from daemon.state import billing, outbox, queries
+from daemon.state.stored import stored_original
+
+if TYPE_CHECKING:
+    from daemon.actions.executor import Executor
+
+log = logging.getLogger("daemon.actions.executor")
+DIGEST_TEMPLATE = "digest.txt.j2"
+ALERT_TEMPLATE = "alert_failed_action.txt.j2"
+
+
+@handles(ActionKind.FORWARD)
+def forward(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+    original = stored_original(ex.sessions, payload["message_id"])
+    if original is None:
+        raise ActionError(f"original <{payload['message_id']}> is not stored", retryable=False)
+    lead_id = ex.lead_id(payload["lead"])
+    if _operations_has_it(ex, original.raw):
+        # Operations was To/Cc on the message itself: the evidence is recorded, a second copy helps nobody.
+        ex.leads.append_note(lead_id, f"{(payload['vars'].get('original_date') or '')[:10] or 'undated'} "
+                             f"partnerships-daemon: {payload['vars']['intent_label']} "
+                             f"<{payload['message_id']}> recorded; not forwarded: operations received it "
+                             "directly", key=key)
+        return {"not_forwarded": "operations received it directly"}
+    variables = _note_variables(ex, payload, lead_id, original.raw)
+    _write_stated_facts(ex, key, lead_id, variables)
+    subject = payload["subject"].replace(f": {payload['vars']['community']} - ", f": {variables['community']} - ", 1)
+    note = ex.renderer.render(payload["template"], variables)
+    outgoing = build_forward(key=key, subject=subject, note=note, original=original.raw,
+                             original_id=payload["message_id"], addresses=ex.config.addresses,
+                             date=ex.sent_date(key))
+    return ex.deliver(outgoing, {})
+
+
+def _write_stated_facts(ex: Executor, key: str, lead_id: str, variables: dict[str, Any]) -> None:
+    """The start date and billing contact the mail states go into the lead too (a start date only where none
+    is on file: the table's value wins), once per forward."""
+    lead = ex.leads.get(lead_id)
+    changes = {"service_start": variables["start_date"]} if (
+        variables["start_date"] and lead is not None and lead.service_start is None) else {}
+    stated = [f"service start {variables['start_date']}"] if changes else []
+    stated += [f"billing contact {variables['billing_contact']}"] if variables["billing_contact"] else []
+    if not stated or not hasattr(ex.leads, "update_fields"):
+        return
+    day = (variables.get("original_date") or ex.clock().isoformat())[:10]
+    line = f"{day} partnerships-daemon: stated in <{variables['original_message_id']}>: {', '.join(stated)}"
+    try:
+        ex.leads.update_fields(lead_id, changes, line=line, key=f"facts:{key}")
+    except ActionError as exc:  # the forward matters more; the note says the same facts
+        log.warning("stated facts not written to the lead key=%s: %s", key, exc)
+
+
+def _operations_has_it(ex: Executor, raw: bytes) -> bool:
+    try:
+        message = parse(raw)
+    except MalformedMessage:
+        return False
+    return ex.config.addresses.operations in (*message.to, *message.cc)
+
+
+def _note_variables(ex: Executor, payload: dict[str, Any], lead_id: str, raw: bytes) -> dict[str, Any]:
+    """The decision's variables, completed when sent: the lead's name now (a new lead may have been named
+    since), facts the mail states (start date, billing contact), a flag for a problem or question, and who
+    approved it in review."""
+    variables = dict(payload["vars"])
+    variables.setdefault("approved_by", None)
+    lead = ex.leads.get(lead_id)
+    if lead is not None:
+        variables["community"] = lead.name
+    try:
+        message = parse(raw)
+        text, sent = message.new_text, (message.date.date() if message.date else ex.clock().date())
+    except MalformedMessage:
+        text, sent = "", ex.clock().date()
+    stated_start = start_date(text, sent) if variables["intent"] == "service_confirmation" else None
+    variables["start_date"] = stated_start.isoformat() if stated_start else None
+    variables["billing_contact"] = billing_contact(text)
+    variables["flag"] = flag_sentence(text)
+    if variables["intent"] == "service_confirmation":
+        variables["new_hub_url"] = _new_hub_url(ex, lead_id, variables, stated_start)
+    return variables
+
+
+def _new_hub_url(ex: Executor, lead_id: str, variables: dict[str, Any], stated_start: date | None) -> str:
+    """The pre-filled "New Hub - Request Information" issue, with what is known when the forward goes out."""
+    lead = ex.leads.get(lead_id)
+    pieces = queries.lead_evidence(ex.sessions, lead_id)
+    return new_hub_issue_url(
+        ex.config.handoff, community=variables["community"], tier=variables["tier"], price=variables["price"],
+        currency=ex.config.currency, contacts=lead.contact_emails if lead else (),
+        start_date=(lead.service_start if lead else None) or stated_start,
+        maniac_summary=checklist(pieces) if pieces else "")
+
+
+@handles(ActionKind.SEND_INVOICE)
+def send_invoice(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+    # Built when sent, from the evidence on file then: a retry after a late affirmation sends the better batch.
+    rendered = render_batch(payload["month"], ex.config, ex.leads.all(), ex.sessions, ex.renderer, ex.spend,
+                            correction=payload.get("correction"))
+    outgoing = build_invoice_batch(key=key, subject=rendered.subject, body=rendered.body, csv_name=rendered.csv_name,
+                                   csv_data=rendered.csv_data, addresses=ex.config.addresses, date=ex.sent_date(key))
+    return ex.deliver(outgoing, {"subject": rendered.subject, "lines": len(rendered.batch.lines),
+                                 "ready": rendered.batch.ready_count})
+
+
+@handles(ActionKind.RECORD_INVOICES)
+def record_invoices(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+    if ex.invoice_book is None:
+        raise ActionError("no invoices table is configured to record this batch in", retryable=False)
+    rendered = render_batch(payload["month"], ex.config, ex.leads.all(), ex.sessions, ex.renderer, ex.spend)
+    created = ex.invoice_book.record_batch(rendered.batch, key=invoice_key(payload["month"]))
+    return {"invoice_records": created}
+
+
+@handles(ActionKind.SEND_DIGEST)
+def send_digest(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+    leads = ex.leads.all()
+    names = {lead.id: lead.name for lead in leads}
+    evidence = billing.evidence_rows(ex.sessions)
+    reviews = [OpenReview(names.get(r.lead_id or "", "(no lead)"), r.intent, r.reason, r.created_at)
+               for r in queries.open_review_items(ex.sessions)]
+    variables = digest_variables(
+        leads, queries.last_activity_by_lead(ex.sessions),
+        {(e.lead_id, e.month) for e in evidence if e.kind == "affirmation" and e.month},
+        {e.lead_id for e in evidence if e.kind == "contract"}, reviews, date.fromisoformat(payload["day"]),
+        ex.config.digest, [FailedAction(a.id, a.kind, a.key, a.last_error or "-")
+                           for a in outbox.failed_summary(ex.sessions)])
+    body = ex.renderer.render(DIGEST_TEMPLATE, variables)
+    subject = f"[partnerships] Weekly digest {payload['week']}: {variables['total']} leads, " \
+              f"{len(variables['reviews'])} review item(s) waiting"
+    outgoing = build_digest(key=key, subject=subject, body=body, addresses=ex.config.addresses,
+                            date=ex.sent_date(key))
+    return ex.deliver(outgoing, {"subject": subject})
+
+
+@handles(ActionKind.SEND_ALERT)
+def send_alert(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A permanent failure told to partnerships@ alone; never raises an alert of its own (see outbox)."""
+    variables = {"failed_key": payload["failed_key"], "failed_kind": payload["failed_kind"],
+                 "action_id": payload["action_id"], "error": payload["error"],
+                 "attempts": payload.get("attempts", 0), "message_id": payload.get("message_id")}
+    subject = f"[partnerships] Action failed for good: {payload['failed_kind']} {payload['failed_key']}"
+    body = ex.renderer.render(ALERT_TEMPLATE, variables)
+    outgoing = compose(key=key, kind="alert", subject=subject, note=body, attachment=None,
+                       addresses=ex.config.addresses, date=ex.sent_date(key), to_operations=False)
+    return ex.deliver(outgoing, {"subject": subject})
