@@ -6,7 +6,9 @@ import hashlib
 import json
 import os
 import re
+import string
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
@@ -15,8 +17,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from daemon.core.handoff import HandoffConfig, parse_handoff_config
-from daemon.core.trust import DEMO_TRUST, TrustSettings, parse_trust_settings
 from daemon.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -241,6 +241,144 @@ class SourceConfig:
     # None: for IMAP the day of installation (a first sync must not replay years of history into
     # operations' inbox); for files (an explicit backfill) no limit.
     since: date | None = None
+
+
+# --- [trust]: whose Authentication-Results the daemon believes (daemon.core.trust applies them) ---------------
+
+_ID_SYNTAX = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_TRUST_KEYS = ("authserv_ids", "require_authentication", "own_relays")
+
+
+@dataclass(frozen=True)
+class TrustSettings:
+    """Which Authentication-Results headers are ours, and whether the check applies at all.
+
+    `authserv_ids`: the authserv-ids our receiving server writes into Authentication-Results; an entry
+    also covers its subdomains (`messagingengine.com` covers mx1..mx8.messagingengine.com), and it names the
+    host in the `by` clause of the Received header our server adds, which ends the headers we believe.
+    `own_relays`: the authserv-ids of servers that are ours for *outbound* mail, i.e. that only our
+    team can send through (a submission server, or the hosted provider that signs our domain).
+    Authserv-ids rather than Received host names: Received lines carry no machine-readable
+    authentication result, and every one below the topmost is written by whoever handed the
+    message over. Empty: outbound mail is trusted only when it was found in the Sent folder.
+    The defaults trust nobody: a guess would let any mailbox believe headers the sender wrote. Only the
+    embedded demo (no config file, `DEMO_TRUST`) names a server, the one examples/inbox.mbox was received by.
+    """
+
+    authserv_ids: tuple[str, ...] = ()
+    require_authentication: bool = True
+    own_relays: tuple[str, ...] = ()
+
+    @property
+    def configured(self) -> bool:
+        """False when no trusted server is named: every message is then unauthenticated."""
+        return bool(self.authserv_ids) or not self.require_authentication
+
+
+# The embedded demo's trust (no config file): examples/inbox.mbox was received by Google.
+DEMO_TRUST = TrustSettings(authserv_ids=("mx.google.com",), own_relays=("mx.google.com",))
+
+def parse_trust_settings(table: Mapping[str, Any]) -> TrustSettings:
+    """Validate a `[trust]` TOML table; `own_relays` defaults to `authserv_ids` when absent.
+
+    That default fits a hosted provider (Google Workspace, Microsoft 365): the server that receives
+    our mail also carries the team's own mail, and its dmarc=pass for a team domain means the
+    message left through infrastructure our domain authorises. Set `own_relays = []` to trust
+    outbound mail only from the Sent folder.
+    """
+    if not isinstance(table, Mapping):
+        raise ConfigError("[trust] must be a table")
+    unknown = sorted(set(table) - set(_TRUST_KEYS))
+    if unknown:
+        raise ConfigError(f"[trust] unknown key(s): {', '.join(unknown)}")
+    defaults = TrustSettings()
+    require = table.get("require_authentication", defaults.require_authentication)
+    if not isinstance(require, bool):
+        raise ConfigError(f"[trust] require_authentication: expected true or false, got {require!r}")
+    # Empty or absent is allowed: the daemon then runs fail-closed (everything to review) and says so.
+    authserv_ids = _id_list(table, "authserv_ids", defaults.authserv_ids)
+    own_relays = _id_list(table, "own_relays", authserv_ids)
+    return TrustSettings(authserv_ids=authserv_ids, require_authentication=require, own_relays=own_relays)
+
+
+def _id_list(table: Mapping[str, Any], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    if key not in table:
+        return default
+    value = table[key]
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"[trust] {key}: expected a list of authserv-ids such as [\"mx.google.com\"], "
+                          f"got {value!r}")
+    for item in value:
+        if not _ID_SYNTAX.fullmatch(item.strip()):
+            raise ConfigError(f"[trust] {key}: {item!r} is not an authserv-id (a host name such as mx.google.com)")
+    return tuple(dict.fromkeys(item.strip().lower() for item in value))
+
+
+
+# --- [handoff]: the pre-filled GitHub issue that hands a new service to engineering (daemon.core.handoff) ------
+
+_REPOSITORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
+_FIELD_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+# Query parameters GitHub's new-issue page reads itself; a form field must not shadow one.
+_RESERVED_PARAMS = frozenset({"template", "labels", "title", "body", "assignees", "milestone", "projects", "type"})
+
+
+@dataclass(frozen=True)
+class HandoffConfig:
+    repository: str = "2i2c-org/infrastructure"
+    template: str = "3_new_hub-request-info.yaml"
+    labels: str = "type: hub"  # comma-separated, as GitHub's `labels` parameter takes them
+    title: str = "[Request Information] New Hub: {community}"
+    # GitHub ignores `body` when the template is an issue form (a .yml/.yaml template such as this one) and
+    # fills form fields from parameters named by their `id` instead: "background" is the form's "Hub
+    # Description". The URL carries the text in both, so it works with either kind of template; "" = body only.
+    form_field: str = "background"
+
+
+def parse_handoff_config(table: Mapping[str, Any]) -> HandoffConfig:
+    """The `[handoff]` table of the config file, validated; every problem names `[handoff] key`."""
+    if not isinstance(table, Mapping):
+        raise ConfigError("[handoff] must be a table")
+    defaults = HandoffConfig()
+    unknown = set(table) - set(defaults.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"[handoff] unknown key(s): {', '.join(sorted(unknown))}")
+    values: dict[str, str] = {}
+    for key in defaults.__dataclass_fields__:
+        value = table.get(key, getattr(defaults, key))
+        if not isinstance(value, str):
+            raise ConfigError(f"[handoff] {key}: expected a string, got {value!r}")
+        if any(unicodedata.category(c) == "Cc" for c in value):
+            raise ConfigError(f"[handoff] {key}: {value!r} contains control characters")
+        values[key] = value
+    config = HandoffConfig(**values)
+    if not _REPOSITORY.fullmatch(config.repository) or config.repository.split("/")[1] in (".", ".."):
+        raise ConfigError(f"[handoff] repository: {config.repository!r} is not OWNER/NAME on GitHub")
+    if (not config.template or len(config.template) > 255 or any(c in config.template for c in "/\\")
+            or not config.template.endswith((".md", ".yml", ".yaml"))):
+        raise ConfigError(f"[handoff] template: {config.template!r} is not the file name of an issue template "
+                          "in .github/ISSUE_TEMPLATE (.md, .yml or .yaml)")
+    if len(config.labels) > 500:
+        raise ConfigError("[handoff] labels: longer than 500 characters")
+    _check_title(config.title)
+    if config.form_field and (not _FIELD_ID.fullmatch(config.form_field) or config.form_field in _RESERVED_PARAMS):
+        raise ConfigError(f"[handoff] form_field: {config.form_field!r} is not the id of an issue-form field "
+                          f"(letters, digits, - and _; not one of {', '.join(sorted(_RESERVED_PARAMS))})")
+    return config
+
+
+def _check_title(title: str) -> None:
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(title) if name is not None]
+    except ValueError as exc:
+        raise ConfigError(f"[handoff] title: {title!r} is not a valid template: {exc}") from None
+    if fields != ["community"]:
+        raise ConfigError(f"[handoff] title: {title!r} must contain {{community}} once and no other {{field}} "
+                          "(write {{ and }} for literal braces)")
+    if len(title) > 200:
+        raise ConfigError("[handoff] title: longer than 200 characters")
+
+
 
 
 @dataclass(frozen=True)

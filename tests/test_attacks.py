@@ -20,11 +20,10 @@ from factories import run_cli
 from servers import RecordingSMTPServer
 from sqlalchemy import select
 
-from daemon.core.trust import TrustSettings
 from daemon.io import RawItem
 from daemon.pipeline import Pipeline
 from daemon.runtime import make_pipeline, open_runtime
-from daemon.settings import PROJECT_ROOT, Config, ServerConfig, SmtpConfig
+from daemon.settings import PROJECT_ROOT, Config, ServerConfig, SmtpConfig, TrustSettings
 from daemon.state.models import ActionRow, ReviewItem
 
 GOOGLE = TrustSettings(authserv_ids=("mx.google.com",), own_relays=("mx.google.com",))

@@ -9,14 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from daemon.core.handoff import (
-    TRUNCATED,
-    URL_LIMIT,
-    HandoffConfig,
-    new_hub_issue_url,
-    parse_handoff_config,
-)
+from daemon.core.handoff import TRUNCATED, URL_LIMIT, new_hub_issue_url
 from daemon.errors import ConfigError
+from daemon.settings import HandoffConfig, parse_handoff_config
 
 CONFIG = HandoffConfig()
 SUMMARY = ("MANIAC-T 5/7: M ✓ (NSF CyberTraining, $480,000) · A ✓ · N ? · I ✓ (spring semester) · A ✓ · C ✓ · T ?\n"

@@ -25,11 +25,11 @@ from daemon.core.automated import detect_automated
 from daemon.core.extract import extract_facts
 from daemon.core.message import Attachment, MalformedMessage, parse
 from daemon.core.rules import Context, load_rules
-from daemon.core.trust import TrustSettings, assess_sender
+from daemon.core.trust import assess_sender
 from daemon.io import RawItem
 from daemon.pipeline import Pipeline
 from daemon.runtime import make_pipeline, open_runtime
-from daemon.settings import PROJECT_ROOT, Config
+from daemon.settings import PROJECT_ROOT, Config, TrustSettings
 from daemon.state.models import Quarantined, StoredMessage
 
 CONFIG = Config()

@@ -13,16 +13,9 @@ from hypothesis import strategies as st
 from servers import DovecotServer, write_daemon_config
 
 from daemon.core.message import Message, parse
-from daemon.core.trust import (
-    TrustSettings,
-    TrustVerdict,
-    aligned,
-    assess_sender,
-    parse_trust_settings,
-    propose_trust,
-)
+from daemon.core.trust import TrustVerdict, aligned, assess_sender, propose_trust
 from daemon.errors import ConfigError
-from daemon.settings import PROJECT_ROOT, Addresses
+from daemon.settings import PROJECT_ROOT, Addresses, TrustSettings, parse_trust_settings
 
 GOOGLE = TrustSettings(authserv_ids=("mx.google.com",), own_relays=("mx.google.com",))
 MARIA = "Maria Chen <maria.chen@westbrook.edu>"

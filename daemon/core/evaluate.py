@@ -25,8 +25,8 @@ from daemon.core.threads import (
     sender_role,
     thread_message_ids,
 )
-from daemon.core.trust import TrustSettings, arrival_time, assess_sender
-from daemon.settings import Addresses
+from daemon.core.trust import arrival_time, assess_sender
+from daemon.settings import Addresses, TrustSettings
 
 NEW_LEAD_PREFIX = "new:"  # a lead not created yet is referred to as new:<the key of the action creating it>
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import re
-import string
 import unicodedata
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any
 from urllib.parse import quote, urlencode
 
-from daemon.errors import ConfigError
+from daemon.settings import HandoffConfig
 
 # GitHub answers "414 URI Too Long" past its server's limit (about 8 KB for the whole request line); browsers
 # and mail clients accept far longer links, so the server is the binding limit. 8,000 characters of URL keeps
@@ -24,69 +21,9 @@ NAME_CHARS = 200
 VALUE_CHARS = 100
 SUMMARY_LINE_CHARS = 500
 MAX_CONTACTS = 10
-# Query parameters GitHub's new-issue page reads itself; a form field must not shadow one.
-_RESERVED_PARAMS = frozenset({"template", "labels", "title", "body", "assignees", "milestone", "projects", "type"})
-_REPOSITORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
-_FIELD_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 # Inline markdown that could turn an e-mail-derived value into a link, an image, HTML, a table cell, emphasis,
 # an @mention or an #issue reference.
 _MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>|~@#!])")
-
-
-@dataclass(frozen=True)
-class HandoffConfig:
-    repository: str = "2i2c-org/infrastructure"
-    template: str = "3_new_hub-request-info.yaml"
-    labels: str = "type: hub"  # comma-separated, as GitHub's `labels` parameter takes them
-    title: str = "[Request Information] New Hub: {community}"
-    # GitHub ignores `body` when the template is an issue form (a .yml/.yaml template such as this one) and
-    # fills form fields from parameters named by their `id` instead: "background" is the form's "Hub
-    # Description". The URL carries the text in both, so it works with either kind of template; "" = body only.
-    form_field: str = "background"
-
-
-def parse_handoff_config(table: Mapping[str, Any]) -> HandoffConfig:
-    """The `[handoff]` table of the config file, validated; every problem names `[handoff] key`."""
-    if not isinstance(table, Mapping):
-        raise ConfigError("[handoff] must be a table")
-    defaults = HandoffConfig()
-    unknown = set(table) - set(defaults.__dataclass_fields__)
-    if unknown:
-        raise ConfigError(f"[handoff] unknown key(s): {', '.join(sorted(unknown))}")
-    values: dict[str, str] = {}
-    for key in defaults.__dataclass_fields__:
-        value = table.get(key, getattr(defaults, key))
-        if not isinstance(value, str):
-            raise ConfigError(f"[handoff] {key}: expected a string, got {value!r}")
-        if any(unicodedata.category(c) == "Cc" for c in value):
-            raise ConfigError(f"[handoff] {key}: {value!r} contains control characters")
-        values[key] = value
-    config = HandoffConfig(**values)
-    if not _REPOSITORY.fullmatch(config.repository) or config.repository.split("/")[1] in (".", ".."):
-        raise ConfigError(f"[handoff] repository: {config.repository!r} is not OWNER/NAME on GitHub")
-    if (not config.template or len(config.template) > 255 or any(c in config.template for c in "/\\")
-            or not config.template.endswith((".md", ".yml", ".yaml"))):
-        raise ConfigError(f"[handoff] template: {config.template!r} is not the file name of an issue template "
-                          "in .github/ISSUE_TEMPLATE (.md, .yml or .yaml)")
-    if len(config.labels) > 500:
-        raise ConfigError("[handoff] labels: longer than 500 characters")
-    _check_title(config.title)
-    if config.form_field and (not _FIELD_ID.fullmatch(config.form_field) or config.form_field in _RESERVED_PARAMS):
-        raise ConfigError(f"[handoff] form_field: {config.form_field!r} is not the id of an issue-form field "
-                          f"(letters, digits, - and _; not one of {', '.join(sorted(_RESERVED_PARAMS))})")
-    return config
-
-
-def _check_title(title: str) -> None:
-    try:
-        fields = [name for _, name, _, _ in string.Formatter().parse(title) if name is not None]
-    except ValueError as exc:
-        raise ConfigError(f"[handoff] title: {title!r} is not a valid template: {exc}") from None
-    if fields != ["community"]:
-        raise ConfigError(f"[handoff] title: {title!r} must contain {{community}} once and no other {{field}} "
-                          "(write {{ and }} for literal braces)")
-    if len(title) > 200:
-        raise ConfigError("[handoff] title: longer than 200 characters")
 
 
 def new_hub_issue_url(config: HandoffConfig, *, community: str, tier: str | None = None,

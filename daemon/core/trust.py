@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -13,7 +13,7 @@ from typing import Any
 import authres
 
 from daemon.core.message import Message
-from daemon.errors import ConfigError
+from daemon.settings import TrustSettings
 
 # Real Authentication-Results headers are well under 2 KB; authres re-slices the text per token,
 # so a hostile megabyte header would cost seconds. Ours is never that long.
@@ -21,40 +21,10 @@ MAX_HEADER_CHARS = 16_384
 
 # The authserv-id is the first dot-atom of the value (RFC 8601 s.2.2), after optional comments.
 _AUTHSERV_ID = re.compile(r"\s*(?:\((?:[^()\\]|\\.)*\)\s*)*([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+)")
-_ID_SYNTAX = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 
-_TRUST_KEYS = ("authserv_ids", "require_authentication", "own_relays")
 MAX_REASON_CHARS = 300
 
 
-@dataclass(frozen=True)
-class TrustSettings:
-    """Which Authentication-Results headers are ours, and whether the check applies at all.
-
-    `authserv_ids`: the authserv-ids our receiving server writes into Authentication-Results; an entry
-    also covers its subdomains (`messagingengine.com` covers mx1..mx8.messagingengine.com), and it names the
-    host in the `by` clause of the Received header our server adds, which ends the headers we believe.
-    `own_relays`: the authserv-ids of servers that are ours for *outbound* mail, i.e. that only our
-    team can send through (a submission server, or the hosted provider that signs our domain).
-    Authserv-ids rather than Received host names: Received lines carry no machine-readable
-    authentication result, and every one below the topmost is written by whoever handed the
-    message over. Empty: outbound mail is trusted only when it was found in the Sent folder.
-    The defaults trust nobody: a guess would let any mailbox believe headers the sender wrote. Only the
-    embedded demo (no config file, `DEMO_TRUST`) names a server, the one examples/inbox.mbox was received by.
-    """
-
-    authserv_ids: tuple[str, ...] = ()
-    require_authentication: bool = True
-    own_relays: tuple[str, ...] = ()
-
-    @property
-    def configured(self) -> bool:
-        """False when no trusted server is named: every message is then unauthenticated."""
-        return bool(self.authserv_ids) or not self.require_authentication
-
-
-# The embedded demo's trust (no config file): examples/inbox.mbox was received by Google.
-DEMO_TRUST = TrustSettings(authserv_ids=("mx.google.com",), own_relays=("mx.google.com",))
 UNCONFIGURED_HINT = ("no trusted receiving server configured: every sender is unauthenticated and every action "
                      "waits in review; run `partnerships trust detect` and set [trust] authserv_ids")
 
@@ -73,42 +43,6 @@ class TrustVerdict:
     trusted: bool
     reason: str  # says which result decided, and by which server; shown in review items and logs
     method: str | None = None  # "dmarc", "dkim", "auth", "sent-folder", or None
-
-
-def parse_trust_settings(table: Mapping[str, Any]) -> TrustSettings:
-    """Validate a `[trust]` TOML table; `own_relays` defaults to `authserv_ids` when absent.
-
-    That default fits a hosted provider (Google Workspace, Microsoft 365): the server that receives
-    our mail also carries the team's own mail, and its dmarc=pass for a team domain means the
-    message left through infrastructure our domain authorises. Set `own_relays = []` to trust
-    outbound mail only from the Sent folder.
-    """
-    if not isinstance(table, Mapping):
-        raise ConfigError("[trust] must be a table")
-    unknown = sorted(set(table) - set(_TRUST_KEYS))
-    if unknown:
-        raise ConfigError(f"[trust] unknown key(s): {', '.join(unknown)}")
-    defaults = TrustSettings()
-    require = table.get("require_authentication", defaults.require_authentication)
-    if not isinstance(require, bool):
-        raise ConfigError(f"[trust] require_authentication: expected true or false, got {require!r}")
-    # Empty or absent is allowed: the daemon then runs fail-closed (everything to review) and says so.
-    authserv_ids = _id_list(table, "authserv_ids", defaults.authserv_ids)
-    own_relays = _id_list(table, "own_relays", authserv_ids)
-    return TrustSettings(authserv_ids=authserv_ids, require_authentication=require, own_relays=own_relays)
-
-
-def _id_list(table: Mapping[str, Any], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    if key not in table:
-        return default
-    value = table[key]
-    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
-        raise ConfigError(f"[trust] {key}: expected a list of authserv-ids such as [\"mx.google.com\"], "
-                          f"got {value!r}")
-    for item in value:
-        if not _ID_SYNTAX.fullmatch(item.strip()):
-            raise ConfigError(f"[trust] {key}: {item!r} is not an authserv-id (a host name such as mx.google.com)")
-    return tuple(dict.fromkeys(item.strip().lower() for item in value))
 
 
 def assess_sender(message: Message, settings: TrustSettings, *, outbound: bool,
