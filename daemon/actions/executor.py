@@ -25,6 +25,7 @@ from daemon.core.stated_dates import end_date, start_date
 from daemon.errors import ActionError, DaemonError
 from daemon.invoicing.render import airtable_invoices, batch_message, invoice_key, render_batch
 from daemon.io.send import Outgoing, Sender, build_digest, build_forward, compose
+from daemon.io.tokens import TokenError
 from daemon.leads.airtable.store import StatusChange
 from daemon.leads.base import LeadStore
 from daemon.settings import Config
@@ -46,7 +47,7 @@ from daemon.state.models import (
     set_meta,
     utcnow,
 )
-from daemon.state.queries import SMTP_KEY
+from daemon.state.queries import SMTP_KEY, oauth_problems
 from daemon.state.upsert import insert
 
 log = logging.getLogger("daemon.actions.executor")
@@ -236,7 +237,7 @@ class Executor:
                 raise ActionError(f"unknown action kind {kind!r}", retryable=False)
             result = handler(key, payload)
         except (ActionError, DaemonError) as exc:
-            if isinstance(exc.__cause__, smtplib.SMTPAuthenticationError):
+            if isinstance(exc.__cause__, (smtplib.SMTPAuthenticationError, TokenError)):  # not the message's fault
                 return self._login_refused(action_id, key, kind, str(exc))
             retryable = getattr(exc, "retryable", False)
             return self._failed(action_id, key, kind, attempts + 1, str(exc), retryable)
@@ -503,7 +504,7 @@ class Executor:
             leads, activity, {(e.lead_id, e.month) for e in evidence if e.kind == "affirmation" and e.month},
             {e.lead_id for e in evidence if e.kind == "contract"}, reviews, date.fromisoformat(payload["day"]),
             self.config.digest, [FailedAction(a.id, a.kind, a.key, a.last_error or "-")
-                                 for a in outbox.failed_summary(self.sessions)])
+                                 for a in outbox.failed_summary(self.sessions)], oauth_problems(self.sessions))
         body = self.renderer.render(DIGEST_TEMPLATE, variables)
         subject = f"[partnerships] Weekly digest {payload['week']}: {variables['total']} leads, " \
                   f"{len(variables['reviews'])} review item(s) waiting"
