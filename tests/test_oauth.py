@@ -447,3 +447,51 @@ def test_auth_microsoft_device_code_stores_the_refresh_token(microsoft: OAuthTok
     assert json.loads(saved.read_text())["refresh_token"] in microsoft.refresh_tokens
     login = make_login(microsoft_server(microsoft, state / "credentials"), state)
     assert isinstance(login, OAuthLogin) and microsoft.user_of(login.tokens.token()) == USER
+
+
+@pytest.mark.parametrize("flow", ["client-credentials", "refresh-token"])
+def test_microsoft_365_token_logs_in_to_dovecot_and_smtp(flow: str, microsoft: OAuthTokenServer, tmp_path: Path,
+                                                        smtp_server: Callable[..., RecordingSMTPServer],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """msal, its authority the local provider (https; instance discovery off for a configured authority), gets a
+    token that Dovecot (XOAUTH2, introspected at the same provider) and aiosmtpd (XOAUTH2) accept."""
+    monkeypatch.chdir(tmp_path)
+    dovecot = DovecotServer(oauth2_introspection_url=microsoft.introspection_url)
+    dovecot.start()
+    try:
+        smtp = smtp_server(oauth_users=microsoft.user_of)
+        dovecot.append("INBOX", confirmation(1))
+        tokens = tmp_path / "microsoft-token.json"
+        auth = (f'auth = "oauth2-microsoft"\noauth_client_id = "app-id"\n'
+                f'oauth_authority = "{microsoft.base_url}/tenant-id"\n')
+        if flow == "client-credentials":
+            microsoft.clients["app-id"] = "app-secret"
+            monkeypatch.setenv("MS_SECRET", "app-secret")
+            auth += 'oauth_client_secret_env = "MS_SECRET"\n'
+        else:
+            microsoft.rotate = True
+            first = microsoft.new_refresh_token()
+            tokens.write_text(json.dumps({"client_id": "app-id", "refresh_token": first}))
+            tokens.chmod(0o600)
+            auth += f'oauth_token_file = "{tokens}"\n'
+        config = write_daemon_config(tmp_path, dovecot, smtp, leads_csv=LEADS_CSV, source_extra=auth,
+                                     daemon_extra="retry_base_seconds = 0.2")
+        config.write_text(config.read_text() + f'username = "{USER}"\n' + auth)
+        code, out, err = run_cli("run", "--once", "--config", str(config))
+        assert code == 0, err
+        [sent] = smtp.wait_for(1)
+        assert sent.auth_login == USER and sent.rcpt_tos[0] == "operations@codeforsociety.org"
+        grant = "client_credentials" if flow == "client-credentials" else "refresh_token"
+        assert microsoft.grants(grant) == 1  # IMAP and SMTP share one token
+        assert [r["path"] for r in microsoft.requests if r.get("grant_type")] == ["/tenant-id/oauth2/v2.0/token"]
+        secrets = ["app-secret", *microsoft.refresh_tokens, *microsoft.access]
+        assert [secret for secret in secrets if secret in out + err] == []
+        if flow == "refresh-token":
+            saved = json.loads(tokens.read_text())
+            assert saved["refresh_token"] != first and saved["refresh_token"] in microsoft.refresh_tokens
+            # Rotated: the old one is dead, the saved one lives.
+            assert first not in microsoft.refresh_tokens and first not in out + err
+            assert saved["client_id"] == "app-id" and stat.S_IMODE(tokens.stat().st_mode) == 0o600
+            assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".microsoft-token")] == []
+    finally:
+        dovecot.stop()
