@@ -495,3 +495,30 @@ def test_microsoft_365_token_logs_in_to_dovecot_and_smtp(flow: str, microsoft: O
             assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".microsoft-token")] == []
     finally:
         dovecot.stop()
+
+
+def test_a_failing_smtp_refresh_pauses_sending_without_using_up_attempts_and_clears(
+        oauth_dovecot: DovecotServer, provider: OAuthTokenServer, smtp_server: Callable[..., RecordingSMTPServer],
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    smtp = smtp_server(oauth_users=provider.user_of)
+    config = write_daemon_config(tmp_path, oauth_dovecot, smtp, leads_csv=LEADS_CSV,  # IMAP with its password
+                                 daemon_extra="retry_base_seconds = 0.2")
+    config.write_text(config.read_text() + f'username = "{USER}"\nauth = "oauth2-google"\noauth_token_file = '
+                      f'"{token_file(tmp_path, provider)}"\noauth_token_uri = "{provider.token_uri}"\n')
+    provider.revoke_all()
+    oauth_dovecot.append("INBOX", confirmation(1))
+    code, _, err = run_cli("run", "--once", "--config", str(config))
+    assert code == 0, err
+    assert len([line for line in err.splitlines() if "oauth2 token refresh failed" in line and "(smtp)" in line]) == 1
+    code, out, _ = run_cli("status", "--config", str(config))
+    assert "oauth2 smtp: refresh failing since" in out and "invalid_grant" in out
+    waiting = [line for line in out.splitlines() if "forward:confirm1@example.test" in line]
+    assert len(waiting) == 1 and "pending" in waiting[0] and "attempts=0" in waiting[0]  # not the message's fault
+    token_file(tmp_path, provider)  # `partnerships auth google` again
+    oauth_dovecot.append("INBOX", confirmation(2))
+    code, _, err = run_cli("run", "--once", "--config", str(config))
+    assert code == 0, err
+    assert smtp.wait_for(1)[0].auth_login == USER and "oauth2 token refresh works again" in err
+    code, out, _ = run_cli("status", "--config", str(config))
+    assert "oauth2 smtp: token refresh ok" in out and "oauth2 imap" not in out
