@@ -56,7 +56,8 @@ def _digest_sample(config: Config) -> dict[str, Any]:
     return digest_variables(leads, {"1": datetime(2026, 11, 2)}, set(), set(),
                             [OpenReview("Lakeside Lab", "decline", "sample reason", datetime(2026, 11, 1))],
                             date(2026, 11, 23), config.digest,
-                            [FailedAction(3, "forward", "forward:sample@x:contract", "sample error")])
+                            [FailedAction(3, "forward", "forward:sample@x:contract", "sample error")],
+                            {"imap": "refresh failing since 2026-11-20 08:00:00 UTC for a@x (google): sample"})
 
 
 def sample_contexts(config: Config) -> dict[str, dict[str, Any]]:

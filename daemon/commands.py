@@ -456,6 +456,9 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         print(f"connection: {report['connection'] or 'not synced yet'}")
     if report["smtp"] and report["smtp"] != "ok":
         print(f"smtp: {report['smtp']} (sending waits; fix the password, then `partnerships actions retry ID`)")
+    for channel, refresh in sorted(report["oauth"].items()):
+        print(f"oauth2 {channel}: " + ("token refresh ok" if refresh == "ok" else
+                                       f"{refresh} (retrying with backoff; the log line says what to do)"))
     print("sync cursors:")
     for cursor in report["sources"]:
         print(f"  {cursor['source']}: last uid {cursor['last_uid']} (uidvalidity {cursor['uidvalidity'] or '-'}), "

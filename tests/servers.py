@@ -917,6 +917,7 @@ class OAuthTokenServer:
         self._counter = itertools.count(1)
         self._tls = tls
         self._server: ThreadingHTTPServer | None = None
+        self._plain: ThreadingHTTPServer | None = None  # introspection beside an https token endpoint
 
     @property
     def port(self) -> int:
@@ -933,6 +934,10 @@ class OAuthTokenServer:
 
     @property
     def introspection_url(self) -> str:
+        """Plain http also when the token endpoint is https (msal talks https only): Dovecot need not trust the
+        test's certificate, and the introspection answers from the same tokens."""
+        if self._plain is not None:
+            return f"http://127.0.0.1:{self._plain.server_address[1]}/introspect"
         return f"{self.base_url}/introspect"
 
     def new_refresh_token(self, user: str | None = None) -> str:
@@ -1038,14 +1043,17 @@ class OAuthTokenServer:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(str(self._tls[0]), str(self._tls[1]))
             self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self._plain = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+            threading.Thread(target=self._plain.serve_forever, daemon=True).start()
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        for server in (self._server, self._plain):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+        self._server = self._plain = None
 
 
 def _jwt_subject(assertion: str) -> str | None:

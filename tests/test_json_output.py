@@ -15,7 +15,7 @@ CLASSIFY_KEYS = {"file", "message_id", "intent", "rule", "confidence", "matched"
                  "price", "skipped"}
 LEAD_KEYS = {"name", "status", "contacts", "domain", "tier", "fee", "last_activity", "pending_review_items"}
 STATUS_KEYS = {"state", "connection", "sources", "actions", "unfinished_actions", "review_items_open",
-               "quarantined", "last_invoice_batch", "daemon_pid", "smtp"}
+               "quarantined", "last_invoice_batch", "daemon_pid", "smtp", "oauth"}
 REVIEW_KEYS = {"id", "thread", "message_id", "lead_id", "intent", "reason", "created_at", "proposed",
                # added by the readable review queue
                "status", "community", "sender", "subject", "excerpt", "proposals", "decided_by", "decided_at",

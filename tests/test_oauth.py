@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import email
+import email.policy
 import io
 import json
 import os
@@ -12,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -20,15 +24,18 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from factories import raw_email, run_cli
 from imapclient.exceptions import LoginError
 from servers import DovecotServer, OAuthTokenServer, RecordingSMTPServer, write_daemon_config
+from webdesk import client, open_desk, sign_in
 
 from daemon.errors import ActionError, ConfigError
 from daemon.io.google_oauth import google_service_account_fetch, google_user_fetch
 from daemon.io.imap import ImapSource
 from daemon.io.oauth import OAuthLogin, make_login
-from daemon.io.send import Outgoing, SmtpSender
+from daemon.io.send import OutboxDirSender, Outgoing, SmtpSender
 from daemon.io.tokens import TokenError, TokenSource
 from daemon.runtime import load_config
 from daemon.settings import ImapConfig, OAuthConfig, SecretRef, ServerConfig, SmtpConfig
+from daemon.state import outbox
+from daemon.state.models import make_sessions
 
 USER = DovecotServer.DEFAULT_USER
 LEADS_CSV = ("name,status,contact_emails,domain,service_tier,monthly_fee,cloud_billing_managed,service_start,notes\n"
@@ -191,32 +198,89 @@ def test_a_refused_refresh_says_what_to_do_without_secrets(provider: OAuthTokenS
         TokenSource("t", google_user_fetch(token_file(tmp_path, provider), provider.token_uri)).token()
 
 
-def test_a_revoked_refresh_token_is_logged_shown_in_status_and_retried_until_fixed(
-        oauth_dovecot: DovecotServer, provider: OAuthTokenServer, tmp_path: Path) -> None:
-    config = oauth_config(tmp_path, oauth_dovecot, provider)
-    oauth_dovecot.append("INBOX", confirmation(1))
-    provider.revoke_all()
-    log = tmp_path / "daemon.log"
+@contextlib.contextmanager
+def running_daemon(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`partnerships run` in its own process, its log in `log`; stopped with SIGTERM afterwards."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get(
         "PYTHONPATH", "")])}
     with open(log, "wb") as stderr:
         process = subprocess.Popen([sys.executable, "-m", "daemon", "run", "--config", str(config)],
-                                   cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+                                   cwd=config.parent, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
     try:
-        wait_for(lambda: "run `partnerships auth google` again" in log.read_text())
-        failures = [line for line in log.read_text().splitlines() if "invalid_grant" in line]
-        # The refusal is logged when it happens (by the token source and the watcher), not once per retry.
-        assert 1 <= len(failures) <= 2
-        code, out, _ = run_cli("status", "--config", str(config))
-        assert code == 0 and "disconnected since" in out and "invalid_grant" in out
-        # The person runs `partnerships auth google` again: the daemon picks the new token up by itself.
-        token_file(tmp_path, provider)
-        wait_for(lambda: "confirm1@example.test" in log.read_text(), timeout=60)
+        yield process
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
-    code, out, _ = run_cli("status", "--config", str(config))
-    assert "connected (last sync" in out and "last uid 1" in out
+
+
+def digest_text(config: Path, week: str) -> str:
+    """The weekly digest the running daemon sends (to the outbox) once it is due: recorded here, sent by it."""
+    settings = load_config(config)
+    sessions = make_sessions(settings.database)
+    outbox.enqueue_once(sessions, f"digest:{week}", "send_digest", {"week": week, "day": date.today().isoformat()})
+    path = OutboxDirSender(settings.outbox_dir).path_for(f"digest:{week}")
+    wait_for(path.exists)
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
+def test_a_failing_refresh_is_one_log_line_in_status_desk_metrics_and_digest_until_it_works_again(
+        oauth_dovecot: DovecotServer, provider: OAuthTokenServer, tmp_path: Path) -> None:
+    config = oauth_config(tmp_path, oauth_dovecot, provider)  # IMAP with OAuth2; the outbox sends the digest
+    secrets = [json.loads((tmp_path / "google-token.json").read_text())["refresh_token"], "client-secret"]
+    oauth_dovecot.append("INBOX", confirmation(1))
+    provider.revoke_all()
+    log = tmp_path / "daemon.log"
+    seen: list[str] = []
+
+    def status() -> str:
+        code, out, err = run_cli("status", "--config", str(config))
+        assert code == 0, err
+        seen.append(out)
+        return out
+
+    def desk() -> tuple[str, str]:
+        _, app = open_desk(load_config(config).state_dir, config=config)
+        browser = client(app)
+        sign_in(browser, "alice")
+        health, metrics = browser.get("/health").text, browser.get("/metrics").text
+        seen.extend([health, metrics])
+        return health, metrics
+
+    with running_daemon(config, log):
+        wait_for(lambda: "oauth2 token refresh failed" in log.read_text())
+        wait_for(lambda: provider.grants("refresh_token") >= 3)  # retried with backoff ...
+        failures = [line for line in log.read_text().splitlines() if "invalid_grant" in line
+                    and line.startswith(("level=ERROR", "level=WARNING"))]
+        assert len(failures) == 1, failures  # ... and said once (besides the INFO line of systemd's READY=1)
+        assert "run `partnerships auth google` again" in failures[0] and "(imap)" in failures[0]
+        out = status()
+        assert f"oauth2 imap: refresh failing since {date.today()}" in out and "invalid_grant" in out
+        health, metrics = desk()
+        assert "OAuth2 sign-in (imap)" in health and "invalid_grant" in health and "retrying with backoff" in health
+        assert 'partnerships_oauth_refresh_ok{channel="imap"} 0.0' in metrics
+        digest = digest_text(config, "2026-W01")
+        seen.append(digest)
+        assert "ATTENTION: the daemon cannot sign in to the mail server (OAuth2)" in digest
+        assert "  - imap: refresh failing since" in digest and "invalid_grant" in digest
+        # `partnerships auth google` again: the daemon picks the new token up by itself, where it stopped.
+        secrets.append(json.loads(token_file(tmp_path, provider).read_text())["refresh_token"])
+        wait_for(lambda: "confirm1@example.test" in log.read_text(), timeout=60)
+        wait_for(lambda: "oauth2 token refresh works again" in log.read_text())
+        digest = digest_text(config, "2026-W02")
+        seen.append(digest)
+        assert "ATTENTION" not in digest and "invalid_grant" not in digest
+    out = status()
+    assert "oauth2 imap: token refresh ok" in out and "last uid 1" in out and "invalid_grant" not in out
+    health, metrics = desk()
+    assert "token refresh ok" in health and 'partnerships_oauth_refresh_ok{channel="imap"} 1.0' in metrics
+    text = log.read_text()
+    assert len([line for line in text.splitlines() if "works again" in line]) == 1
+    secrets += list(provider.access)
+    for output in [text, *seen]:
+        assert not [secret for secret in secrets if secret in output]
 
 
 def test_run_once_with_a_revoked_token_exits_2_with_one_line(oauth_dovecot: DovecotServer,
@@ -383,3 +447,78 @@ def test_auth_microsoft_device_code_stores_the_refresh_token(microsoft: OAuthTok
     assert json.loads(saved.read_text())["refresh_token"] in microsoft.refresh_tokens
     login = make_login(microsoft_server(microsoft, state / "credentials"), state)
     assert isinstance(login, OAuthLogin) and microsoft.user_of(login.tokens.token()) == USER
+
+
+@pytest.mark.parametrize("flow", ["client-credentials", "refresh-token"])
+def test_microsoft_365_token_logs_in_to_dovecot_and_smtp(flow: str, microsoft: OAuthTokenServer, tmp_path: Path,
+                                                        smtp_server: Callable[..., RecordingSMTPServer],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """msal, its authority the local provider (https; instance discovery off for a configured authority), gets a
+    token that Dovecot (XOAUTH2, introspected at the same provider) and aiosmtpd (XOAUTH2) accept."""
+    monkeypatch.chdir(tmp_path)
+    dovecot = DovecotServer(oauth2_introspection_url=microsoft.introspection_url)
+    dovecot.start()
+    try:
+        smtp = smtp_server(oauth_users=microsoft.user_of)
+        dovecot.append("INBOX", confirmation(1))
+        tokens = tmp_path / "microsoft-token.json"
+        auth = (f'auth = "oauth2-microsoft"\noauth_client_id = "app-id"\n'
+                f'oauth_authority = "{microsoft.base_url}/tenant-id"\n')
+        if flow == "client-credentials":
+            microsoft.clients["app-id"] = "app-secret"
+            monkeypatch.setenv("MS_SECRET", "app-secret")
+            auth += 'oauth_client_secret_env = "MS_SECRET"\n'
+        else:
+            microsoft.rotate = True
+            first = microsoft.new_refresh_token()
+            tokens.write_text(json.dumps({"client_id": "app-id", "refresh_token": first}))
+            tokens.chmod(0o600)
+            auth += f'oauth_token_file = "{tokens}"\n'
+        config = write_daemon_config(tmp_path, dovecot, smtp, leads_csv=LEADS_CSV, source_extra=auth,
+                                     daemon_extra="retry_base_seconds = 0.2")
+        config.write_text(config.read_text() + f'username = "{USER}"\n' + auth)
+        code, out, err = run_cli("run", "--once", "--config", str(config))
+        assert code == 0, err
+        [sent] = smtp.wait_for(1)
+        assert sent.auth_login == USER and sent.rcpt_tos[0] == "operations@codeforsociety.org"
+        grant = "client_credentials" if flow == "client-credentials" else "refresh_token"
+        assert microsoft.grants(grant) == 1  # IMAP and SMTP share one token
+        assert [r["path"] for r in microsoft.requests if r.get("grant_type")] == ["/tenant-id/oauth2/v2.0/token"]
+        secrets = ["app-secret", *microsoft.refresh_tokens, *microsoft.access]
+        assert [secret for secret in secrets if secret in out + err] == []
+        if flow == "refresh-token":
+            saved = json.loads(tokens.read_text())
+            assert saved["refresh_token"] != first and saved["refresh_token"] in microsoft.refresh_tokens
+            # Rotated: the old one is dead, the saved one lives.
+            assert first not in microsoft.refresh_tokens and first not in out + err
+            assert saved["client_id"] == "app-id" and stat.S_IMODE(tokens.stat().st_mode) == 0o600
+            assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".microsoft-token")] == []
+    finally:
+        dovecot.stop()
+
+
+def test_a_failing_smtp_refresh_pauses_sending_without_using_up_attempts_and_clears(
+        oauth_dovecot: DovecotServer, provider: OAuthTokenServer, smtp_server: Callable[..., RecordingSMTPServer],
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    smtp = smtp_server(oauth_users=provider.user_of)
+    config = write_daemon_config(tmp_path, oauth_dovecot, smtp, leads_csv=LEADS_CSV,  # IMAP with its password
+                                 daemon_extra="retry_base_seconds = 0.2")
+    config.write_text(config.read_text() + f'username = "{USER}"\nauth = "oauth2-google"\noauth_token_file = '
+                      f'"{token_file(tmp_path, provider)}"\noauth_token_uri = "{provider.token_uri}"\n')
+    provider.revoke_all()
+    oauth_dovecot.append("INBOX", confirmation(1))
+    code, _, err = run_cli("run", "--once", "--config", str(config))
+    assert code == 0, err
+    assert len([line for line in err.splitlines() if "oauth2 token refresh failed" in line and "(smtp)" in line]) == 1
+    code, out, _ = run_cli("status", "--config", str(config))
+    assert "oauth2 smtp: refresh failing since" in out and "invalid_grant" in out
+    waiting = [line for line in out.splitlines() if "forward:confirm1@example.test" in line]
+    assert len(waiting) == 1 and "pending" in waiting[0] and "attempts=0" in waiting[0]  # not the message's fault
+    token_file(tmp_path, provider)  # `partnerships auth google` again
+    oauth_dovecot.append("INBOX", confirmation(2))
+    code, _, err = run_cli("run", "--once", "--config", str(config))
+    assert code == 0, err
+    assert smtp.wait_for(1)[0].auth_login == USER and "oauth2 token refresh works again" in err
+    code, out, _ = run_cli("status", "--config", str(config))
+    assert "oauth2 smtp: token refresh ok" in out and "oauth2 imap" not in out

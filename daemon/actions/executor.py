@@ -24,6 +24,7 @@ from daemon.errors import ActionError, DaemonError
 from daemon.invoicing.batch import InvoiceBatch
 from daemon.invoicing.spend import SpendSource
 from daemon.io.send import Outgoing, Sender
+from daemon.io.tokens import TokenError
 from daemon.leads.airtable.store import StatusChange
 from daemon.leads.base import LeadStore
 from daemon.settings import Config
@@ -193,7 +194,7 @@ class Executor:
         try:
             result = handler_for(kind)(self, key, payload)
         except (ActionError, DaemonError) as exc:
-            if isinstance(exc.__cause__, smtplib.SMTPAuthenticationError):
+            if isinstance(exc.__cause__, (smtplib.SMTPAuthenticationError, TokenError)):  # not the message's fault
                 return self._login_refused(action_id, key, kind, str(exc))
             retryable = getattr(exc, "retryable", False)
             return self._failed(action_id, key, kind, attempts + 1, str(exc), retryable)

@@ -144,7 +144,7 @@ def send_digest(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, An
         {(e.lead_id, e.month) for e in evidence if e.kind == "affirmation" and e.month},
         {e.lead_id for e in evidence if e.kind == "contract"}, reviews, date.fromisoformat(payload["day"]),
         ex.config.digest, [FailedAction(a.id, a.kind, a.key, a.last_error or "-")
-                           for a in outbox.failed_summary(ex.sessions)])
+                           for a in outbox.failed_summary(ex.sessions)], queries.oauth_problems(ex.sessions))
     body = ex.renderer.render(DIGEST_TEMPLATE, variables)
     subject = f"[partnerships] Weekly digest {payload['week']}: {variables['total']} leads, " \
               f"{len(variables['reviews'])} review item(s) waiting"

@@ -44,9 +44,10 @@ class FailedAction:
 def digest_variables(leads: Sequence[Lead], last_activity: Mapping[str, datetime | None],
                      affirmed: set[tuple[str, str]], contracts: set[str], reviews: Sequence[OpenReview],
                      today: date, settings: DigestSettings,
-                     failed: Sequence[FailedAction] = ()) -> dict[str, Any]:
+                     failed: Sequence[FailedAction] = (), sign_in: Mapping[str, str] | None = None
+                     ) -> dict[str, Any]:
     """Leads per status, leads gone quiet, active services without last month's affirmation, waiting reviews,
-    and actions that failed for good."""
+    actions that failed for good, and the mail channels (imap, smtp) whose OAuth2 token cannot be refreshed."""
     last_month = month_before(today)
     cutoff = datetime.combine(today - timedelta(days=settings.inactive_days), datetime.min.time())
     counts = Counter(lead.status for lead in leads)
@@ -69,4 +70,5 @@ def digest_variables(leads: Sequence[Lead], last_activity: Mapping[str, datetime
         "reviews": [{"lead": r.lead_name, "intent": r.intent, "reason": r.reason,
                      "since": r.since.date().isoformat()} for r in reviews],
         "failed": [{"id": f.action_id, "kind": f.kind, "key": f.key, "error": f.error} for f in failed],
+        "sign_in": [{"channel": channel, "problem": problem} for channel, problem in sorted((sign_in or {}).items())],
     }

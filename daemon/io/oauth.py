@@ -87,9 +87,18 @@ _SOURCES_LOCK = threading.Lock()
 
 def make_login(server: ServerConfig, state_dir: Path) -> Login:
     """The login of `server` as configured; IMAP and SMTP of one account share one token source."""
+    source = token_source(server, state_dir)
+    if source is None:
+        return PasswordLogin(server.password.resolve_login() if server.password else "")
+    assert server.oauth is not None
+    return OAuthLogin(source, server.oauth.mechanism)
+
+
+def token_source(server: ServerConfig, state_dir: Path) -> TokenSource | None:
+    """The one token source of `server`'s account in this process (None: password login)."""
     oauth = server.oauth
     if oauth is None:
-        return PasswordLogin(server.password.resolve_login() if server.password else "")
+        return None
     assert server.username, "settings require a username with OAuth2"
     token_file = oauth.token_file or default_token_file(state_dir, oauth.provider)
     key = (oauth.provider, server.username, token_file, oauth.service_account_file, oauth.client_id)
@@ -99,7 +108,7 @@ def make_login(server: ServerConfig, state_dir: Path) -> Login:
             source = TokenSource(f"{server.username} ({oauth.provider})", _fetcher(oauth, server.username, token_file),
                                  margin=oauth.refresh_margin_seconds)
             _SOURCES[key] = source
-    return OAuthLogin(source, oauth.mechanism)
+    return source
 
 
 def _fetcher(oauth: OAuthConfig, user: str, token_file: Path) -> Callable[[], tuple[str, float]]:

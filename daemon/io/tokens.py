@@ -1,6 +1,7 @@
 """OAuth2 access tokens: cached and refreshed before they expire (`TokenSource`), and the token files that keep
 refresh tokens (written atomically, 0600). A token that cannot be had is a `TokenError`, a ConnectionError, so
-the IMAP watcher retries it with backoff like a lost connection."""
+the IMAP watcher retries it with backoff like a lost connection. A source remembers whether its last refresh failed
+and tells its listeners once per change (the service records it for `status`, the desk, metrics and the digest)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,15 @@ class TokenError(ConnectionError):
     """No access token could be had (refresh refused, provider unreachable); the message says what to do."""
 
 
+# Called with the source after its refresh outcome changed, and the problem it had before (None: none, or unknown).
+RefreshListener = Callable[["TokenSource", "str | None"], None]
+
 
 class TokenSource:
-    """An access token, cached and refreshed `margin` seconds before it expires; one refresh at a time."""
+    """An access token, cached and refreshed `margin` seconds before it expires; one refresh at a time.
+
+    `problem` is why the last refresh failed (None once one works); `failing_since` when the failures began.
+    Listeners hear of every change: the first outcome, a failure, another reason, a refresh that works again."""
 
     def __init__(self, name: str, fetch: Callable[[], tuple[str, float]], *, margin: float = 300.0,
                  clock: Callable[[], float] = time.time) -> None:
@@ -36,15 +43,48 @@ class TokenSource:
         self._token: str | None = None
         self._expires_at = 0.0
         self.refreshes = 0
+        self.problem: str | None = None
+        self.failing_since: float | None = None
+        self._known = False  # whether any refresh was tried yet
+        self._listeners: dict[str, RefreshListener] = {}
 
     def token(self) -> str:
         with self._lock:
             if self._token is None or self.clock() >= self._expires_at - self.margin:
-                value, lifetime = self._fetch()
+                try:
+                    value, lifetime = self._fetch()
+                except TokenError as exc:
+                    self._outcome(str(exc))
+                    raise
                 self._token, self._expires_at = value, self.clock() + lifetime
                 self.refreshes += 1
                 log.info("oauth2 token refreshed for %s, valid %.0f s", self.name, lifetime)
+                self._outcome(None)
             return self._token
+
+    def listen(self, name: str, listener: RefreshListener) -> None:
+        """Tell `listener` of every change from now on (a later one under the same name replaces it); when an
+        outcome is known already, it hears of it at once."""
+        with self._lock:
+            self._listeners[name] = listener
+            if self._known:
+                listener(self, None)
+
+    def unlisten(self, name: str) -> None:
+        with self._lock:
+            self._listeners.pop(name, None)
+
+    def _outcome(self, problem: str | None) -> None:
+        previous, known = self.problem, self._known
+        self.problem, self._known = problem, True
+        if problem is None:
+            self.failing_since = None
+        elif previous is None:
+            self.failing_since = self.clock()
+        if known and problem == previous:
+            return
+        for listener in list(self._listeners.values()):
+            listener(self, previous)
 
     def forget(self) -> None:
         """After the server refused the token (revoked early): the next login fetches a new one."""

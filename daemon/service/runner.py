@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import time
@@ -16,7 +17,8 @@ from daemon.core.rules import load_rules
 from daemon.errors import DaemonError
 from daemon.io import FileSource
 from daemon.io.imap import source_name
-from daemon.io.oauth import Login, make_login
+from daemon.io.oauth import Login, make_login, token_source
+from daemon.io.tokens import TokenSource
 from daemon.pipeline import Pipeline, Summary
 from daemon.service.lock import RunLock
 from daemon.service.progress import track
@@ -24,13 +26,14 @@ from daemon.service.scheduler import InvoiceScheduler
 from daemon.service.sdnotify import Notifier
 from daemon.service.watch import watch
 from daemon.state.models import set_meta
-from daemon.state.queries import CONNECTION_KEY, LAST_SYNC_PREFIX
+from daemon.state.queries import CONNECTION_KEY, LAST_SYNC_PREFIX, OAUTH_OK, OAUTH_PREFIX, oauth_refresh
 from daemon.state.schema import DatabaseLock, describe
 
 if TYPE_CHECKING:
     from daemon.runtime import Runtime
 
 log = logging.getLogger("daemon.run")
+LISTENER = "run"  # the name the runner listens to token sources under
 
 
 @dataclass
@@ -84,6 +87,7 @@ class Runner:
                     lock.release()
                 raise
         self.signals.install()
+        refreshing = self._listen_to_token_refreshes()
         try:
             if not self.dry_run:
                 self.invoices = InvoiceScheduler(config, self.runtime.sessions, self.runtime.executor)
@@ -102,6 +106,8 @@ class Runner:
             else:
                 self._watch_files()
         finally:
+            for source in refreshing:
+                source.unlisten(LISTENER)
             self.notifier.stopping()
             if shared is not None:
                 shared.release()
@@ -160,6 +166,47 @@ class Runner:
         self.notifier.ready(status)
         self.notifier.status(status)
         self.notifier.watchdog()
+
+    def _listen_to_token_refreshes(self) -> list[TokenSource]:
+        """Hear of every change of the OAuth2 token refreshes of the mailbox and the mail server (one source when
+        they are the same account)."""
+        config = self.runtime.config
+        servers = []
+        if config.source.kind == "imap" and config.source.imap is not None:
+            servers.append(("imap", config.source.imap.server))
+        if config.send_kind == "smtp" and config.smtp is not None:
+            servers.append(("smtp", config.smtp.server))
+        channels: dict[int, tuple[TokenSource, list[str]]] = {}
+        for channel, server in servers:
+            source = token_source(server, config.state_dir)
+            if source is not None:
+                channels.setdefault(id(source), (source, []))[1].append(channel)
+        for source, names in channels.values():
+            source.listen(LISTENER, functools.partial(self._token_refresh, tuple(names)))
+        return [source for source, _ in channels.values()]
+
+    def _token_refresh(self, channels: tuple[str, ...], source: TokenSource, previous: str | None) -> None:
+        """Once per change: one log line, and per channel "ok" or since when and why the refresh fails, in the state
+        (`status`, the desk's health page, /metrics, the weekly digest). The watcher and the outbox retry."""
+        stored = {} if self.dry_run else oauth_refresh(self.runtime.sessions)
+        problem = source.problem
+        if problem is not None:
+            since = datetime.fromtimestamp(source.failing_since or time.time(), UTC)
+            text = f"refresh failing since {since:%Y-%m-%d %H:%M:%S} UTC for {source.name}: {problem}"
+            if not (self.once and "imap" in channels):  # `run --once` ends with this reason as its error line
+                log.error("oauth2 token refresh failed for %s (%s): %s; retrying with backoff (reported again "
+                          "only when this changes)", source.name, ", ".join(channels), problem)
+        else:
+            text = OAUTH_OK
+            earlier = previous or next((stored[c] for c in channels if stored.get(c, OAUTH_OK) != OAUTH_OK), None)
+            if earlier:
+                log.warning("oauth2 token refresh works again for %s (%s) after: %s", source.name,
+                            ", ".join(channels), earlier)
+        # The same failure after a restart keeps the moment it began.
+        changed = {f"{OAUTH_PREFIX}{c}": text for c in channels
+                   if stored.get(c) != text and not (problem and stored.get(c, "").endswith(f": {problem}"))}
+        if changed and not self.dry_run:
+            set_meta(self.runtime.sessions, changed)
 
     def _tick(self) -> None:
         if self.connection_problem is not None:

@@ -12,6 +12,7 @@ from imapclient.exceptions import LoginError
 from daemon.errors import DaemonError
 from daemon.io.imap import CONNECTION_ERRORS, Backoff, ImapSource, StopFlag
 from daemon.io.oauth import Login
+from daemon.io.tokens import TokenError
 from daemon.pipeline import Pipeline
 from daemon.service.progress import track
 from daemon.settings import ImapConfig
@@ -56,24 +57,28 @@ class AuthBackoff:
 
 @dataclass
 class Problems:
-    """Reports a connection problem once per change (a new reason, or recovery), not on every retry."""
+    """Reports a connection problem once per change (a new reason, or recovery), not on every retry. A problem
+    `logged` elsewhere (a token refresh: the service says it once, for IMAP and SMTP) changes the state only."""
 
     on_change: Callable[[str | None], None]
     current: str | None = None
+    logged: bool = False
 
-    def failed(self, reason: str, delay: float) -> None:
+    def failed(self, reason: str, delay: float, *, logged: bool = False) -> None:
         if reason != self.current:
-            log.warning("imap connection failed: %s; retrying in %.1f s (reported again only when this changes)",
-                        reason, delay)
-            self.current = reason
+            if not logged:
+                log.warning("imap connection failed: %s; retrying in %.1f s (reported again only when this "
+                            "changes)", reason, delay)
+            self.current, self.logged = reason, logged
             self.on_change(reason)
         else:
             log.debug("imap connection failed again: %s; retrying in %.1f s", reason, delay)
 
     def recovered(self) -> None:
         if self.current is not None:
-            log.warning("imap connection works again after: %s", self.current)
-            self.current = None
+            if not self.logged:
+                log.warning("imap connection works again after: %s", self.current)
+            self.current, self.logged = None, False
             self.on_change(None)
 
 
@@ -131,7 +136,7 @@ def watch(config: ImapConfig, login: Login | str | Callable[[], Login | str], pi
                     raise DaemonError(f"IMAP {server.host}:{server.port}: {type(exc).__name__}: {exc}") from exc
                 delay = backoff.next_delay()
                 reason = f"{type(exc).__name__}: {exc}"
-                problems.failed(reason, delay)
+                problems.failed(reason, delay, logged=isinstance(exc, TokenError))
                 on_disconnected(reason)
                 _sleep(delay, stop, tick)
     finally:

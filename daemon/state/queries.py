@@ -30,6 +30,18 @@ from daemon.state.models import (
 CONNECTION_KEY = "connection"  # meta: the daemon's last word on its mailbox connection
 SMTP_KEY = "smtp"  # meta: the mail server's last answer to our login
 LAST_SYNC_PREFIX = "last_sync:"  # meta: last_sync:<source> -> when a pass over it last completed
+OAUTH_PREFIX = "oauth:"  # meta: oauth:<imap|smtp> -> "ok", or since when and why its token refresh fails
+OAUTH_OK = "ok"
+
+
+def oauth_refresh(sessions: sessionmaker[Session]) -> dict[str, str]:
+    """Per mail channel signing in with OAuth2 (imap, smtp): "ok" or why its token cannot be refreshed."""
+    return {key.removeprefix(OAUTH_PREFIX): value for key, value in get_meta(sessions, OAUTH_PREFIX).items()}
+
+
+def oauth_problems(sessions: sessionmaker[Session]) -> dict[str, str]:
+    """The channels whose token refresh fails now, and why (for the digest)."""
+    return {channel: text for channel, text in oauth_refresh(sessions).items() if text != OAUTH_OK}
 
 
 def last_activity_by_lead(sessions: sessionmaker[Session]) -> dict[str, datetime]:
@@ -93,6 +105,8 @@ def status_report(sessions: sessionmaker[Session], state: str) -> dict[str, Any]
             "state": state,
             "connection": meta.get(CONNECTION_KEY),
             "smtp": meta.get(SMTP_KEY),
+            "oauth": {key.removeprefix(OAUTH_PREFIX): value for key, value in meta.items()
+                      if key.startswith(OAUTH_PREFIX)},
             "sources": [{"source": c.source, "uidvalidity": c.uidvalidity, "last_uid": c.last_uid,
                          "last_sync": meta.get(f"{LAST_SYNC_PREFIX}{c.source}")} for c in cursors],
             "actions": {"pending": counts.get(PENDING, 0), "uncertain": counts.get(UNCERTAIN, 0),
@@ -109,6 +123,6 @@ def status_report(sessions: sessionmaker[Session], state: str) -> dict[str, Any]
 
 def empty_status_report(state: str) -> dict[str, Any]:
     """`status` of a state with no database yet."""
-    return {"state": state, "connection": None, "smtp": None, "sources": [],
+    return {"state": state, "connection": None, "smtp": None, "oauth": {}, "sources": [],
             "actions": {"pending": 0, "uncertain": 0, "done": 0, "failed": 0}, "unfinished_actions": [],
             "review_items_open": 0, "quarantined": 0, "last_invoice_batch": None}

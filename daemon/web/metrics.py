@@ -11,7 +11,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from daemon.state import desk as queries
-from daemon.state.queries import status_report
+from daemon.state.queries import OAUTH_OK, status_report
 from daemon.state.schema import describe
 
 if TYPE_CHECKING:
@@ -43,6 +43,12 @@ class StateCollector(Collector):
         connected = str(facts["connection"] or "").startswith("connected")
         yield GaugeMetricFamily("partnerships_connected", "1 while the last mailbox round-trip succeeded",
                                 value=1.0 if connected else 0.0)
+        refresh = GaugeMetricFamily("partnerships_oauth_refresh_ok",
+                                    "1 while the OAuth2 token of the channel (imap, smtp) refreshes, 0 while it fails",
+                                    labels=["channel"])
+        for channel, text in sorted(facts["oauth"].items()):
+            refresh.add_metric([channel], 1.0 if text == OAUTH_OK else 0.0)
+        yield refresh
         leads = GaugeMetricFamily("partnerships_leads", "Leads by status", labels=["status"])
         for status, count in _statuses(self.desk).items():
             leads.add_metric([status], count)
