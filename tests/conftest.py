@@ -9,9 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airtable_server import AirtableServer
+from airtable_support import seeded_server
 from servers import DovecotServer, PostgresCluster, RecordingSMTPServer, dovecot_binary
 
 # --- Real-server fixtures: Dovecot IMAP and a recording SMTP server (tests/servers.py) -------
+
+
+@pytest.fixture
+def seeded_airtable() -> Iterator[AirtableServer]:
+    """The local Airtable server with the partnerships base and the example leads."""
+    yield from seeded_server()
 
 
 @pytest.fixture

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
+from pathlib import Path
 
 from daemon.cli import main
 from daemon.core.message import Attachment, Message
@@ -74,3 +76,35 @@ def raw_email(*, sender: str = "Maria Chen <maria.chen@westbrook.edu>", to: str 
         message[name] = value
     message.set_content(body)
     return message.as_bytes()
+
+
+# What the bundled example mailbox leaves in the leads table (tests/test_example_mailbox.py, and the same on
+# Airtable in tests/test_airtable_e2e.py).
+EXPECTED_STATUSES = {
+    "Pinecrest Community College": "Active Lead",
+    "Institute for Alpine Ecology": "Active Lead",
+    "Sonoran Desert Research Consortium": "Waiting",
+    "Brightwater Public Health Institute": "Inactive Lead",
+    "Eastlake University Statistics": "Active Lead",
+    "Northbay Marine Laboratory": "Active Lead",
+    "Cascade Institute for Climate Research": "Needs Admin",
+    "Riverbend University Hydrology Lab": "Active Service",
+    "Open Ocean Data Alliance": "Active Service",
+    "Prairie State University Physics Education": "Needs Admin",
+    "Bayside Genomics Consortium": "Inactive Service",
+    "Summit State University Neuroscience": "Active Service",
+    "Redwood Coast Community College": "Active Lead",
+    "Lakeside University Limnology Lab": "Active Lead",
+    "Harborview Institute of Oceanography": "Active Lead",
+    "Ironwood Institute for Computational Linguistics": "Active Service",
+    "Granite Peak Observatory": "Waiting",
+    "Old Mill Digital History Project": "Inactive Lead",
+    "Coastal Plains University Geography": "Inactive Service",
+    # created from the mailbox; named by their domain until the team renames them
+    "westbrook.edu": "Needs Admin",
+    "glenmoor.ac.uk": "Active Lead",
+    "meadowlark.edu": "Active Lead",
+}
+
+# The shared corpus of real messages written by others (never copied into the project).
+CORPUS = Path(os.environ.get("PARTNERSHIPS_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus")

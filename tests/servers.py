@@ -25,6 +25,7 @@ import socket
 import ssl
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -1064,3 +1065,31 @@ def _jwt_subject(assertion: str) -> str | None:
     except (IndexError, ValueError):
         return None
     return claims.get("sub") if claims.get("scope") == "https://mail.google.com/" else None
+
+
+# The installed command, beside this interpreter.
+PARTNERSHIPS = Path(sys.executable).with_name("partnerships")
+
+
+class NotifySocket:
+    """The test's end of $NOTIFY_SOCKET: collects what the daemon tells systemd."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.messages: list[str] = []
+
+    def wait_for(self, prefix: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in (line for message in self.messages for line in message.splitlines()):
+                if line.startswith(prefix):
+                    return line
+            with contextlib.suppress(TimeoutError):
+                self.messages.append(self.sock.recv(4096).decode())
+        raise AssertionError(f"no {prefix!r} from the daemon within {timeout} s; got {self.messages}")
+
+    def clear(self) -> None:
+        self.messages.clear()

@@ -1,74 +1,31 @@
-"""The example mailbox against the Airtable backend (local Airtable server): same outcome as with SQLite."""
+"""The example mailbox against the Airtable backend (local Airtable seeded_airtable): same outcome as with SQLite."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-import pytest
-from airtable_server import BASE_ID, AirtableServer, add_partnerships_base
-from factories import raw_email, run_cli
-from test_example_mailbox import EXPECTED_STATUSES
+from airtable_server import BASE_ID, AirtableServer
+from airtable_support import write_config
+from factories import EXPECTED_STATUSES, raw_email, run_cli
 
-from daemon.leads.sqlite import read_leads_csv
 from daemon.runtime import load_config, open_runtime
-from daemon.settings import PROJECT_ROOT
 from daemon.state.models import ActionRow
 
 
-@pytest.fixture
-def server() -> Iterator[AirtableServer]:
-    with AirtableServer() as server:
-        add_partnerships_base(server)
-        rows = []
-        for lead in read_leads_csv(PROJECT_ROOT / "examples" / "leads.csv"):
-            row = {"Community": lead.name, "Status": lead.status, "Contact emails": ", ".join(lead.contact_emails),
-                   "Domain": lead.domain or "", "Cloud billing managed": lead.cloud_billing_managed, "Notes": ""}
-            if lead.service_tier:
-                row["Service tier"] = lead.service_tier.title()
-            if lead.monthly_fee is not None:
-                row["Monthly fee"] = float(lead.monthly_fee)
-            if lead.service_start:
-                row["Service start"] = lead.service_start.isoformat()
-            rows.append(row)
-        server.seed(BASE_ID, "Leads", rows)
-        server.clear_log()
-        yield server
-
-
-def write_config(tmp_path: Path, server: AirtableServer) -> Path:
-    (tmp_path / "airtable-token").write_text(server.token)
-    path = tmp_path / "partnerships.toml"
-    path.write_text(f"""
-[daemon]
-state_dir = "state"
-[trust]
-authserv_ids = ["mx.google.com"]
-[leads]
-backend = "airtable"
-[leads.airtable]
-base_id = "{BASE_ID}"
-endpoint_url = "{server.url}"
-token_file = "airtable-token"
-backoff_seconds = 0.05
-""")
-    return path
-
-
-def test_example_mailbox_moves_the_same_statuses_in_airtable(tmp_path: Path, server: AirtableServer) -> None:
-    config = write_config(tmp_path, server)
+def test_example_mailbox_moves_the_same_statuses_in_airtable(tmp_path: Path, seeded_airtable: AirtableServer) -> None:
+    config = write_config(tmp_path, seeded_airtable)
     code, out, err = run_cli("run", "--once", "--config", str(config), "--log-level", "warning")
     assert code == 0, err
-    records = {r["fields"]["Community"]: r["fields"] for r in server.records(BASE_ID, "Leads")}
+    records = {r["fields"]["Community"]: r["fields"] for r in seeded_airtable.records(BASE_ID, "Leads")}
     assert {name: fields["Status"] for name, fields in records.items()} == EXPECTED_STATUSES
     assert "forwards written: 2" in out and "status changes: 5" in out
     notes = records["Cascade Institute for Climate Research"]["Notes"]
     assert "Active Lead -> Needs Admin (rule confirm-tier-at-price on message <t09m2.a34a@cascadeclimate.org>)" in notes
-    full_reads = [r for r in server.requests("GET", path_suffix="/Leads") if "filterByFormula" not in r.query]
+    full_reads = [r for r in seeded_airtable.requests("GET", path_suffix="/Leads") if "filterByFormula" not in r.query]
     assert len(full_reads) == 1  # one paginated read per cycle; creates look their key up with a formula
-    assert server.rate_limited == 0 and server.peak_rate() <= 5
+    assert seeded_airtable.rate_limited == 0 and seeded_airtable.peak_rate() <= 5
     # Cascade stated its start (December 1), now on the lead: from that day on a pass activates it, once.
     cascade = records["Cascade Institute for Climate Research"]
     assert cascade["Service start"] == "2026-12-01" and "stated in <t09m2.a34a@cascadeclimate.org>" in cascade["Notes"]
@@ -77,22 +34,23 @@ def test_example_mailbox_moves_the_same_statuses_in_airtable(tmp_path: Path, ser
     assert again[0] == 0 and "status changes: 0" in again[1]
     expected = EXPECTED_STATUSES | ({"Cascade Institute for Climate Research": "Active Service"}
                                     if date.today() >= date(2026, 12, 1) else {})
-    assert {r["fields"]["Community"]: r["fields"]["Status"] for r in server.records(BASE_ID, "Leads")} == expected
+    records = seeded_airtable.records(BASE_ID, "Leads")
+    assert {r["fields"]["Community"]: r["fields"]["Status"] for r in records} == expected
 
 
-def test_check_reports_a_renamed_field(tmp_path: Path, server: AirtableServer) -> None:
-    config = write_config(tmp_path, server)
+def test_check_reports_a_renamed_field(tmp_path: Path, seeded_airtable: AirtableServer) -> None:
+    config = write_config(tmp_path, seeded_airtable)
     assert run_cli("check", "--config", str(config))[0] == 0
-    server.rename_field(BASE_ID, "Leads", "Status", "Stage")
+    seeded_airtable.rename_field(BASE_ID, "Leads", "Status", "Stage")
     code, out, _ = run_cli("check", "--config", str(config))
     assert code == 2 and "'Status'" in out
 
 
-def test_a_change_the_table_refuses_becomes_a_review_item(tmp_path: Path, server: AirtableServer) -> None:
-    config = load_config(write_config(tmp_path, server))
+def test_a_change_the_table_refuses_becomes_a_review_item(tmp_path: Path, seeded_airtable: AirtableServer) -> None:
+    config = load_config(write_config(tmp_path, seeded_airtable))
     runtime = open_runtime(config)
     cascade = next(lead for lead in runtime.leads.all() if lead.name == "Cascade Institute for Climate Research")
-    server.delete_record(BASE_ID, "Leads", cascade.id)
+    seeded_airtable.delete_record(BASE_ID, "Leads", cascade.id)
     with runtime.sessions.begin() as session:
         session.add(ActionRow(key="status:x@y:Waiting", kind="set_status", message_id="x@y", payload={
             "lead": cascade.id, "lead_name": cascade.name, "from": "Active Lead", "to": "Waiting",
@@ -107,8 +65,8 @@ def test_a_change_the_table_refuses_becomes_a_review_item(tmp_path: Path, server
 
 
 def test_backlog_of_new_leads_and_moves_is_written_ten_records_per_request(tmp_path: Path,
-                                                                           server: AirtableServer) -> None:
-    runtime = open_runtime(load_config(write_config(tmp_path, server)))
+                                                                           seeded_airtable: AirtableServer) -> None:
+    runtime = open_runtime(load_config(write_config(tmp_path, seeded_airtable)))
     with runtime.sessions.begin() as session:
         for number in range(25):  # e.g. after an Airtable outage: 25 new communities, each confirmed
             create = f"create_lead:c{number}.edu"
@@ -118,29 +76,29 @@ def test_backlog_of_new_leads_and_moves_is_written_ten_records_per_request(tmp_p
             session.add(ActionRow(key=f"status:m{number}:Needs Admin", kind="set_status", message_id=None, payload={
                 "lead": f"new:{create}", "lead_name": f"c{number}.edu", "from": "Active Lead", "to": "Needs Admin",
                 "rule": "confirm-tier", "message_id": f"m{number}@c{number}.edu", "date": None}))
-    server.clear_log()
+    seeded_airtable.clear_log()
     outcomes = runtime.executor.run_pending()
     assert [o.status for o in outcomes].count("done") == 50
-    assert len(server.requests("POST", path_suffix="/Leads")) == 3  # ceil(25 / 10)
-    assert len(server.requests("PATCH", path_suffix="/Leads")) == 3
-    statuses = {r["fields"]["Community"]: r["fields"]["Status"] for r in server.records(BASE_ID, "Leads")}
+    assert len(seeded_airtable.requests("POST", path_suffix="/Leads")) == 3  # ceil(25 / 10)
+    assert len(seeded_airtable.requests("PATCH", path_suffix="/Leads")) == 3
+    statuses = {r["fields"]["Community"]: r["fields"]["Status"] for r in seeded_airtable.records(BASE_ID, "Leads")}
     assert all(statuses[f"c{n}.edu"] == "Needs Admin" for n in range(25))
     assert runtime.executor.run_pending() == []  # nothing twice
 
 
 def test_invoice_batch_records_lines_and_a_later_affirmation_marks_its_line(tmp_path: Path,
-                                                                            server: AirtableServer) -> None:
-    server.seed(BASE_ID, "Cloud Spend", [
+                                                                            seeded_airtable: AirtableServer) -> None:
+    seeded_airtable.seed(BASE_ID, "Cloud Spend", [
         {"Community": "Riverbend University Hydrology Lab", "Month": "2026-10", "Amount": 1284.37, "Currency": "USD"},
         {"Community": "Riverbend University Hydrology Lab", "Month": "2026-09", "Amount": 999, "Currency": "USD"},
         {"Community": "Summit State University Neuroscience", "Month": "2026-10", "Amount": 742.6, "Currency": "USD"}])
-    config_path = write_config(tmp_path, server)
+    config_path = write_config(tmp_path, seeded_airtable)
     assert run_cli("run", "--once", "--config", str(config_path), "--log-level", "warning")[0] == 0
     code, out, err = run_cli("invoice", "--month", "2026-10", "--config", str(config_path))
     assert code == 0 and "sent the batch for 2026-10" in out, err
     [sent] = (tmp_path / "state" / "outbox").glob("invoice-*.eml")
     assert b"4,284.37" in sent.read_bytes()  # October's spend from the Cloud Spend table, not September's
-    lines = {r["fields"]["Name"]: r["fields"] for r in server.records(BASE_ID, "Invoices")}
+    lines = {r["fields"]["Name"]: r["fields"] for r in seeded_airtable.records(BASE_ID, "Invoices")}
     # Four Active Services and Bayside, whose service ended in November (after October: still billed).
     assert len(lines) == 5 and {line["Status"] for line in lines.values()} == {"Pending certification"}
     # Summit State affirms October after the batch went out
@@ -151,7 +109,7 @@ def test_invoice_batch_records_lines_and_a_later_affirmation_marks_its_line(tmp_
                             body="I confirm that the services for October were delivered as expected.\n")
     mbox.write_bytes(b"From x Mon Nov  9 00:00:00 2026\n" + affirmation)
     assert run_cli("replay", str(mbox), "--config", str(config_path), "--log-level", "warning")[0] == 0
-    statuses = {r["fields"]["Name"]: r["fields"]["Status"] for r in server.records(BASE_ID, "Invoices")}
+    statuses = {r["fields"]["Name"]: r["fields"]["Status"] for r in seeded_airtable.records(BASE_ID, "Invoices")}
     affirmed = [name for name, status in statuses.items() if status == "Affirmed"]
     assert len(affirmed) == 1 and "Summit State" in affirmed[0]
     assert run_cli("check", "--config", str(config_path))[0] == 0

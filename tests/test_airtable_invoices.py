@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from airtable_server import BASE_ID, SPEND_FIELDS, AirtableServer, add_partnerships_base, lead_rows
-from test_airtable_leads import config_for
+from airtable_support import config_for
 
 from daemon.errors import ConfigError
 from daemon.invoicing.airtable import (

@@ -12,17 +12,17 @@ from typing import Any
 
 import pytest
 from airtable_server import BASE_ID, AirtableServer, add_partnerships_base, lead_rows
+from airtable_support import config_for
 
 from daemon.core.lead import Lead, NewLead
 from daemon.errors import ActionError, ConfigError
 from daemon.leads.airtable.cells import format_emails, parse_emails
 from daemon.leads.airtable.client import AirtableError
 from daemon.leads.airtable.schema import check_schema
-from daemon.leads.airtable.settings import AirtableConfig, LeadFields, parse_airtable_config
+from daemon.leads.airtable.settings import LeadFields, parse_airtable_config
 from daemon.leads.airtable.store import AirtableLeadStore, StatusChange
 from daemon.leads.base import LeadStore
 from daemon.leads.sqlite import SqliteLeadStore
-from daemon.settings import SecretRef
 from daemon.state.models import make_sessions
 
 ALL_TABLES = "Leads, Active Hubs, Cloud Spend, Invoices"
@@ -33,14 +33,6 @@ def server() -> Iterator[AirtableServer]:
     with AirtableServer() as server:
         add_partnerships_base(server)
         yield server
-
-
-def config_for(server: AirtableServer, tmp_path: Path, *, token: str | None = None, **changes: Any) -> AirtableConfig:
-    token_file = tmp_path / "airtable-token"
-    token_file.write_text((server.token if token is None else token) + "\n")
-    changes.setdefault("backoff_seconds", 0.05)
-    return AirtableConfig(token=SecretRef(key="[leads.airtable] token", file=token_file), base_id=BASE_ID,
-                          endpoint_url=server.url, **changes)
 
 
 def airtable_store(server: AirtableServer, tmp_path: Path, **changes: Any) -> AirtableLeadStore:

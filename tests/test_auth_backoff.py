@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 from factories import run_cli
-from servers import DovecotServer, write_daemon_config
-from test_systemd import PARTNERSHIPS, NotifySocket
+from servers import PARTNERSHIPS, DovecotServer, NotifySocket, write_daemon_config
 
 from daemon.service.watch import AuthBackoff
 

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from airtable_server import BASE_ID, AirtableServer, add_partnerships_base
+from airtable_support import write_config
 from factories import run_cli
 from servers import DovecotServer, RecordingSMTPServer, write_daemon_config
 from sqlalchemy import select
-from test_airtable_e2e import write_config
 
 from daemon.checks import sample_contexts
 from daemon.runtime import load_config, open_runtime

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import pytest
+from factories import CORPUS
 
 from daemon.core.message import MalformedMessage, Message, parse
 
-CORPUS = Path(os.environ.get("PARTNERSHIPS_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 MISSING = (
     f"email corpus not found at {CORPUS}; it lives in ../shared/corpus next to the repository "
     "(see its SOURCES.md) or set PARTNERSHIPS_CORPUS to its path"

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+from factories import CORPUS
 from sqlalchemy import func, select
 
 from daemon.io import RawItem
 from daemon.runtime import make_pipeline, open_runtime
 from daemon.settings import Config
 from daemon.state.models import ActionRow, Quarantined, ReviewItem, StoredMessage
-
-CORPUS = Path(os.environ.get("PARTNERSHIPS_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 
 
 def files(folder: str) -> list[Path]:

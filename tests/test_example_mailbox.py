@@ -9,6 +9,7 @@ from email import policy
 from pathlib import Path
 
 import pytest
+from factories import EXPECTED_STATUSES
 from sqlalchemy import select
 
 from daemon.cli import main
@@ -16,32 +17,6 @@ from daemon.leads.sqlite import SqliteLeadStore
 from daemon.runtime import load_config
 from daemon.settings import PROJECT_ROOT, Config
 from daemon.state.models import ActionRow, Evidence, ReviewItem, make_sessions
-
-EXPECTED_STATUSES = {
-    "Pinecrest Community College": "Active Lead",
-    "Institute for Alpine Ecology": "Active Lead",
-    "Sonoran Desert Research Consortium": "Waiting",
-    "Brightwater Public Health Institute": "Inactive Lead",
-    "Eastlake University Statistics": "Active Lead",
-    "Northbay Marine Laboratory": "Active Lead",
-    "Cascade Institute for Climate Research": "Needs Admin",
-    "Riverbend University Hydrology Lab": "Active Service",
-    "Open Ocean Data Alliance": "Active Service",
-    "Prairie State University Physics Education": "Needs Admin",
-    "Bayside Genomics Consortium": "Inactive Service",
-    "Summit State University Neuroscience": "Active Service",
-    "Redwood Coast Community College": "Active Lead",
-    "Lakeside University Limnology Lab": "Active Lead",
-    "Harborview Institute of Oceanography": "Active Lead",
-    "Ironwood Institute for Computational Linguistics": "Active Service",
-    "Granite Peak Observatory": "Waiting",
-    "Old Mill Digital History Project": "Inactive Lead",
-    "Coastal Plains University Geography": "Inactive Service",
-    # created from the mailbox; named by their domain until the team renames them
-    "westbrook.edu": "Needs Admin",
-    "glenmoor.ac.uk": "Active Lead",
-    "meadowlark.edu": "Active Lead",
-}
 
 # original Message-ID -> (subject, phrases the note must contain)
 EXPECTED_FORWARDS = {

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from airtable_server import BASE_ID, AirtableServer, add_partnerships_base
+from airtable_support import write_config
 from factories import run_cli
-from test_airtable_e2e import write_config
 
 from daemon.runtime import load_config, open_runtime
 

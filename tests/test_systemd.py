@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from servers import PARTNERSHIPS, NotifySocket
 
 from daemon.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow  # real servers and subprocesses; `make test` runs them
 
 UNIT = PROJECT_ROOT / "systemd" / "partnerships-daemon.service"
-PARTNERSHIPS = Path(sys.executable).with_name("partnerships")
 
 
 def test_unit_file_verifies(tmp_path: Path) -> None:
@@ -43,30 +40,6 @@ def test_unit_file_verifies(tmp_path: Path) -> None:
                     "SystemCallFilter=@system-service", "Restart=on-failure", "RestartSec=", "LoadCredential="):
         assert setting in text, setting
     assert "password" not in text.split("LoadCredential")[0].lower().replace("imap-password", "")
-
-
-class NotifySocket:
-    """The test's end of $NOTIFY_SOCKET: collects what the daemon tells systemd."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.2)
-        self.messages: list[str] = []
-
-    def wait_for(self, prefix: str, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in (line for message in self.messages for line in message.splitlines()):
-                if line.startswith(prefix):
-                    return line
-            with contextlib.suppress(TimeoutError):
-                self.messages.append(self.sock.recv(4096).decode())
-        raise AssertionError(f"no {prefix!r} from the daemon within {timeout} s; got {self.messages}")
-
-    def clear(self) -> None:
-        self.messages.clear()
 
 
 @pytest.fixture
