@@ -49,3 +49,16 @@ def test_every_module_says_what_it_owns() -> None:
                                                   if (ROOT / (module.replace(".", "/") + ".py")).exists()
                                                   else (ROOT / module.replace(".", "/") / "__init__.py").read_text()))]
     assert missing == []
+
+
+def test_every_action_kind_has_exactly_one_handler_and_unknown_kinds_fail_for_good() -> None:
+    from daemon.actions import executor  # noqa: F401  (importing the executor registers every handler)
+    from daemon.actions.registry import handler_for, registered
+    from daemon.core.kinds import ActionKind
+    from daemon.errors import ActionError
+
+    assert registered() == frozenset(ActionKind)
+    assert handler_for("forward") is handler_for(ActionKind.FORWARD)
+    with pytest.raises(ActionError, match="launch_rocket") as refused:
+        handler_for("launch_rocket")
+    assert not refused.value.retryable
