@@ -522,3 +522,19 @@ def test_a_failing_smtp_refresh_pauses_sending_without_using_up_attempts_and_cle
     assert smtp.wait_for(1)[0].auth_login == USER and "oauth2 token refresh works again" in err
     code, out, _ = run_cli("status", "--config", str(config))
     assert "oauth2 smtp: token refresh ok" in out and "oauth2 imap" not in out
+
+
+def test_a_channel_back_on_a_password_forgets_its_old_refresh_failure(tmp_path: Path) -> None:
+    from daemon.state.models import make_sessions, set_meta
+
+    (tmp_path / "inbox.mbox").write_bytes(b"From x Tue Nov 10 19:30:00 2026\n" + raw_email(message_id="p1@x.test")
+                                          + b"\n")
+    config = tmp_path / "partnerships.toml"
+    config.write_text('[daemon]\nstate_dir = "state"\n[source]\nkind = "mbox"\npath = "inbox.mbox"\n')
+    assert run_cli("run", "--once", "--config", str(config))[0] == 0
+    set_meta(make_sessions(tmp_path / "state" / "partnerships.sqlite3"),
+             {"oauth:imap": "refresh failing since 2026-11-01 10:00:00 UTC for old: invalid_grant"})
+    assert "invalid_grant" in run_cli("status", "--config", str(config))[1]
+    assert run_cli("run", "--once", "--config", str(config))[0] == 0  # no OAuth2 channel any more
+    out = run_cli("status", "--config", str(config))[1]
+    assert "invalid_grant" not in out and "oauth2 imap" not in out

@@ -25,7 +25,7 @@ from daemon.service.progress import track
 from daemon.service.scheduler import InvoiceScheduler
 from daemon.service.sdnotify import Notifier
 from daemon.service.watch import watch
-from daemon.state.models import set_meta
+from daemon.state.models import forget_meta, set_meta
 from daemon.state.queries import CONNECTION_KEY, LAST_SYNC_PREFIX, OAUTH_OK, OAUTH_PREFIX, oauth_refresh
 from daemon.state.schema import DatabaseLock, describe
 
@@ -183,6 +183,9 @@ class Runner:
                 channels.setdefault(id(source), (source, []))[1].append(channel)
         for source, names in channels.values():
             source.listen(LISTENER, functools.partial(self._token_refresh, tuple(names)))
+        oauth = {name for _, names in channels.values() for name in names}
+        if not self.dry_run:  # a channel back on a password: its old refresh failure is no longer true
+            forget_meta(self.runtime.sessions, [f"{OAUTH_PREFIX}{c}" for c in ("imap", "smtp") if c not in oauth])
         return [source for source, _ in channels.values()]
 
     def _token_refresh(self, channels: tuple[str, ...], source: TokenSource, previous: str | None) -> None:

@@ -267,6 +267,14 @@ def get_meta(sessions: sessionmaker[Session], prefix: str = "") -> dict[str, str
         return {row.key: row.value for row in rows}
 
 
+def forget_meta(sessions: sessionmaker[Session], keys: list[str]) -> None:
+    with sessions.begin() as session:
+        for key in keys:
+            stored = session.get(Meta, key)
+            if stored is not None:
+                session.delete(stored)
+
+
 def remember_meta(sessions: sessionmaker[Session], key: str, value: str) -> str:
     """The value stored under `key`, storing `value` first if there is none (the first writer wins)."""
     with sessions.begin() as session:
