@@ -26,17 +26,17 @@ web: $(STAMP)
 
 # Refresh docs/screenshots/ from the browser tests.
 screenshots: $(STAMP)
-	PARTNERSHIPS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q tests/test_web_browser.py
+	PARTNERSHIPS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q tests/web/test_web_browser.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # The state and pipeline tests once more with every state on a throw-away PostgreSQL cluster
 # (test_state_from_environment checks the SQLite path that status prints).
-POSTGRES_TESTS := tests/test_pipeline.py tests/test_leads.py tests/test_example_mailbox.py tests/test_crash.py \
-	tests/test_invoice_run.py tests/test_json_output.py tests/test_lead_handoffs.py tests/test_hostile.py \
-	tests/test_cli.py --deselect tests/test_json_output.py::test_state_from_environment \
-	--deselect tests/test_hostile.py::test_state_files_are_private_whatever_the_umask
+POSTGRES_TESTS := tests/pipeline/test_pipeline.py tests/leads/test_leads.py tests/pipeline/test_example_mailbox.py tests/service/test_crash.py \
+	tests/invoicing/test_invoice_run.py tests/cli/test_json_output.py tests/actions/test_lead_handoffs.py tests/core/test_hostile.py \
+	tests/cli/test_cli.py --deselect tests/cli/test_json_output.py::test_state_from_environment \
+	--deselect tests/core/test_hostile.py::test_state_files_are_private_whatever_the_umask
 
 test: $(STAMP) lint
 	bash scripts/install-test-deps.sh

@@ -78,8 +78,8 @@ def raw_email(*, sender: str = "Maria Chen <maria.chen@westbrook.edu>", to: str 
     return message.as_bytes()
 
 
-# What the bundled example mailbox leaves in the leads table (tests/test_example_mailbox.py, and the same on
-# Airtable in tests/test_airtable_e2e.py).
+# What the bundled example mailbox leaves in the leads table (tests/pipeline/test_example_mailbox.py, and the same on
+# Airtable in tests/pipeline/test_airtable_e2e.py).
 EXPECTED_STATUSES = {
     "Pinecrest Community College": "Active Lead",
     "Institute for Alpine Ecology": "Active Lead",

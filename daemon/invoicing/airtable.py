@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -31,7 +31,7 @@ from daemon.leads.airtable.client import (
     make_api,
 )
 from daemon.leads.airtable.schema import _did_you_mean, _field_type, _link_problems, _missing_fields, _table
-from daemon.leads.airtable.settings import AirtableConfig, _field_names, _name
+from daemon.leads.airtable.settings import AirtableConfig, _field_names, _name, column_names
 from daemon.leads.airtable.store import _chunks, _labels
 from daemon.settings import Section
 
@@ -46,10 +46,6 @@ INVOICE_STATUSES = (PENDING, AFFIRMED)
 # --- configuration ------------------------------------------------------------------------------------------------
 
 
-def _column_names(names: Any) -> list[str]:
-    return [getattr(names, f.name) for f in fields(names)]
-
-
 @dataclass(frozen=True)
 class SpendFields:
     """Columns of the Cloud Spend table; Month is text, YYYY-MM, so a formula can match it exactly."""
@@ -60,7 +56,7 @@ class SpendFields:
     currency: str = "Currency"
 
     def names(self) -> list[str]:
-        return _column_names(self)
+        return column_names(self)
 
 
 @dataclass(frozen=True)
@@ -79,7 +75,7 @@ class InvoiceFields:
     notes: str = "Notes"
 
     def names(self) -> list[str]:
-        return _column_names(self)
+        return column_names(self)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,11 @@ _BASE_ID = re.compile(r"app[A-Za-z0-9]+")
 # --- configuration ------------------------------------------------------------------------------------------------
 
 
+def column_names(names: Any) -> list[str]:
+    """The column names a dataclass of field names holds, in its order."""
+    return [getattr(names, f.name) for f in fields(names)]
+
+
 @dataclass(frozen=True)
 class LeadFields:
     """The team's column name for each Lead attribute: theirs to choose, so configurable."""
@@ -40,7 +45,7 @@ class LeadFields:
     notes: str = "Notes"
 
     def names(self) -> list[str]:
-        return [getattr(self, f.name) for f in fields(self)]
+        return column_names(self)
 
 
 @dataclass(frozen=True)

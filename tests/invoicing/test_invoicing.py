@@ -36,8 +36,8 @@ from daemon.settings import Config, InvoiceSchedule, Tier, parse_invoice_schedul
 
 MONTH = "2026-10"
 TIERS = (Tier("small", Decimal("1500.00")), Tier("medium", Decimal("3000.00")), Tier("large", Decimal("6000.00")))
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 
 def lead(lead_id: str = "1", name: str = "Westbrook College", **overrides: object) -> Lead:

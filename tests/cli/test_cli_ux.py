@@ -18,7 +18,7 @@ from daemon.runtime import load_config, open_runtime
 def timed(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "daemon", *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     return time.monotonic() - started, done
 
 

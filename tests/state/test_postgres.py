@@ -86,7 +86,7 @@ def test_upserts_record_once_on_postgresql(postgres_url: str) -> None:
 def test_run_and_status_against_postgresql_from_the_config(postgres_url: str, tmp_path: Path) -> None:
     password_url = postgres_url.replace("postgres@", "postgres:not-a-real-secret@")
     config = tmp_path / "partnerships.toml"
-    examples = Path(__file__).resolve().parents[1] / "examples"
+    examples = Path(__file__).resolve().parents[2] / "examples"
     config.write_text(f'[daemon]\ndatabase_url = "{password_url}"\nstate_dir = "{tmp_path / "state"}"\n'
                       f'[source]\npath = "{examples / "inbox.mbox"}"\n[leads]\nseed_csv = "{examples / "leads.csv"}"\n'
                       '[trust]\nauthserv_ids = ["mx.google.com"]\n')

@@ -26,9 +26,9 @@ FILL = {"ID": "3", "NAME": "Pinecrest Community College", "FILE.eml...": "{eml}"
         "STATUS": "Active Lead", "S": "Waiting", "T": "small", "F": "1500", "12": "12", "N": "5",
         "eval/": "{eval}", "eval/labels.csv": "{labels}", "labels.csv": "{labels}"}
 # Commands that serve until stopped are run by their own tests, as servers.
-SERVERS = {"web": "tests/test_web.py::test_partnerships_web_serves_on_loopback",
+SERVERS = {"web": "tests/web/test_web.py::test_partnerships_web_serves_on_loopback",
            # interactive: a browser consent or a device code; run against a local token server there
-           "auth": "tests/test_oauth.py"}
+           "auth": "tests/io/test_oauth.py"}
 # What a command may answer besides success, because of what the example state holds.
 EXPECTED_REFUSALS = {"actions retry 12": "is done, not failed", "actions retry 3": "is done, not failed",
                      "actions cancel 12": "nothing to cancel", "quarantine retry 3": "does not exist",

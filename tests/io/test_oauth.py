@@ -201,7 +201,7 @@ def test_a_refused_refresh_says_what_to_do_without_secrets(provider: OAuthTokenS
 @contextlib.contextmanager
 def running_daemon(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`partnerships run` in its own process, its log in `log`; stopped with SIGTERM afterwards."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get(
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get(
         "PYTHONPATH", "")])}
     with open(log, "wb") as stderr:
         process = subprocess.Popen([sys.executable, "-m", "daemon", "run", "--config", str(config)],

@@ -199,7 +199,7 @@ def test_two_processes_opening_an_old_state_at_once_upgrade_it_once(tmp_path: Pa
               "engine = open_engine(Path(sys.argv[1]), migrate=False);"
               "print('upgraded' if upgrade(engine, Path(sys.argv[1])) else 'found it done')")
     processes = [subprocess.Popen([sys.executable, "-c", script, str(db)], stdout=subprocess.PIPE, text=True,
-                                  env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+                                  env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
                  for _ in range(3)]
     outputs = sorted(process.communicate(timeout=60)[0].strip() for process in processes)
     assert all(process.returncode == 0 for process in processes)

@@ -18,7 +18,7 @@ from daemon.errors import RuleError
 from daemon.settings import Config
 
 CONFIG = Config()
-EVAL = Path(__file__).resolve().parents[1] / "eval"
+EVAL = Path(__file__).resolve().parents[2] / "eval"
 NAMES = (*INTENTS, OTHER)
 
 

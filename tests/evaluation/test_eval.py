@@ -9,7 +9,7 @@ from factories import run_cli
 
 from daemon.evaluation.metrics import Case, score
 
-EVAL = Path(__file__).resolve().parents[1] / "eval"
+EVAL = Path(__file__).resolve().parents[2] / "eval"
 
 
 def test_score_counts_wrong_automatic_detected_and_unaided() -> None:

@@ -25,7 +25,7 @@ from daemon.core.message import parse
 from daemon.core.rules import load_rules
 from daemon.errors import RuleError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MANIAC_DIR = ROOT / "rules" / "maniac"
 OCT_22 = datetime(2026, 10, 22, 20, 37, 45, tzinfo=UTC)
 
