@@ -15,6 +15,7 @@ from daemon.core.lead import ACTIVE_LEAD, ACTIVE_SERVICE, INACTIVE_LEAD, INACTIV
 from daemon.core.message import Message
 from daemon.core.rules import Classification
 from daemon.core.sanitize import clean, clean_block
+from daemon.core.stated_dates import end_date
 from daemon.core.threads import PUBLIC_MAIL_DOMAINS
 from daemon.core.trust import TrustVerdict
 from daemon.settings import Addresses, domain_of
@@ -270,7 +271,7 @@ def _create_lead(situation: Situation) -> Action:
 
 def _set_status(situation: Situation, lead_ref: str, lead_name: str, old: str, new: str) -> Action:
     classification = situation.classification
-    return Action("set_status", f"status:{key_id(situation.message)}:{new}", {
+    payload: dict[str, Any] = {
         "lead": lead_ref,
         "lead_name": lead_name,
         "from": old,
@@ -278,7 +279,20 @@ def _set_status(situation: Situation, lead_ref: str, lead_name: str, old: str, n
         "rule": classification.rule,
         "message_id": key_id(situation.message),  # shown in the lead's notes
         "date": _date(situation.message),
-    })
+    }
+    if new == INACTIVE_SERVICE and situation.message.date is not None:
+        # A service ends on the date the mail states: the executor holds the move until then, also when the
+        # message itself is not kept. Without a Date header the executor works it out from the stored message.
+        payload["effective"] = stated_end(situation.message)
+    return Action("set_status", f"status:{key_id(situation.message)}:{new}", payload)
+
+
+def stated_end(message: Message, received: date | None = None) -> str | None:
+    """The end date the message states (ISO), read against the day it was sent (else `received`); None when it
+    names none or neither day is known."""
+    sent = message.date.date() if message.date else received
+    found = end_date(message.new_text, sent) if sent else None
+    return found.isoformat() if found else None
 
 
 def _affirmed_month(situation: Situation) -> tuple[str | None, bool]:
