@@ -12,7 +12,9 @@ from daemon.core.authority import Concern
 from daemon.core.automated import FORWARD_SUBJECT_TAG
 from daemon.core.extract import affirmed_month
 from daemon.core.lead import ACTIVE_LEAD, ACTIVE_SERVICE, INACTIVE_LEAD, INACTIVE_SERVICE, NEEDS_ADMIN, WAITING, Lead
+from daemon.core.lookalike import skeleton
 from daemon.core.message import Message
+from daemon.core.organisation import MAX_NAME, organisation
 from daemon.core.rules import Classification
 from daemon.core.sanitize import clean, clean_block
 from daemon.core.stated_dates import end_date
@@ -87,6 +89,8 @@ class Situation:
     trust: TrustVerdict | None = None  # None: not assessed (e.g. automated mail)
     concern: Concern | None = None  # why the sender may not act alone (daemon.core.authority); None: a contact
     limits: ForwardLimits | None = None  # forwards already made in the day before this message, and the caps
+    # What the existing leads' names look like (lookalike.skeleton): a new lead never takes one of them.
+    taken_names: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -260,13 +264,23 @@ def _create_lead(situation: Situation) -> Action:
     domain = domain_of(externals[0])
     community_domain = None if domain in PUBLIC_MAIL_DOMAINS else domain
     return Action("create_lead", key, {
-        "name": community_domain or externals[0],
+        "name": new_lead_name(situation, community_domain or externals[0]),
         "contact_emails": list(externals),
         "domain": community_domain,
         "status": ACTIVE_LEAD,
         "reason": f"new external thread {situation.thread_id} involving partnerships@",
         "message_id": situation.message.message_id,
     })
+
+
+def new_lead_name(situation: Situation, fallback: str) -> str:
+    """The organisation the first contact states in their signature or display name, else `fallback` (the
+    domain). Not when the team writes (its signature is ours), nor a name another lead has or imitates."""
+    message = situation.message
+    stated = organisation(message) if message.from_addr == situation.externals[0] else None
+    if stated and skeleton(stated) not in situation.taken_names:
+        return clean(stated, MAX_NAME)
+    return fallback
 
 
 def _set_status(situation: Situation, lead_ref: str, lead_name: str, old: str, new: str) -> Action:
