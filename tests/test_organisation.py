@@ -112,6 +112,11 @@ def test_new_lead_named_by_organisation_else_domain() -> None:
     # Another lead's name (or a lookalike of it) is never taken: the domain names the new lead.
     taken = frozenset({skeleton("Collectif Donnees Sahel")})
     assert decide(situation(signed, taken=taken)).actions[0].payload["name"] == "cds.org"
+    # ... nor one that holds another lead's name, which a stranger would use to pass for that community
+    taken = frozenset({skeleton("Collectif Données")})
+    assert decide(situation(signed, taken=taken)).actions[0].payload["name"] == "cds.org"
+    assert decide(situation(signed, taken=frozenset({skeleton("Sahel")}))).actions[0].payload["name"] == (
+        "Collectif Données Sahel")  # a short name is no claim on every name that holds it
 
 
 def test_the_teams_own_signature_never_names_a_lead() -> None:
@@ -131,13 +136,19 @@ def test_run_once_names_the_new_lead_after_the_signature(tmp_path: Path) -> None
                      cc="", subject="Hub for our workshops",
                      body="Bonjour,\n\nWe are interested in a managed hub for our data workshops. What would it "
                           "cost?\n\nMerci,\nClaire Dubois\nCollectif Données Sahel\nTél. +221 33 555 01 00\n")
-    (tmp_path / "inbox.mbox").write_bytes(b"From x Tue Oct 06 15:00:00 2026\n" + mail + b"\n")
+    # A stranger elsewhere signs with the same organisation: their lead is named by their own domain.
+    copycat = raw_email(message_id="hello2@mallory.example", sender="Mallory <m@mallory.example>",
+                        to="partnerships@2i2c.org", cc="", subject="Hub",
+                        body="Hello,\n\nWe need a hub.\n\nBest,\nMallory\nCollectif Données Sahel Network\n")
+    (tmp_path / "inbox.mbox").write_bytes(b"From x Tue Oct 06 15:00:00 2026\n" + mail + b"\n"
+                                          b"From x Tue Oct 06 16:00:00 2026\n" + copycat + b"\n")
     config = tmp_path / "partnerships.toml"
     config.write_text(TRUSTED)
     code, out, _ = run_cli("run", "--once", "--config", str(config))
     assert code == 0 and "name=Collectif Données Sahel" in out
-    [lead] = json.loads(run_cli("leads", "--json", "--config", str(config))[1])
-    assert (lead["name"], lead["domain"], lead["contacts"]) == ("Collectif Données Sahel", "cds.org",
-                                                                ["claire@cds.org"])
+    leads = json.loads(run_cli("leads", "--json", "--config", str(config))[1])
+    assert [(lead["name"], lead["domain"], lead["contacts"]) for lead in leads] == [
+        ("Collectif Données Sahel", "cds.org", ["claire@cds.org"]),
+        ("mallory.example", "mallory.example", ["m@mallory.example"])]
     code, out, _ = run_cli("lead", "show", "Collectif Données Sahel", "--config", str(config))
     assert code == 0 and out.startswith("Collectif Données Sahel  [Active Lead]")

@@ -89,7 +89,7 @@ class Situation:
     trust: TrustVerdict | None = None  # None: not assessed (e.g. automated mail)
     concern: Concern | None = None  # why the sender may not act alone (daemon.core.authority); None: a contact
     limits: ForwardLimits | None = None  # forwards already made in the day before this message, and the caps
-    # What the existing leads' names look like (lookalike.skeleton): a new lead never takes one of them.
+    # What the existing leads' names look like (lookalike.skeleton): a new lead never takes or extends one.
     taken_names: frozenset[str] = frozenset()
 
 
@@ -278,9 +278,16 @@ def new_lead_name(situation: Situation, fallback: str) -> str:
     domain). Not when the team writes (its signature is ours), nor a name another lead has or imitates."""
     message = situation.message
     stated = organisation(message) if message.from_addr == situation.externals[0] else None
-    if stated and skeleton(stated) not in situation.taken_names:
+    if stated and not _borrows_a_name(skeleton(stated), situation.taken_names):
         return clean(stated, MAX_NAME)
     return fallback
+
+
+def _borrows_a_name(looks: str, taken: frozenset[str]) -> bool:
+    """The same name as a lead, or one that holds a lead's name ("Bayside Genomics Institute" next to "Bayside
+    Genomics") or is held in it: a stranger's new lead would pass for that community in notes and forwards."""
+    return any(looks == name or (min(len(looks), len(name)) >= 8 and (looks in name or name in looks))
+               for name in taken)
 
 
 def _set_status(situation: Situation, lead_ref: str, lead_name: str, old: str, new: str) -> Action:
