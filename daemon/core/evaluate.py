@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from daemon.core.authority import lead_addresses, sender_concern
@@ -30,6 +31,10 @@ from daemon.core.trust import TrustSettings, arrival_time, assess_sender
 from daemon.settings import Addresses
 
 NEW_LEAD_PREFIX = "new:"  # a lead not created yet is referred to as new:<the key of the action creating it>
+
+# What each lead's name looks like, once per name: a first import creates thousands of leads, each compared with
+# every name (lookalike.skeleton takes microseconds).
+_looks = lru_cache(maxsize=1 << 16)(skeleton)
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,7 @@ class Evaluator:
                                          per_lead=settings.max_forwards_per_lead,
                                          per_sender=settings.max_forwards_per_sender)
         # Only a new lead needs them: its name must not be (or imitate) another lead's.
-        taken = frozenset(skeleton(known.name) for known in self.leads.values()) if creating else frozenset()
+        taken = frozenset(_looks(known.name) for known in self.leads.values()) if creating else frozenset()
         decision = decide(Situation(message=message, classification=classification, lead=lead,
                                     externals=externals, sender_role=role, thread_id=assignment.thread_id,
                                     min_confidence=settings.min_confidence, addresses=addresses,
