@@ -5,13 +5,19 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
 from daemon.cli import main
 from daemon.core.message import Attachment, Message
+
+
+def bayside_has_ended() -> bool:
+    """examples/inbox.mbox: Bayside writes on 2026-11-10 that its service ends "at the end of December"; its status
+    move waits for that day, so what a replay shows depends on whether the machine's clock has passed it."""
+    return datetime.now(UTC).date() >= date(2026, 12, 31)
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:
@@ -91,7 +97,7 @@ EXPECTED_STATUSES = {
     "Riverbend University Hydrology Lab": "Active Service",
     "Open Ocean Data Alliance": "Active Service",
     "Prairie State University Physics Education": "Needs Admin",
-    "Bayside Genomics Consortium": "Inactive Service",
+    "Bayside Genomics Consortium": "Inactive Service" if bayside_has_ended() else "Active Service",
     "Summit State University Neuroscience": "Active Service",
     "Redwood Coast Community College": "Active Lead",
     "Lakeside University Limnology Lab": "Active Lead",
@@ -100,10 +106,11 @@ EXPECTED_STATUSES = {
     "Granite Peak Observatory": "Waiting",
     "Old Mill Digital History Project": "Inactive Lead",
     "Coastal Plains University Geography": "Inactive Service",
-    # created from the mailbox; named by their domain until the team renames them
-    "westbrook.edu": "Needs Admin",
+    # created from the mailbox: named by the organisation in the first contact's signature; Glenmoor's lead is
+    # created by the team's own mail (its signature is ours), so it is named by its domain
+    "Westbrook University": "Needs Admin",
     "glenmoor.ac.uk": "Active Lead",
-    "meadowlark.edu": "Active Lead",
+    "Meadowlark College Library": "Active Lead",
 }
 
 # The shared corpus of real messages written by others (never copied into the project).

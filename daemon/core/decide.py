@@ -12,9 +12,12 @@ from daemon.core.authority import Concern
 from daemon.core.automated import FORWARD_SUBJECT_TAG
 from daemon.core.extract import affirmed_month
 from daemon.core.lead import ACTIVE_LEAD, ACTIVE_SERVICE, INACTIVE_LEAD, INACTIVE_SERVICE, NEEDS_ADMIN, WAITING, Lead
+from daemon.core.lookalike import skeleton
 from daemon.core.message import Message
+from daemon.core.organisation import MAX_NAME, organisation
 from daemon.core.rules import Classification
 from daemon.core.sanitize import clean, clean_block
+from daemon.core.stated_dates import end_date
 from daemon.core.threads import PUBLIC_MAIL_DOMAINS
 from daemon.core.trust import TrustVerdict
 from daemon.settings import Addresses, domain_of
@@ -86,6 +89,8 @@ class Situation:
     trust: TrustVerdict | None = None  # None: not assessed (e.g. automated mail)
     concern: Concern | None = None  # why the sender may not act alone (daemon.core.authority); None: a contact
     limits: ForwardLimits | None = None  # forwards already made in the day before this message, and the caps
+    # What the existing leads' names look like (lookalike.skeleton): a new lead never takes or extends one.
+    taken_names: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -259,7 +264,7 @@ def _create_lead(situation: Situation) -> Action:
     domain = domain_of(externals[0])
     community_domain = None if domain in PUBLIC_MAIL_DOMAINS else domain
     return Action("create_lead", key, {
-        "name": community_domain or externals[0],
+        "name": new_lead_name(situation, community_domain or externals[0]),
         "contact_emails": list(externals),
         "domain": community_domain,
         "status": ACTIVE_LEAD,
@@ -268,9 +273,26 @@ def _create_lead(situation: Situation) -> Action:
     })
 
 
+def new_lead_name(situation: Situation, fallback: str) -> str:
+    """The organisation the first contact states in their signature or display name, else `fallback` (the
+    domain). Not when the team writes (its signature is ours), nor a name another lead has or imitates."""
+    message = situation.message
+    stated = organisation(message) if message.from_addr == situation.externals[0] else None
+    if stated and not _borrows_a_name(skeleton(stated), situation.taken_names):
+        return clean(stated, MAX_NAME)
+    return fallback
+
+
+def _borrows_a_name(looks: str, taken: frozenset[str]) -> bool:
+    """The same name as a lead, or one that holds a lead's name ("Bayside Genomics Institute" next to "Bayside
+    Genomics") or is held in it: a stranger's new lead would pass for that community in notes and forwards."""
+    return any(looks == name or (min(len(looks), len(name)) >= 8 and (looks in name or name in looks))
+               for name in taken)
+
+
 def _set_status(situation: Situation, lead_ref: str, lead_name: str, old: str, new: str) -> Action:
     classification = situation.classification
-    return Action("set_status", f"status:{key_id(situation.message)}:{new}", {
+    payload: dict[str, Any] = {
         "lead": lead_ref,
         "lead_name": lead_name,
         "from": old,
@@ -278,7 +300,20 @@ def _set_status(situation: Situation, lead_ref: str, lead_name: str, old: str, n
         "rule": classification.rule,
         "message_id": key_id(situation.message),  # shown in the lead's notes
         "date": _date(situation.message),
-    })
+    }
+    if new == INACTIVE_SERVICE and situation.message.date is not None:
+        # A service ends on the date the mail states: the executor holds the move until then, also when the
+        # message itself is not kept. Without a Date header the executor works it out from the stored message.
+        payload["effective"] = stated_end(situation.message)
+    return Action("set_status", f"status:{key_id(situation.message)}:{new}", payload)
+
+
+def stated_end(message: Message, received: date | None = None) -> str | None:
+    """The end date the message states (ISO), read against the day it was sent (else `received`); None when it
+    names none or neither day is known."""
+    sent = message.date.date() if message.date else received
+    found = end_date(message.new_text, sent) if sent else None
+    return found.isoformat() if found else None
 
 
 def _affirmed_month(situation: Situation) -> tuple[str | None, bool]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from daemon.core.authority import lead_addresses, sender_concern
@@ -15,6 +16,7 @@ from daemon.core.automated import detect_automated, echoes_own_forward
 from daemon.core.decide import Action, Decision, ForwardLog, Situation, creates_lead, decide, maniac_note
 from daemon.core.extract import facts_of
 from daemon.core.lead import Lead
+from daemon.core.lookalike import skeleton
 from daemon.core.maniac import EvidencePiece, ManiacRules, checklist, merge
 from daemon.core.message import Message
 from daemon.core.rules import Classification, Context, RuleSet
@@ -29,6 +31,10 @@ from daemon.core.trust import arrival_time, assess_sender
 from daemon.settings import Addresses, TrustSettings
 
 NEW_LEAD_PREFIX = "new:"  # a lead not created yet is referred to as new:<the key of the action creating it>
+
+# What each lead's name looks like, once per name: a first import creates thousands of leads, each compared with
+# every name (lookalike.skeleton takes microseconds).
+_looks = lru_cache(maxsize=1 << 16)(skeleton)
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,8 @@ class Evaluator:
         role = sender_role(message.from_addr, lead, addresses)
         direction = direction_of(message.from_addr, addresses)
         facts = facts_of(message, settings.tier_names)
-        if creates_lead(message, lead, externals, role, automated, addresses) and message.from_addr in externals:
+        creating = creates_lead(message, lead, externals, role, automated, addresses)
+        if creating and message.from_addr in externals:
             # The person who opens a new lead's thread becomes its first contact.
             role = "lead_contact"
         classification = self.rules.classify(message, Context(direction=direction, sender_role=role), facts)
@@ -111,10 +118,13 @@ class Evaluator:
         limits = self.forward_log.limits(lead.id if lead else None, message.from_addr, arrival_time(message),
                                          per_lead=settings.max_forwards_per_lead,
                                          per_sender=settings.max_forwards_per_sender)
+        # Only a new lead needs them: its name must not be (or imitate) another lead's.
+        taken = frozenset(_looks(known.name) for known in self.leads.values()) if creating else frozenset()
         decision = decide(Situation(message=message, classification=classification, lead=lead,
                                     externals=externals, sender_role=role, thread_id=assignment.thread_id,
                                     min_confidence=settings.min_confidence, addresses=addresses,
-                                    automated=automated, trust=trust, concern=concern, limits=limits))
+                                    automated=automated, trust=trust, concern=concern, limits=limits,
+                                    taken_names=taken))
         # MANIAC-T describes the community, so only what its own people write counts (a team offer names
         # prices too).
         evidence = tuple(self.maniac.extract(message)) if (

@@ -697,6 +697,37 @@ def _html_text(html: str) -> str:
 
 
 def _new_text(full_text: str) -> str:
+    text = _own_text(full_text)
+    # The library is third-party code: if it fails, our own cuts still stand.
+    with contextlib.suppress(Exception):
+        text = _library_reply(text).body
+    match = _SIGNATURE_DELIMITER.search(text)
+    if match:
+        text = text[: match.start()]
+    text = _drop_lotus_trailer(text.rstrip())
+    return _BLANK_RUNS.sub("\n\n", text).strip()
+
+
+def signature_text(full_text: str) -> str:
+    """The signature block the sender put under this message (from its sign-off or `--` line on), which
+    `new_text` leaves out; never a quoted or forwarded message's. "" when the text has no recognisable one (a
+    signature without a sign-off stays at the end of `new_text`)."""
+    text = _own_text(full_text)
+    if not text:
+        return ""
+    try:
+        reply = _library_reply(text)
+    except Exception:  # third-party code: without it, only the "-- " delimiter marks a signature
+        reply = None
+    if reply is not None and reply.signatures:
+        return reply.signatures
+    body = reply.body if reply is not None else text
+    match = _SIGNATURE_DELIMITER.search(body)
+    return body[match.end():].strip() if match else ""
+
+
+def _own_text(full_text: str) -> str:
+    """The text with forwarded history, list footers and quoted lines cut (bounded in size and blank runs)."""
     if not full_text.strip():
         return ""
     text = full_text[:_REPLY_TEXT_LIMIT]
@@ -707,15 +738,7 @@ def _new_text(full_text: str) -> str:
     text = _LONG_SPACE_RUNS.sub(" " * 32, text)
     text = _BLANK_RUNS.sub("\n\n", text)
     text = _cut_at_history(text)
-    text = _QUOTED_LINE.sub("", text)
-    # The library is third-party code: if it fails, our own cuts still stand.
-    with contextlib.suppress(Exception):
-        text = _library_reply(text)
-    match = _SIGNATURE_DELIMITER.search(text)
-    if match:
-        text = text[: match.start()]
-    text = _drop_lotus_trailer(text.rstrip())
-    return _BLANK_RUNS.sub("\n\n", text).strip()
+    return _QUOTED_LINE.sub("", text)
 
 
 def _drop_lotus_trailer(text: str) -> str:
@@ -750,7 +773,13 @@ def _cut_at_history(text: str) -> str:
     return text[line_end + 1 :]
 
 
-def _library_reply(text: str) -> str:
+@dataclass(frozen=True)
+class _Reply:
+    body: str  # what the sender wrote, without signature and disclaimers
+    signatures: str  # the signature block the library found ("" when none)
+
+
+def _library_reply(text: str) -> _Reply:
     parsed = _ReplyMessage(
         text=text,
         languages=list(_REPLY_LANGUAGES),
@@ -759,9 +788,9 @@ def _library_reply(text: str) -> str:
         _disclaimers_regex=_REPLY_DISCLAIMER_RE,
     ).read()
     if not parsed.replies:
-        return ""
+        return _Reply("", "")
     first = parsed.replies[0]
     if first.headers:
         # The text opened with a quoted header: the sender wrote nothing above the history.
-        return ""
-    return first.body
+        return _Reply("", "")
+    return _Reply(first.body, first.signatures or "")

@@ -13,7 +13,8 @@ _EVIDENCE = {"confirmation": "the service confirmation (tier and price)", "affir
 def describe(kind: str, payload: Mapping[str, Any], community: str) -> str:
     """One action as a sentence a sales person can approve or reject."""
     if kind == "set_status":
-        return f"move {community} from {payload.get('from') or '?'} to {payload.get('to') or '?'}"
+        when = f" on {payload['effective']}" if payload.get("effective") else ""
+        return f"move {community} from {payload.get('from') or '?'} to {payload.get('to') or '?'}{when}"
     if kind == "create_lead":
         contacts = ", ".join(payload.get("contact_emails") or ()) or "no contact"
         return f"create the lead {payload.get('name') or '?'} ({contacts}) as {payload.get('status') or '?'}"

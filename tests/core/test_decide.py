@@ -11,6 +11,7 @@ from daemon.core.decide import Situation, decide, due_activations
 from daemon.core.extract import Facts
 from daemon.core.lead import Lead
 from daemon.core.rules import Classification
+from daemon.core.wording import describe
 from daemon.settings import Addresses
 
 ADDRESSES = Addresses()
@@ -58,6 +59,25 @@ def test_status_signals(intent: str, before: str, after: str) -> None:
     decision = decide(situation(intent, before))
     assert kinds(decision) == ["set_status"]
     assert decision.actions[0].payload["to"] == after
+
+
+@pytest.mark.parametrize(("text", "effective"), [
+    ("Our hub service ends on December 31.", "2026-12-31"),
+    ("We will wind down at the end of November.", "2026-11-30"),
+    ("Please stop our service, thanks.", None),
+])
+def test_service_end_carries_the_stated_date(text: str, effective: str | None) -> None:
+    decision = decide(situation("service_ended", "Active Service", message=make_message(new_text=text)))
+    [status] = decision.actions
+    assert status.payload["effective"] == effective  # the executor holds the move until then
+    words = describe("set_status", status.payload, "Westbrook")
+    assert words == "move Westbrook from Active Service to Inactive Service" + (f" on {effective}" if effective else "")
+
+
+def test_service_end_without_a_date_header_leaves_the_date_to_the_executor() -> None:
+    message = make_message(new_text="Our hub service ends on December 31.", date=None)
+    [status] = decide(situation("service_ended", "Active Service", message=message)).actions
+    assert "effective" not in status.payload
 
 
 def test_illegal_move_becomes_review() -> None:

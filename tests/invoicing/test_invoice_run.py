@@ -8,7 +8,7 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from factories import run_cli
+from factories import bayside_has_ended, run_cli
 
 from daemon.runtime import open_runtime
 from daemon.service.scheduler import InvoiceScheduler
@@ -32,9 +32,10 @@ def test_dry_run_prints_batch_and_csv_and_sends_nothing(replayed_state: Path) ->
     assert "Subject: Invoice batch for October 2026: 3 of 5 communities ready" in out
     assert "Riverbend University Hydrology Lab" in out and "4,284.37" in out
     assert "Summit State University Neuroscience: no delivery affirmation for October 2026" in out
-    # Bayside wrote in November that its service ends: it ran in October, so October's fee stays in the batch.
+    # Bayside wrote in November that its service ends on December 31: October's fee stays in the batch.
     assert "Bayside Genomics Consortium                       large   6,000.00" in out
-    assert "service ended 2026-11-10; billed for 2026-10, the month it was still running" in out
+    ended = "service ended 2026-12-31; billed for 2026-10, the month it was still running"
+    assert (ended in out) == bayside_has_ended()
     assert "unknown community 'Westfield College Astronomy'" in out
     assert "2026-10,Riverbend University Hydrology Lab,medium,3000.00,1284.37,4284.37,USD,ready" in out
     assert invoice_files(replayed_state) == []

@@ -16,8 +16,7 @@ LEADS = ("name,status,contact_emails,domain,service_tier,monthly_fee,cloud_billi
 
 
 def setup(tmp_path: Path) -> Path:
-    # Not DMARC-verified, so it waits in review and its bytes are kept (see the report: decide.py could pass the
-    # stated date itself, then the automatic path schedules the same way).
+    # Not DMARC-verified, so it waits in review; approving it schedules the move for the stated date.
     mail = raw_email(message_id="end1@bayside.org", sender="Grace Liu <gliu@bayside.org>",
                      subject="Hub service", authenticated=False, date=datetime(2026, 11, 10, 19, 30),
                      body="Our grant has run out, so our hub service ends on December 31. Thanks for everything!\n")
@@ -62,3 +61,39 @@ def test_service_end_moves_on_the_stated_date_and_its_months_stay_billed(tmp_pat
     assert "Bayside Genomics" in out and "service ended 2026-12-31; billed for 2026-12" in out
     code, out, _ = run_cli("invoice", "--month", "2027-01", "--dry-run", "--config", str(config))
     assert "Bayside Genomics" not in out
+
+
+def test_automatic_service_end_waits_for_the_stated_date(tmp_path: Path) -> None:
+    """A known contact's DMARC-verified mail is carried out without review and its bytes are not kept: the end
+    date comes from the decision itself. The mail is dated far ahead so the machine clock stays before it."""
+    mail = raw_email(message_id="end2@bayside.org", sender="Grace Liu <gliu@bayside.org>", subject="Hub service",
+                     date=datetime(2099, 11, 10, 19, 30),
+                     body="Our grant has run out, so our hub service ends on December 31. Thanks for everything!\n")
+    (tmp_path / "inbox.mbox").write_bytes(b"From x Tue Nov 10 19:30:00 2099\n" + mail + b"\n")
+    (tmp_path / "leads.csv").write_text(LEADS)
+    config = tmp_path / "partnerships.toml"
+    config.write_text('[trust]\nauthserv_ids = ["mx.google.com"]\n'
+                      '[daemon]\nstate_dir = "state"\n[source]\nkind = "mbox"\npath = "inbox.mbox"\n'
+                      '[leads]\nseed_csv = "leads.csv"\n')
+
+    assert run_cli("run", "--once", "--config", str(config))[0] == 0
+    assert json.loads(run_cli("review", "list", "--json", "--config", str(config))[1]) == []
+    assert lead_status(config) == "Active Service"
+    [pending] = json.loads(run_cli("actions", "list", "--json", "--config", str(config))[1])
+    assert pending["status"] == "pending"
+    assert pending["last_error"] == "scheduled: takes effect on the stated end date 2099-12-31"
+    code, out, _ = run_cli("invoice", "--month", "2099-11", "--dry-run", "--config", str(config))
+    assert code == 0 and "Bayside Genomics" in out and "6,000.00" in out
+
+    runtime = open_runtime(load_config(config))
+    runtime.executor.clock = lambda: datetime(2099, 12, 30, 23, 55)
+    assert [o.status for o in runtime.executor.run_pending()] == []  # not due before the day
+    assert lead_status(config) == "Active Service"
+    runtime.executor.clock = lambda: datetime(2099, 12, 31, 0, 5)
+    [outcome] = [o for o in runtime.executor.run_pending() if o.kind == "set_status"]
+    assert outcome.status == "done"
+    assert lead_status(config) == "Inactive Service"
+    code, out, _ = run_cli("invoice", "--month", "2099-12", "--dry-run", "--config", str(config))
+    assert code == 0 and "Bayside Genomics" in out and "service ended 2099-12-31; billed for 2099-12" in out
+    code, out, _ = run_cli("invoice", "--month", "2100-01", "--dry-run", "--config", str(config))
+    assert code == 0 and "Bayside Genomics" not in out

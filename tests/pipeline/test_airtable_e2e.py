@@ -1,4 +1,4 @@
-"""The example mailbox against the Airtable backend (local Airtable seeded_airtable): same outcome as with SQLite."""
+"""The example mailbox against the Airtable backend (local Airtable server): same outcome as with SQLite."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from airtable_server import BASE_ID, AirtableServer
 from airtable_support import write_config
-from factories import EXPECTED_STATUSES, raw_email, run_cli
+from factories import EXPECTED_STATUSES, bayside_has_ended, raw_email, run_cli
 
 from daemon.runtime import load_config, open_runtime
 from daemon.state.models import ActionRow
@@ -20,7 +20,7 @@ def test_example_mailbox_moves_the_same_statuses_in_airtable(tmp_path: Path, see
     assert code == 0, err
     records = {r["fields"]["Community"]: r["fields"] for r in seeded_airtable.records(BASE_ID, "Leads")}
     assert {name: fields["Status"] for name, fields in records.items()} == EXPECTED_STATUSES
-    assert "forwards written: 2" in out and "status changes: 5" in out
+    assert "forwards written: 2" in out and f"status changes: {5 if bayside_has_ended() else 4}" in out
     notes = records["Cascade Institute for Climate Research"]["Notes"]
     assert "Active Lead -> Needs Admin (rule confirm-tier-at-price on message <t09m2.a34a@cascadeclimate.org>)" in notes
     full_reads = [r for r in seeded_airtable.requests("GET", path_suffix="/Leads") if "filterByFormula" not in r.query]

@@ -9,7 +9,7 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from factories import EXPECTED_STATUSES
+from factories import EXPECTED_STATUSES, bayside_has_ended
 from sqlalchemy import select
 
 from daemon.cli import main
@@ -18,11 +18,14 @@ from daemon.runtime import load_config
 from daemon.settings import PROJECT_ROOT, Config
 from daemon.state.models import ActionRow, Evidence, ReviewItem, make_sessions
 
+BAYSIDE_ENDED = bayside_has_ended()
+
 # original Message-ID -> (subject, phrases the note must contain)
 EXPECTED_FORWARDS = {
     "t01m5.2fb1@westbrook.edu": (
-        "[partnerships] Service confirmation: westbrook.edu - Re: Managed JupyterHub for our geoscience courses",
-        ["NEW SERVICE for westbrook.edu", "administrative", "Service tier:   Medium",
+        "[partnerships] Service confirmation: Westbrook University - Re: Managed JupyterHub for our geoscience "
+        "courses",
+        ["NEW SERVICE for Westbrook University", "administrative", "Service tier:   Medium",
          "Price:          USD 3000 per month", "Active Lead -> Needs Admin"]),
     "t09m2.a34a@cascadeclimate.org": (
         "[partnerships] Service confirmation: Cascade Institute for Climate Research - "
@@ -59,7 +62,7 @@ def test_lead_statuses(replayed: tuple[Path, str]) -> None:
     state, _ = replayed
     leads = SqliteLeadStore(make_sessions(state / "partnerships.sqlite3")).all()
     assert {lead.name: lead.status for lead in leads} == EXPECTED_STATUSES
-    westbrook = next(lead for lead in leads if lead.name == "westbrook.edu")
+    westbrook = next(lead for lead in leads if lead.name == "Westbrook University")
     assert westbrook.contact_emails == ("emarsh@westbrook.edu",) and westbrook.domain == "westbrook.edu"
     assert "Active Lead -> Needs Admin (rule confirm-tier-at-price on message <t01m5.2fb1@westbrook.edu>)" in (
         westbrook.notes)
@@ -99,7 +102,7 @@ def test_review_items_and_evidence(replayed: tuple[Path, str]) -> None:
     with sessions() as session:
         reviews = {item.message_id: item for item in session.scalars(select(ReviewItem))}
         evidence = {(e.kind, e.message_id, e.month, e.month_stated) for e in session.scalars(select(Evidence))}
-        failed = list(session.scalars(select(ActionRow).where(ActionRow.status != "done")))
+        waiting = [row.key for row in session.scalars(select(ActionRow).where(ActionRow.status != "done"))]
     assert set(reviews) == set(EXPECTED_REVIEWS)
     for message_id, reason in EXPECTED_REVIEWS.items():
         assert reason in reviews[message_id].reason
@@ -113,10 +116,9 @@ def test_review_items_and_evidence(replayed: tuple[Path, str]) -> None:
         ("affirmation", "t11m2.cddb@riverbend.edu", "2026-10", True),
         ("affirmation", "t12m2.3e37@oceandata-alliance.org", "2026-10", False),
         ("affirmation", "t23m2.e05d@ironwood-institute.org", "2026-10", True),
-        # The end of Bayside's service, for the invoice batch (no date the daemon could read: the mail's month).
-        ("ended", "t16m1.318e@bayside-genomics.org", "2026-11", False),
-    }
-    assert failed == []
+    } | ({("ended", "t16m1.318e@bayside-genomics.org", "2026-12", True)} if BAYSIDE_ENDED else set())
+    # The end of Bayside's service is recorded for the invoice batch when it takes effect; until then it waits.
+    assert waiting == ([] if BAYSIDE_ENDED else ["status:t16m1.318e@bayside-genomics.org:Inactive Service"])
 
 
 def test_summary_printed(replayed: tuple[Path, str]) -> None:
@@ -124,7 +126,7 @@ def test_summary_printed(replayed: tuple[Path, str]) -> None:
     assert "messages read: 63 (already seen: 0)" in output
     assert "forwards written: 2" in output
     assert "not forwarded, operations received them directly (recorded as evidence): 4" in output
-    assert "status changes: 5" in output and "leads created: 3" in output
+    assert f"status changes: {5 if BAYSIDE_ENDED else 4}" in output and "leads created: 3" in output
     assert "review items: 3" in output and "quarantined: 0" in output
 
 

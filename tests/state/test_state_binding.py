@@ -59,6 +59,23 @@ def test_the_demo_state_refuses_a_config_and_an_edited_config_is_accepted(
     assert run_cli("leads", "--config", str(copy / "partnerships.toml"))[0] == 0
 
 
+def test_another_config_on_the_same_state_refuses(tmp_path: Path,
+                                                  smtp_server: Callable[..., RecordingSMTPServer]) -> None:
+    config = smtp_config(tmp_path, smtp_server())
+    assert run_cli("run", "--once", "--config", str(config))[0] == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "other.mbox").write_bytes(b"")
+    # Another mailbox and the outbox directory instead of SMTP, pointed at the same state directory.
+    (other / "partnerships.toml").write_text(f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n'
+                                             '[source]\nkind = "mbox"\npath = "other.mbox"\n')
+    for command in (["run", "--once"], ["leads"]):
+        code, _, err = run_cli(*command, "--config", str(other / "partnerships.toml"))
+        assert code == 2
+        assert err == (f"partnerships: state {tmp_path / 'state'} was set up with another configuration: "
+                       f"pass --config {config}\n")
+
+
 def imap_config(directory: Path) -> Path:
     path = directory / "partnerships.toml"
     path.write_text('[source]\nkind = "imap"\nhost = "127.0.0.1"\ntls = "none"\nusername = "u@example.test"\n'

@@ -1,4 +1,4 @@
-"""The web desk on the Airtable leads backend (local Airtable seeded_airtable): board, lead history from the outbox,
+"""The web desk on the Airtable leads backend (local Airtable server): board, lead history from the outbox,
 approving writes the move to Airtable, and a leads table that cannot be read gives a 503 page, not a traceback."""
 
 from __future__ import annotations
