@@ -8,10 +8,10 @@ from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any
 
 from daemon.actions.registry import handles
+from daemon.core.decide import stated_end
 from daemon.core.kinds import ActionKind
 from daemon.core.lead import ACTIVE_SERVICE, INACTIVE_SERVICE, Lead, NewLead
 from daemon.core.message import MalformedMessage, parse
-from daemon.core.stated_dates import end_date
 from daemon.state import billing, outbox
 from daemon.state.models import naive_utc
 from daemon.state.stored import attach_new_lead, stored_original
@@ -102,12 +102,9 @@ def _stated_end(ex: Executor, message_id: str | None) -> str | None:
     if original is None:
         return None
     try:
-        message = parse(original.raw)
+        return stated_end(parse(original.raw), original.received_at.date())
     except MalformedMessage:
         return None
-    sent = message.date.date() if message.date else original.received_at.date()
-    found = end_date(message.new_text, sent)
-    return found.isoformat() if found else None
 
 
 @handles(ActionKind.ADD_CONTACT)
