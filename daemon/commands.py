@@ -290,10 +290,9 @@ def cmd_lead(args: argparse.Namespace, config: Config) -> int:
           f"cloud billing managed: {'yes' if lead.cloud_billing_managed else 'no'}   "
           f"service start: {lead.service_start or '-'}")
     print("status history:")
-    history = getattr(runtime.leads, "status_history", lambda lead_id: [])(lead.id)
+    history = runtime.leads.status_history(lead.id)
     for move in history:
-        when = getattr(move, "at", None) or getattr(move, "day", "")
-        print(f"  {str(when)[:19]}{' UTC' if len(str(when)) > 10 else ''}  {move.old_status or '(new)'} -> "
+        print(f"  {move.at}{' UTC' if len(move.at) > 10 else ''}  {move.old_status or '(new)'} -> "
               f"{move.new_status}  {move.reason}")
     if not history:
         print("  (none recorded)")

@@ -134,3 +134,34 @@ def record_evidence(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str
         # False only means that month's batch has not been sent yet: nothing to mark.
         result["invoice_affirmed"] = ex.invoice_book.mark_affirmed(lead_id, payload["month"], key=key)
     return result
+
+
+@handles(ActionKind.SET_FACTS)
+def set_facts(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """What a confirmation, contract or first affirmation states, written to the lead with one audit line: the
+    tier, the monthly fee (in the table's currency only; another currency stays in the note), and the service
+    start where the lead has none yet."""
+    lead_id = ex.lead_id(payload["lead"])
+    lead = ex.leads.get(lead_id)
+    changes: dict[str, str | None] = {}
+    stated: list[str] = []
+    if payload.get("tier"):
+        changes["service_tier"] = payload["tier"]
+        stated.append(f"tier {payload['tier']}")
+    fee, currency = payload.get("monthly_fee"), payload.get("currency") or ex.config.currency
+    if fee and currency == ex.config.currency:
+        changes["monthly_fee"] = fee
+        stated.append(f"monthly fee {fee} {currency}")
+    elif fee:
+        stated.append(f"monthly fee {fee} {currency} (not written: the table's fees are in {ex.config.currency})")
+    start = payload.get("service_start")
+    if start and (lead is None or lead.service_start is None):
+        changes["service_start"] = start
+        stated.append(f"service start {start}")
+    if not stated:
+        return {"lead_id": lead_id, "facts": "nothing new"}
+    day = (payload.get("date") or ex.clock().isoformat())[:10]
+    line = f"{day} partnerships-daemon: stated in <{payload['message_id']}>: {', '.join(stated)}"
+    updated = ex.leads.update_fields(lead_id, changes, line=line, key=key)
+    ex.changed_leads[updated.id] = updated
+    return {"lead_id": lead_id, **changes}

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from daemon.actions.registry import handles
 from daemon.core.digest import FailedAction, OpenReview, digest_variables
+from daemon.core.extract import find_start_date
 from daemon.core.handoff import new_hub_issue_url
 from daemon.core.kinds import ActionKind
 from daemon.core.maniac import checklist
 from daemon.core.message import MalformedMessage, parse
 from daemon.core.stated import billing_contact, flag_sentence
-from daemon.core.stated_dates import start_date
 from daemon.errors import ActionError
 from daemon.invoicing.render import invoice_key, render_batch
 from daemon.io.send import build_digest, build_forward, build_invoice_batch, compose
@@ -53,21 +53,17 @@ def forward(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_stated_facts(ex: Executor, key: str, lead_id: str, variables: dict[str, Any]) -> None:
-    """The start date and billing contact the mail states go into the lead too (a start date only where none
-    is on file: the table's value wins), once per forward."""
-    lead = ex.leads.get(lead_id)
-    changes = {"service_start": variables["start_date"]} if (
-        variables["start_date"] and lead is not None and lead.service_start is None) else {}
-    stated = [f"service start {variables['start_date']}"] if changes else []
-    stated += [f"billing contact {variables['billing_contact']}"] if variables["billing_contact"] else []
-    if not stated or not hasattr(ex.leads, "update_fields"):
+    """A billing contact the mail states goes into the lead's notes too, once per forward (tier, fee and start
+    date are the decision's own `set_facts` action)."""
+    if not variables["billing_contact"]:
         return
     day = (variables.get("original_date") or ex.clock().isoformat())[:10]
-    line = f"{day} partnerships-daemon: stated in <{variables['original_message_id']}>: {', '.join(stated)}"
+    line = (f"{day} partnerships-daemon: stated in <{variables['original_message_id']}>: billing contact "
+            f"{variables['billing_contact']}")
     try:
-        ex.leads.update_fields(lead_id, changes, line=line, key=f"facts:{key}")
-    except ActionError as exc:  # the forward matters more; the note says the same facts
-        log.warning("stated facts not written to the lead key=%s: %s", key, exc)
+        ex.leads.update_fields(lead_id, {}, line=line, key=f"facts:{key}")
+    except ActionError as exc:  # the forward matters more; the note says the same
+        log.warning("billing contact not written to the lead key=%s: %s", key, exc)
 
 
 def _operations_has_it(ex: Executor, raw: bytes) -> bool:
@@ -92,7 +88,7 @@ def _note_variables(ex: Executor, payload: dict[str, Any], lead_id: str, raw: by
         text, sent = message.new_text, (message.date.date() if message.date else ex.clock().date())
     except MalformedMessage:
         text, sent = "", ex.clock().date()
-    stated_start = start_date(text, sent) if variables["intent"] == "service_confirmation" else None
+    stated_start = find_start_date(text, sent) if variables["intent"] == "service_confirmation" else None
     variables["start_date"] = stated_start.isoformat() if stated_start else None
     variables["billing_contact"] = billing_contact(text)
     variables["flag"] = flag_sentence(text)

@@ -11,6 +11,7 @@ from typing import Any
 from daemon.core.authority import Concern
 from daemon.core.automated import FORWARD_SUBJECT_TAG
 from daemon.core.extract import affirmed_month
+from daemon.core.kinds import ActionKind
 from daemon.core.lead import ACTIVE_LEAD, ACTIVE_SERVICE, INACTIVE_LEAD, INACTIVE_SERVICE, NEEDS_ADMIN, WAITING, Lead
 from daemon.core.lookalike import skeleton
 from daemon.core.message import Message
@@ -203,6 +204,8 @@ def decide(situation: Situation) -> Decision:
             else:
                 reasons.append(f"{status} -> {target} is not an allowed move for {lead_name}")
     if intent in FORWARD_INTENTS:
+        facts = _set_facts(situation, lead_ref, lead_name)
+        proposed.extend([facts] if facts is not None else [])
         proposed.append(_record_evidence(situation, lead_ref))
         proposed.append(_forward(situation, lead_ref, lead_name, status))
         limited = situation.limits.exceeded(lead_name, message.from_addr or "") if situation.limits else None
@@ -306,6 +309,30 @@ def _set_status(situation: Situation, lead_ref: str, lead_name: str, old: str, n
         # message itself is not kept. Without a Date header the executor works it out from the stored message.
         payload["effective"] = stated_end(situation.message)
     return Action("set_status", f"status:{key_id(situation.message)}:{new}", payload)
+
+
+def _set_facts(situation: Situation, lead_ref: str, lead_name: str) -> Action | None:
+    """What the mail states becomes lead data, recorded like a status move: a confirmation's tier and monthly fee
+    (with its currency), and the service start. The start is recorded only where the lead has none (the table's
+    value wins) and comes from, in this order: the date a confirmation or contract states; else the month a
+    first delivery affirmation affirms (its first day: the service ran then). `Needs Admin` becomes
+    `Active Service` once that date has come (`due_activations`)."""
+    intent, facts = situation.classification.intent, situation.classification.facts
+    payload: dict[str, Any] = {"lead": lead_ref, "lead_name": lead_name, "message_id": key_id(situation.message),
+                               "date": _date(situation.message), "intent": intent}
+    if intent == "service_confirmation":
+        payload |= {"tier": facts.tier, "monthly_fee": str(facts.price) if facts.price is not None else None,
+                    "currency": facts.currency}
+    lead = situation.lead
+    if lead is None or lead.service_start is None:
+        if intent in ("service_confirmation", "contract") and facts.start_date is not None:
+            payload["service_start"] = facts.start_date.isoformat()
+        elif intent == "delivery_affirmation" and lead is not None and lead.status == NEEDS_ADMIN:
+            month, _ = _affirmed_month(situation)
+            payload["service_start"] = f"{month}-01" if month else None
+    if not any(payload.get(name) for name in ("tier", "monthly_fee", "service_start")):
+        return None
+    return Action(ActionKind.SET_FACTS, f"facts:{key_id(situation.message)}", payload)
 
 
 def stated_end(message: Message, received: date | None = None) -> str | None:

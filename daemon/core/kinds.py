@@ -11,6 +11,7 @@ class ActionKind(StrEnum):
     SET_STATUS = "set_status"
     ADD_NOTE = "add_note"
     ADD_CONTACT = "add_contact"
+    SET_FACTS = "set_facts"
     RECORD_EVIDENCE = "record_evidence"
     RECORD_INVOICES = "record_invoices"
     FORWARD = "forward"
@@ -20,7 +21,8 @@ class ActionKind(StrEnum):
 
 
 # Changes to the leads table: one the table refuses goes to a person (review) instead of being lost.
-LEAD_KINDS = frozenset({ActionKind.CREATE_LEAD, ActionKind.SET_STATUS, ActionKind.ADD_NOTE, ActionKind.ADD_CONTACT})
+LEAD_KINDS = frozenset({ActionKind.CREATE_LEAD, ActionKind.SET_STATUS, ActionKind.ADD_NOTE, ActionKind.ADD_CONTACT,
+                        ActionKind.SET_FACTS})
 # Mail to the outside: paused together while the mail server refuses our login.
 SENDING_KINDS = frozenset({ActionKind.FORWARD, ActionKind.SEND_INVOICE, ActionKind.SEND_DIGEST,
                            ActionKind.SEND_ALERT})

@@ -38,3 +38,15 @@ class NewLead:
     domain: str | None
     status: str = ACTIVE_LEAD
     notes: str = ""
+
+
+@dataclass(frozen=True)
+class StatusMove:
+    """One recorded status change of a lead: a row of the SQLite history table, or an audit line read back from
+    an Airtable lead's notes."""
+
+    at: str  # ISO date, or date and time (UTC)
+    old_status: str | None  # None: the lead was created with `new_status`
+    new_status: str
+    reason: str
+    action_key: str | None

@@ -1,5 +1,6 @@
-"""Calendar dates stated in a message's new text next to a cue ("our service ends on December 31", "starting
-December 1"): pure, so the executor and the notes can ask for the date a change takes effect."""
+"""The date a service ends, as a message's new text states it next to a cue ("our service ends on December 31",
+"until the end of March"): pure, so decide and the executor ask for the day a change takes effect. (A start date
+is a fact of the classification: daemon.core.extract.find_start_date.)"""
 
 from __future__ import annotations
 
@@ -20,8 +21,6 @@ _DATE = re.compile(
 )
 END_CUES = ("end", "ends", "ending", "ended", "last day", "until", "through", "terminate", "terminates",
             "cancel", "cancels", "wind down", "shut down", "discontinue", "expire", "expires")
-START_CUES = ("start", "starts", "starting", "begin", "begins", "beginning", "from", "as of", "effective",
-              "go live", "launch", "kick off", "commence", "commencing")
 CUE_WINDOW = 40  # characters before the date in which the cue must stand
 # A stated date without a year lies within this many days before the message, else in the next year.
 _PAST_WINDOW = timedelta(days=180)
@@ -86,8 +85,3 @@ def end_date(text: str, sent: date) -> date | None:
     year = int(match.group("year")) if match.group("year") else sent.year + (month < sent.month)
     following = date(year + (month == 12), month % 12 + 1, 1)
     return following - timedelta(days=1)
-
-
-def start_date(text: str, sent: date) -> date | None:
-    """When a service starts, as the message states it ("starting December 1")."""
-    return stated_date(text, sent, START_CUES)

@@ -29,6 +29,14 @@ def describe(kind: str, payload: Mapping[str, Any], community: str) -> str:
         return f"forward it to operations as {label.lower()}, with a note, the original attached"
     if kind == "add_note":
         return f"add a note to {community}: {payload.get('line', '')}"
+    if kind == "add_contact":
+        return f"add {payload.get('address') or '?'} to the contacts of {community}"
+    if kind == "set_facts":
+        facts = [f"tier {payload['tier']}"] if payload.get("tier") else []
+        facts += [f"monthly fee {payload['monthly_fee']} {payload.get('currency') or ''}".rstrip()] \
+            if payload.get("monthly_fee") else []
+        facts += [f"service start {payload['service_start']}"] if payload.get("service_start") else []
+        return f"write to {community}: {', '.join(facts) or 'nothing new'}"
     return f"{kind.replace('_', ' ')} for {community}"
 
 

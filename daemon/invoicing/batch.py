@@ -192,9 +192,13 @@ def build_batch(month: str, leads: Sequence[Lead], evidence: Sequence[EvidenceFa
     tier_fees = {tier.name.lower(): tier.fee for tier in tiers}
     ended = ended_in(evidence)
     # A service that ended during or after this month was running in it: its fee is due for this month.
-    active = sorted((lead for lead in leads if lead.status == ACTIVE_SERVICE
-                     or (lead.status == INACTIVE_SERVICE and ended.get(lead.id, "") >= month)),
-                    key=lambda lead: (_normalised(lead.name), lead.id))
+    running = [lead for lead in leads if lead.status == ACTIVE_SERVICE
+               or (lead.status == INACTIVE_SERVICE and ended.get(lead.id, "") >= month)]
+    # A service that starts after this month was not running in it: not billed, but said, never silently left out.
+    later = [lead for lead in running if lead.service_start is not None and month_of(lead.service_start) > month]
+    active = sorted((lead for lead in running if lead not in later), key=lambda lead: (_normalised(lead.name), lead.id))
+    problems = (*problems, *(f"{lead.name}: service starts {lead.service_start.isoformat()}, after {month}: not "
+                             f"billed for {month}" for lead in later if lead.service_start is not None))
     assigned, spend_problems = _assign_spend(leads, spend, currency, {lead.id for lead in active})
     built = [_line(month, lead, evidence, assigned.get(lead.id, []), tier_fees, currency.upper())
              for lead in active]
@@ -322,10 +326,8 @@ def _end_notes(month: str, lead: Lead, evidence: Sequence[EvidenceFact]) -> list
 
 def _start_notes(month: str, lead: Lead) -> list[str]:
     start = lead.service_start
-    if start is None or month_of(start) < month:
+    if start is None or month_of(start) != month:
         return []
-    if month_of(start) > month:
-        return [f"service starts {start.isoformat()}, after {month}"]
     return [f"service started {start.isoformat()}; fee not prorated"] if start.day > 1 else []
 
 

@@ -1,11 +1,13 @@
-"""The LeadStore protocol every leads backend (sqlite, airtable) fulfils."""
+"""The LeadStore protocol every leads backend (sqlite, airtable) fulfils. A backend that also writes many
+records per request (Airtable) offers `create_many` and `apply_status_changes` as well (daemon.actions.executor's
+`BatchingLeadStore`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from daemon.core.lead import Lead, NewLead
+from daemon.core.lead import Lead, NewLead, StatusMove
 
 
 class LeadStore(Protocol):
@@ -35,4 +37,13 @@ class LeadStore(Protocol):
 
     def add_active_hub(self, lead_id: str, hub_name: str, *, key: str) -> str:
         """Record the community's hub in the Active Hubs table, linked to the lead, once per `key`; its id."""
+        ...
+
+    def update_fields(self, lead_id: str, changes: Mapping[str, str | None], *, line: str, key: str) -> Lead:
+        """Set service_tier, monthly_fee (a decimal string) or service_start (ISO date) and append the audit
+        `line` to the notes, once per `key`."""
+        ...
+
+    def status_history(self, lead_id: str) -> list[StatusMove]:
+        """The lead's recorded status moves, oldest first."""
         ...

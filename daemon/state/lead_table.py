@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from daemon.core.lead import STATUSES, Lead, NewLead
+from daemon.core.lead import STATUSES, Lead, NewLead, StatusMove
 from daemon.errors import ActionError
 from daemon.state.models import ActiveHub, LeadRow, LeadStatusChange, utcnow
 from daemon.state.upsert import insert
@@ -140,10 +140,11 @@ class LeadTable:
         with self._sessions() as session:
             return list(session.scalars(select(ActiveHub).order_by(ActiveHub.id)))
 
-    def status_history(self, lead_id: str) -> list[LeadStatusChange]:
+    def status_history(self, lead_id: str) -> list[StatusMove]:
         with self._sessions() as session:
             query = select(LeadStatusChange).where(LeadStatusChange.lead_id == _row_id(lead_id))
-            return list(session.scalars(query.order_by(LeadStatusChange.id)))
+            return [StatusMove(f"{row.at:%Y-%m-%d %H:%M:%S}", row.old_status, row.new_status, row.reason,
+                               row.action_key) for row in session.scalars(query.order_by(LeadStatusChange.id))]
 
     def seed(self, leads: Sequence[Lead], source: str) -> int:
         """Load the team's existing leads (e.g. from a CSV export), only into an empty table."""

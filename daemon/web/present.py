@@ -14,6 +14,7 @@ from daemon.core.lead import Lead
 from daemon.core.maniac import LABELS, LETTERS
 from daemon.core.message import Attachment, MalformedMessage, parse
 from daemon.core.notes import NoteRenderer
+from daemon.core.wording import describe
 from daemon.errors import DaemonError
 
 # Where a sentence ends: after . ! ? or at a line break (mail is often written one thought per line).
@@ -131,25 +132,11 @@ def _lead_name(reference: Any, leads: Mapping[str, Lead]) -> str:
 
 def _describe(kind: str, payload: Mapping[str, Any], leads: Mapping[str, Lead], renderer: NoteRenderer,
               operations: str) -> PlainAction:
+    """The same sentence `review list` prints (daemon.core.wording), and for a forward the note it would send."""
     name = _lead_name(payload.get("lead"), leads)
-    if kind == "set_status":
-        return PlainAction(f"move {name} from {payload.get('from') or '(no status)'} to {payload.get('to')}")
-    if kind == "create_lead":
-        return PlainAction(f"create the lead {payload.get('name')} ({payload.get('status')}) with contacts "
-                           f"{', '.join(payload.get('contact_emails') or []) or '-'}")
-    if kind == "record_evidence":
-        facts = [f"tier {payload['tier']}" if payload.get("tier") else "",
-                 f"price {payload['price']} per month" if payload.get("price") else "",
-                 f"for {payload['month']}" if payload.get("month") else ""]
-        stated = ", ".join(f for f in facts if f)
-        return PlainAction(f"record the {payload.get('kind')} for {name}" + (f" ({stated})" if stated else ""))
-    if kind == "add_note":
-        return PlainAction(f"add to the notes of {name}: {payload.get('line')}")
-    if kind == "add_contact":
-        return PlainAction(f"add {payload.get('address')} to the contacts of {name}")
     if kind == "forward":
         return PlainAction(f"forward the message to operations ({operations}) with this note", _note(payload, renderer))
-    return PlainAction(f"{kind} ({payload.get('message_id') or ''})")
+    return PlainAction(describe(kind, payload, name))
 
 
 def _note(payload: Mapping[str, Any], renderer: NoteRenderer) -> str:

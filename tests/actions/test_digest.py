@@ -10,6 +10,7 @@ from email import policy
 from pathlib import Path
 
 import pytest
+from factories import cascade_has_started
 
 from daemon.cli import main
 from daemon.core.digest import OpenReview, digest_variables, digest_week
@@ -76,7 +77,7 @@ def test_scheduler_sends_the_digest_once_per_week(tmp_path: Path) -> None:
     assert message["To"] == "partnerships@2i2c.org" and message["Cc"] is None
     assert message["Subject"].startswith("[partnerships] Weekly digest 2026-W48: 22 leads, 3 review item(s)")
     body = message.get_content()
-    assert "Needs Admin       3" in body
+    assert f"Needs Admin       {2 if cascade_has_started() else 3}" in body
     assert "Summit State University Neuroscience" in body  # no affirmation for 2026-10 and no contract
     assert "sender grants@harborview-ocean.org is not a known contact" in body
 

@@ -69,8 +69,9 @@ def test_stated_facts_are_written_to_the_lead(forwarded) -> None:
     runtime = open_runtime(load_config(config))
     westbrook = next(lead for lead in runtime.leads.all() if lead.name == "Westbrook University")
     assert westbrook.service_start is not None and westbrook.service_start.isoformat() == "2026-12-01"
-    assert ("partnerships-daemon: stated in <confirm@westbrook.edu>: service start 2026-12-01, billing contact "
-            "ap@westbrook.edu") in westbrook.notes
+    assert (westbrook.service_tier, str(westbrook.monthly_fee)) == ("medium", "3000")  # the confirmation's facts
+    assert "partnerships-daemon: stated in <confirm@westbrook.edu>: " in westbrook.notes
+    assert "service start 2026-12-01" in westbrook.notes and "billing contact ap@westbrook.edu" in westbrook.notes
 
 
 def test_an_affirmation_with_a_question_is_flagged(forwarded) -> None:

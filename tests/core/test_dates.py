@@ -6,7 +6,8 @@ from datetime import date
 
 import pytest
 
-from daemon.core.stated_dates import end_date, start_date
+from daemon.core.extract import find_start_date
+from daemon.core.stated_dates import end_date
 
 SENT = date(2026, 11, 4)
 
@@ -36,4 +37,4 @@ def test_end_date(text: str, expected: date | None) -> None:
     ("We started planning long ago, and at the kickoff on the lovely afternoon of December 3 we agreed.", None),
 ])
 def test_start_date(text: str, expected: date | None) -> None:
-    assert start_date(text, SENT) == expected
+    assert find_start_date(text, SENT) == expected

@@ -42,8 +42,9 @@ def kinds(decision) -> list[str]:
 
 def test_confirmation_moves_to_needs_admin_and_forwards() -> None:
     decision = decide(situation("service_confirmation", "Active Lead", tier="medium", price=3000))
-    assert kinds(decision) == ["set_status", "record_evidence", "forward"]
-    status, _, forward = decision.actions
+    assert kinds(decision) == ["set_status", "set_facts", "record_evidence", "forward"]
+    status, facts, _, forward = decision.actions
+    assert (facts.payload["tier"], facts.payload["monthly_fee"]) == ("medium", "3000")
     assert (status.payload["from"], status.payload["to"]) == ("Active Lead", "Needs Admin")
     assert forward.key == "forward:m1@westbrook.edu:service_confirmation"
     assert forward.payload["vars"]["tier"] == "medium" and forward.payload["vars"]["price"] == "3000"
@@ -115,7 +116,7 @@ def test_new_external_thread_creates_active_lead_and_nothing_more_without_review
     assert create.key == "create_lead:westbrook.edu"
     assert create.payload["status"] == "Active Lead"
     assert create.payload["contact_emails"] == ["maria.chen@westbrook.edu"]
-    assert [a.kind for a in decision.review.proposed] == ["set_status", "record_evidence", "forward"]
+    assert [a.kind for a in decision.review.proposed] == ["set_status", "set_facts", "record_evidence", "forward"]
     assert decision.review.proposed[0].payload["lead"] == "new:create_lead:westbrook.edu"
     assert decision.review.reason.startswith("first message of the new lead westbrook.edu")
 
@@ -153,7 +154,31 @@ def test_unverified_sender_sends_every_action_to_review() -> None:
                          trust=TrustVerdict(False, "dmarc=fail (header.from=westbrook.edu) by mx.google.com", None))
     decision = decide(unverified)
     assert decision.actions == ()
-    assert [a.kind for a in decision.review.proposed] == ["create_lead", "set_status", "record_evidence", "forward"]
+    assert [a.kind for a in decision.review.proposed] == ["create_lead", "set_status", "set_facts", "record_evidence",
+                                                           "forward"]
     assert decision.review.reason.startswith("sender not verified: dmarc=fail")
     trusted = replace(unverified, trust=TrustVerdict(True, "dmarc=pass", "dmarc"))
     assert kinds(decide(trusted)) == ["create_lead"]  # the rest waits: first message of a new lead
+
+
+def test_stated_facts_become_a_recorded_action_and_the_start_only_where_none_is_on_file() -> None:
+    from dataclasses import replace
+
+    confirmed = situation("service_confirmation", "Active Lead", tier="large", price=6000, currency="EUR",
+                          start_date=date(2027, 1, 1))
+    [facts] = [a for a in decide(confirmed).actions if a.kind == "set_facts"]
+    assert facts.key == "facts:m1@westbrook.edu"
+    assert (facts.payload["tier"], facts.payload["monthly_fee"], facts.payload["currency"],
+            facts.payload["service_start"]) == ("large", "6000", "EUR", "2027-01-01")
+    started = replace(confirmed, lead=replace(confirmed.lead, service_start=date(2026, 6, 1)))
+    [facts] = [a for a in decide(started).actions if a.kind == "set_facts"]
+    assert "service_start" not in facts.payload  # the table's date wins
+    nothing = situation("service_confirmation", "Active Lead")
+    assert "set_facts" not in kinds(decide(nothing))
+
+
+def test_a_first_affirmation_records_the_start_of_a_service_being_set_up_only() -> None:
+    setting_up = decide(situation("delivery_affirmation", "Needs Admin"))
+    [facts] = [a for a in setting_up.actions if a.kind == "set_facts"]
+    assert facts.payload["service_start"] == "2026-09-01"  # the affirmed month (the one before the reply)
+    assert "set_facts" not in kinds(decide(situation("delivery_affirmation", "Active Service")))

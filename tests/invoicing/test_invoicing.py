@@ -206,9 +206,10 @@ def test_no_fee_anywhere_is_fee_zero_and_a_problem() -> None:
                                "invoiced at 0",)
 
 
-def test_service_starting_after_the_month_is_noted() -> None:
-    line = only_line([lead(service_start=date(2026, 11, 1))])
-    assert "service starts 2026-11-01, after 2026-10" in line.notes
+def test_service_starting_after_the_month_is_not_billed_for_it_and_says_so() -> None:
+    result = batch([lead(service_start=date(2026, 11, 1))])
+    assert result.lines == ()
+    assert result.problems == ("Westbrook College: service starts 2026-11-01, after 2026-10: not billed for 2026-10",)
 
 
 def test_service_starting_mid_month_is_not_prorated_and_says_so() -> None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pyairtable.api.types import RecordDict
 
-from daemon.core.lead import Lead
+from daemon.core.lead import Lead, StatusMove
 from daemon.leads.airtable.settings import LeadFields
 
 log = logging.getLogger("daemon.leads.airtable")
@@ -50,17 +49,6 @@ def marker(key: str) -> str:
 def with_note(notes: str, line: str, key: str) -> str:
     separator = "" if not notes or notes.endswith("\n") else "\n"
     return f"{notes}{separator}{line} {marker(key)}\n"
-
-
-@dataclass(frozen=True)
-class StatusMove:
-    """A status change as read back from the audit lines in a lead's notes."""
-
-    day: str
-    old_status: str | None
-    new_status: str
-    reason: str
-    action_key: str
 
 
 def status_moves(notes: str) -> list[StatusMove]:

@@ -14,9 +14,9 @@ from pyairtable import Api
 from pyairtable.api.types import RecordDict
 from pyairtable.formulas import EQ, FIND, OR, RECORD_ID, Field, Formula
 
-from daemon.core.lead import STATUSES, Lead, NewLead
+from daemon.core.lead import STATUSES, Lead, NewLead, StatusMove
 from daemon.errors import ActionError
-from daemon.leads.airtable.cells import AUDIT_PREFIX, Cells, StatusMove, format_emails, marker, status_moves, with_note
+from daemon.leads.airtable.cells import AUDIT_PREFIX, Cells, format_emails, marker, status_moves, with_note
 from daemon.leads.airtable.client import AirtableError, AirtableStats, Caller, make_api
 from daemon.leads.airtable.schema import check_with
 from daemon.leads.airtable.settings import AirtableConfig
