@@ -9,15 +9,16 @@ halve the confidence, so a person decides.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from daemon.core.extract import Facts
-from daemon.core.language import detect, fold, present
+from daemon.core.language import detect, fold, languages_of
 from daemon.core.lexicon import LanguageCues, Lexicon
 from daemon.core.message import Attachment
 from daemon.core.model import MODEL_FILE, LinearModel, features
-from daemon.core.prices import find_amount
+from daemon.core.prices import amount_starts
 from daemon.core.sentences import Sentence, clause_start, split_sentences
 
 ANALYSED_CHARS = 4000  # decisions are stated near the top; pasted logs below must not cost time
@@ -46,7 +47,6 @@ _CONTRACT_NAME = re.compile(r"contra[ct]|agreement|(?<![a-z])(?:sow|msa)(?![a-z]
 _DOCUMENT = re.compile(r"\.(?:pdf|docx?|odt|rtf)$")
 _SIGNED = re.compile(r"sign|execut|firmad|suscrit|assinad|unterschr|unterzeichn|gezeichnet|final")
 _DRAFT = re.compile(r"draft|redline|borrador|rascunho|brouillon|entwurf|markup|review|comments")
-_DIGIT = re.compile(r"\d")
 _YES = re.compile(r"(?<!\w)s\u00ed(?!\w)", re.IGNORECASE)  # Spanish "yes", not the conditional "si"
 
 
@@ -82,6 +82,39 @@ class Finding:
 
 def sentences_of(text: str) -> list[Sentence]:
     return [Sentence(s, fold(_YES.sub("yes", s))) for s in split_sentences(text[:ANALYSED_CHARS])]
+
+
+class Joined:
+    """Texts (folded sentences, say) joined by line breaks, so one scan tells which of them a pattern matches in
+    (lexicon patterns are MULTILINE: ^ and $ keep meaning a sentence's start and end)."""
+
+    def __init__(self, texts: Iterable[str], separator: str = "\n") -> None:
+        texts = list(texts)
+        self.text = separator.join(texts)
+        self.starts: list[int] = []
+        position = 0
+        for text in texts:
+            self.starts.append(position)
+            position += len(text) + len(separator)
+
+    def index(self, position: int) -> int:
+        return bisect_right(self.starts, position) - 1
+
+    def hits(self, patterns: Iterable[re.Pattern[str] | None]) -> set[int]:
+        """Indexes of the sentences in which any of `patterns` matches (starts)."""
+        found: set[int] = set()
+        starts, text = self.starts, self.text
+        for pattern in patterns:
+            if pattern is None:
+                continue
+            position = 0
+            while (match := pattern.search(text, position)) is not None:
+                index = self.index(match.start())
+                found.add(index)
+                if index + 1 >= len(starts):
+                    break
+                position = starts[index + 1]  # this sentence is known; look on from the next one
+        return found
 
 
 def _spans(pattern: re.Pattern[str] | None, text: str) -> list[tuple[int, int]]:
@@ -161,13 +194,18 @@ def _most_specific(found: list[Evidence]) -> list[Evidence]:
 SHORT_REPLY = 3  # sentences: a reply this short is about what its subject says
 
 
-def anchors(sentences: list[Sentence], subject: str, cues: tuple[LanguageCues, ...], facts: Facts) -> list[bool]:
+def anchors(sentences: list[Sentence], subject: str, cues: tuple[LanguageCues, ...], facts: Facts,
+            joined: Joined | None = None) -> list[bool]:
     """Per sentence: whether it or a neighbour is about our business (a topic word, the tier named, a price),
     or, in a short reply, its subject is. "We accept" means nothing on its own; "we accept the offer",
     "we accept. Medium at $3k" or "we accept" under "Re: Hub proposal" does."""
     tier = fold(facts.tier) if facts.tier else None
-    own = [_any((c.scope("topic") for c in cues), s.folded) or bool(tier and tier in s.folded)
-           or (_DIGIT.search(s.text) is not None and find_amount(s.text) is not None) for s in sentences]
+    topical = (joined or Joined(s.folded for s in sentences)).hits(c.scope("topic") for c in cues)
+    if facts.price is not None:  # no amount in the text, none in a sentence
+        # NUL ends each sentence: no amount pattern reaches across it
+        written = Joined((s.text for s in sentences), "\0")
+        topical.update(written.index(start) for start in amount_starts(written.text))
+    own = [i in topical or bool(tier and tier in s.folded) for i, s in enumerate(sentences)]
     # signature lines ("Maria Chen", "Westbrook University") do not make a reply long
     said = [s for s in sentences if len(s.folded.split()) >= 3]
     if len(said) <= SHORT_REPLY and _any((c.scope("topic") for c in cues), fold(subject)):
@@ -247,15 +285,20 @@ def find_intent(text: str, subject: str, attachments: Iterable[Attachment], fact
                 allowed: frozenset[str],
                 model: LinearModel | None = None) -> tuple[Finding | None, list[Evidence], str]:
     """(the decision, every piece of evidence for the explanation, the language)."""
-    language = detect(text)
-    cues = lexicon.for_language(language, present(text))
+    language, also = languages_of(text)
+    cues = lexicon.for_language(language, also)
     sentences = sentences_of(text)
-    anchored = anchors(sentences, subject, cues, facts)
-    # Only sentences about our business are scanned (see _confidence), or all of them in a month's certification
-    # thread or next to a contract-like document. Most ordinary mail has few.
+    joined = Joined(s.folded for s in sentences)
+    anchored = anchors(sentences, subject, cues, facts, joined)
+    # Only sentences that hold a cue and are about our business are looked at closely (see _confidence), or all
+    # those with a cue in a month's certification thread or next to a contract-like document. Most mail has none.
     certification = _any((c.scope("certification") for c in cues), fold(subject))
     everything = certification or any(_CONTRACT_NAME.search(fold(a.filename or "")) for a in attachments)
-    found = [e for i, s in enumerate(sentences) if everything or anchored[i] for e in evidence_in(s, cues, i)]
+    worth = list(range(len(sentences))) if everything else [i for i, a in enumerate(anchored) if a]
+    if worth:
+        subset = [sentences[i] for i in worth]
+        worth = [worth[i] for i in sorted(Joined(s.folded for s in subset).hits(c.any_cue for c in cues))]
+    found = [e for i in worth for e in evidence_in(sentences[i], cues, i)]
     month_context = facts.month_stated or certification
     best: dict[str, tuple[float, Evidence]] = {}
     for item in found:

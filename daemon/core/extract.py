@@ -94,15 +94,23 @@ _START = re.compile(r"(?<!\w)(?:start\w*|begin\w*|commenc\w*|live|launch\w*|from
                     r"\u00e0 partir|ab|beginn\w*|los)(?!\w)", re.IGNORECASE)
 
 
+START_REACH = 40  # characters after a word of starting in which its date begins
+
+
 def find_start_date(text: str, sent: date | None) -> date | None:
     """The first date named shortly after a word of starting ("starting January 1", "empezar el 1 de julio")."""
-    cues = [m.end() for m in _START.finditer(text)]
-    if not cues:
-        return None
-    for position, day in dates.find_dates(text, sent):
-        if any(0 <= position - cue <= 40 for cue in cues):
-            return day
-    return None
+    # Stretches of text starting at a cue and reaching START_REACH past the last cue within reach; a date
+    # starting in a stretch has its month word, day and year within 60 more characters. Reading these instead of
+    # the whole text matters: "from" is in most mail, a start date in little.
+    stretches: list[list[int]] = []
+    for cue in (m.end() for m in _START.finditer(text)):
+        if stretches and cue <= stretches[-1][1]:
+            stretches[-1][1] = cue + START_REACH
+        else:
+            stretches.append([cue, cue + START_REACH])
+    found = [(begin + position, day) for begin, end in stretches
+             for position, day in dates.find_dates(text[begin:end + 60], sent) if begin + position <= end]
+    return min(found)[1] if found else None
 
 
 def month_before(sent: date) -> str:

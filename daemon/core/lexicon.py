@@ -39,6 +39,7 @@ class LanguageCues:
     cues: tuple[Cue, ...]
     combined: tuple[re.Pattern[str], ...]  # per intent; group "c<i>" is cues[i]
     scopes: dict[str, re.Pattern[str] | None]
+    any_cue: re.Pattern[str] | None = None  # every cue in one alternation: which sentences need a closer look
 
     def scope(self, name: str) -> re.Pattern[str] | None:
         return self.scopes.get(name)
@@ -55,6 +56,12 @@ class Lexicon:
         return tuple(self.languages[name] for name in names if name in self.languages)
 
 
+# Patterns are matched against one sentence (no line breaks), or against all sentences joined by line breaks to
+# find the few that hold a cue at all (one scan per message instead of one per sentence and intent): MULTILINE
+# makes ^ and $ mean the sentence's start and end in both.
+_FLAGS = re.MULTILINE
+
+
 def _words(patterns: list[str]) -> str:
     return r"(?<!\w)(?:" + "|".join(f"(?:{p})" for p in patterns) + r")(?!\w)"
 
@@ -69,7 +76,8 @@ def _compile(file: str, key: str, patterns: Any, intents: tuple[str, ...] = ()) 
             re.compile(pattern)
         except re.error as exc:
             raise RuleError(file, key, f"bad regular expression {pattern!r}: {exc}") from None
-    return re.compile(_words(patterns))
+    return re.compile(_words(patterns), _FLAGS)
+
 
 
 def load_language(path: Path, intents: tuple[str, ...]) -> LanguageCues:
@@ -100,9 +108,10 @@ def load_language(path: Path, intents: tuple[str, ...]) -> LanguageCues:
     # per cue (the same trick as rules.PatternSet).
     combined = tuple(
         re.compile(r"(?<!\w)(?:" + "|".join(rf"(?P<c{i}>{c.pattern})(?!\w)" for i, c in enumerate(cues)
-                                             if c.intent == intent) + ")")
+                                             if c.intent == intent) + ")", _FLAGS)
         for intent in dict.fromkeys(c.intent for c in cues))
-    return LanguageCues(language, f"{LEXICON_DIR}/{path.name}", tuple(cues), combined, scopes)
+    any_cue = re.compile(_words([c.pattern for c in cues]), _FLAGS) if cues else None
+    return LanguageCues(language, f"{LEXICON_DIR}/{path.name}", tuple(cues), combined, scopes, any_cue)
 
 
 def load_lexicon(rules_dir: Path, intents: tuple[str, ...]) -> Lexicon | None:

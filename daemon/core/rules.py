@@ -46,28 +46,45 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     return re.compile(WORD_START + _phrase_body(phrase) + WORD_END, re.IGNORECASE)
 
 
+_TOKEN = re.compile(r"\w+")
+
+
+def words_of(text: str) -> frozenset[str]:
+    """The words of `text` in lower case: a phrase none of whose words are all here cannot match (see PatternSet)."""
+    return frozenset(_TOKEN.findall(text.lower()))
+
+
 class PatternSet:
     """Alternatives compiled into one regex, so a miss (the common case) costs one search, not one per phrase.
 
     Phrases share one word-boundary check outside their alternation: the engine then rejects a position
-    inside a word once instead of once per phrase, which makes the scan about nine times faster.
+    inside a word once instead of once per phrase, which makes the scan about nine times faster. Given the words
+    of the text (`words_of`), a set skips the phrase scan when no phrase has all its words there: a set lookup
+    per phrase instead of a regex scan of the text.
     """
 
     def __init__(self, phrases: Iterable[str] = (), regexes: Iterable[re.Pattern[str]] = ()) -> None:
         phrases, regexes = tuple(phrases), tuple(regexes)
         self.patterns = tuple(_phrase_pattern(p) for p in phrases) + regexes
         alternatives = [f"(?:{r.pattern})" for r in regexes]
+        self._regexes = re.compile("|".join(alternatives), re.IGNORECASE) if regexes else None
         if phrases:
             alternatives.insert(0, WORD_START + "(?:" + "|".join(_phrase_body(p) for p in phrases) + ")" + WORD_END)
         self._combined = re.compile("|".join(alternatives), re.IGNORECASE)
+        # The words each phrase needs; a phrase with letters beyond ASCII (whose case folding differs between
+        # str.lower and the regex engine) needs none, so it is always searched for.
+        self._needs = tuple(words_of(p) if normalize_text(p).isascii() else frozenset() for p in phrases)
 
     def __bool__(self) -> bool:
         return bool(self.patterns)
 
-    def first(self, haystack: str) -> str | None:
+    def first(self, haystack: str, words: frozenset[str] | None = None) -> str | None:
         if not self.patterns:
             return None
-        found = self._combined.search(haystack)
+        pattern: re.Pattern[str] | None = self._combined
+        if words is not None and not any(need <= words for need in self._needs):
+            pattern = self._regexes  # no phrase can match: the same answer from the regexes alone
+        found = pattern.search(haystack) if pattern is not None else None
         return found.group(0) if found else None
 
     def each(self, haystack: str) -> list[str]:
@@ -106,17 +123,18 @@ class Rule:
     attachment_name: re.Pattern[str] | None = None
     requires: tuple[str, ...] = ()
 
-    def evaluate(self, message: Message, text: str, subject: str, context: Context,
-                 facts: Facts) -> tuple[bool, tuple[str, ...], str]:
-        """(hit, phrases that matched, why it missed)."""
+    def evaluate(self, message: Message, text: str, subject: str, context: Context, facts: Facts,
+                 words: tuple[frozenset[str], frozenset[str]] | None = None) -> tuple[bool, tuple[str, ...], str]:
+        """(hit, phrases that matched, why it missed); `words`: `words_of` the text and the subject, if known."""
         if self.direction != "any" and context.direction != self.direction:
             return False, (), f"direction is {context.direction}"
         if self.sender_roles and context.sender_role not in self.sender_roles:
             return False, (), f"sender role is {context.sender_role}"
+        text_words, subject_words = words or (None, None)
         # The positive phrases first: most mail matches none, and then no veto needs a scan of its own.
-        if self.subject_any and not self.subject_any.first(subject):
+        if self.subject_any and not self.subject_any.first(subject, subject_words):
             return False, (), "no subject phrase"
-        if self.text_any and self.text_any.first(text) is None:
+        if self.text_any and self.text_any.first(text, text_words) is None:
             return False, (), "no text phrase"
         matched: list[str] = []
         for label, patterns, haystack in (("subject", self.unless_subject, subject),
@@ -207,8 +225,9 @@ class RuleSet:
         finding, _evidence, language = self._sentences(message, text, subject, context, facts)
         hits: list[RuleHit] = []
         misses: list[str] = []
+        words = (words_of(text), words_of(subject))
         for rule in self.rules:
-            hit, matched, why = rule.evaluate(message, text, subject, context, facts)
+            hit, matched, why = rule.evaluate(message, text, subject, context, facts, words)
             if hit:
                 veto = self._scope_veto(rule.intent, matched, text, subject, facts, language)
                 if veto:
