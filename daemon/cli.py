@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         "id", type=int)
     evaluate = sub.add_parser("eval", parents=[common], help="measure the classifier on labelled mail")
     evaluate.add_argument("path", help="a folder of .eml files (e.g. eval/) or an mbox")
-    evaluate.add_argument("--labels", type=Path, help="labels.csv (without it every message is taken as `other`)")
+    evaluate.add_argument("--labels", type=Path,
+                          help="labels.csv (default: in PATH's folder or its parent; none: predictions only)")
     evaluate.add_argument("--split", help="only this split of labels.csv (dev or test)")
     evaluate.add_argument("--json", action="store_true", help="the figures as one JSON object per split")
     quarantine = sub.add_parser("quarantine", parents=[common], help="messages that could not be processed")

@@ -25,10 +25,7 @@ from daemon.core.sanitize import clean
 from daemon.core.trust import proposal_lines, propose_trust, trust_line
 from daemon.core.verdict import verdict_of
 from daemon.errors import EXIT_INPUT, EXIT_OK, EXIT_USAGE, DaemonError
-from daemon.evaluation.dataset import cases as eval_cases
-from daemon.evaluation.dataset import load_labels
-from daemon.evaluation.metrics import Case, score
-from daemon.evaluation.metrics import render as render_report
+from daemon.evaluation.run import evaluate as run_eval
 from daemon.filemodes import too_open
 from daemon.invoicing.batch import month_of, parse_month, previous_month
 from daemon.invoicing.render import invoice_key, render_batch
@@ -180,18 +177,9 @@ def cmd_classify(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_eval(args: argparse.Namespace, config: Config) -> int:
     """Precision, recall, confusion and the action figures over labelled mail (see daemon/evaluation)."""
-    rules = load_rules(config.rules_dir)
-    labels = load_labels(args.labels) if args.labels else None
-    root = args.labels.parent if args.labels else Path(args.path)
-    groups: dict[str, list[Case]] = {}
-    for split, case in eval_cases(Path(args.path), labels, root, rules, config, args.split):
-        groups.setdefault(split, []).append(case)
-    reports = {split: score(found, config.min_confidence) for split, found in sorted(groups.items())}
-    if args.json:
-        print(json.dumps({split: report.as_json() for split, report in reports.items()}, ensure_ascii=False))
-    else:
-        print("\n\n".join(render_report(report, f"{args.path} [{split}]") for split, report in reports.items()))
-    return EXIT_OK if reports else EXIT_INPUT
+    outcome = run_eval(Path(args.path), config, args.labels, args.split)
+    print(outcome.render(args.json))
+    return EXIT_INPUT if outcome.empty else EXIT_OK
 
 
 def _classification_text(record: dict[str, Any], rule_file: str | None, why: str) -> str:

@@ -7,12 +7,12 @@ without accents, matched as whole words. A bad file fails `partnerships check` a
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from daemon.core.language import LANGUAGES
+from daemon.core.rulefile import known_keys, one_of, read_toml, regex, string_list
 from daemon.errors import RuleError
 
 SCOPES = ("negation", "not_negation", "hedge", "conditional", "not_conditional", "question", "other_service", "topic",
@@ -66,41 +66,26 @@ def _words(patterns: list[str]) -> str:
     return r"(?<!\w)(?:" + "|".join(f"(?:{p})" for p in patterns) + r")(?!\w)"
 
 
-def _compile(file: str, key: str, patterns: Any, intents: tuple[str, ...] = ()) -> re.Pattern[str] | None:
-    if not isinstance(patterns, list) or not all(isinstance(p, str) and p for p in patterns):
-        raise RuleError(file, key, "must be a list of non-empty regular expressions")
-    if not patterns:
-        return None
+def _compile(file: str, key: str, patterns: Any) -> re.Pattern[str] | None:
+    patterns = string_list(file, key, "patterns", patterns)
     for pattern in patterns:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise RuleError(file, key, f"bad regular expression {pattern!r}: {exc}") from None
-    return re.compile(_words(patterns), _FLAGS)
-
+        regex(file, key, "pattern", pattern)
+    return re.compile(_words(patterns), _FLAGS) if patterns else None
 
 
 def load_language(path: Path, intents: tuple[str, ...]) -> LanguageCues:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise RuleError(path.name, None, f"invalid TOML: {exc}") from None
-    language = data.get("language")
-    if language not in LANGUAGES:
-        raise RuleError(path.name, None, f"language {language!r} is not one of {', '.join(LANGUAGES)}")
-    unknown = set(data) - {"language", "scope", "intent"}
-    if unknown:
-        raise RuleError(path.name, None, f"unknown top-level key(s): {', '.join(sorted(unknown))}")
+    data = read_toml(path, path.name)
+    language = one_of(path.name, None, "language", data.get("language"), LANGUAGES)
+    known_keys(path.name, None, data, ("language", "scope", "intent"), top_level=True)
     raw_scope = data.get("scope", {})
-    if set(raw_scope) - set(SCOPES):
-        raise RuleError(path.name, "scope", f"unknown key(s): {', '.join(sorted(set(raw_scope) - set(SCOPES)))}")
+    known_keys(path.name, "scope", raw_scope, SCOPES)
     scopes = {name: _compile(path.name, f"scope.{name}", raw_scope.get(name, [])) for name in SCOPES}
     cues: list[Cue] = []
     for intent, table in data.get("intent", {}).items():
-        if intent not in intents:
-            raise RuleError(path.name, f"intent.{intent}", f"not one of {', '.join(intents)}")
-        if not isinstance(table, dict) or set(table) - set(STRENGTHS):
+        one_of(path.name, f"intent.{intent}", "intent", intent, intents)
+        if not isinstance(table, dict):
             raise RuleError(path.name, f"intent.{intent}", "holds only `strong` and `weak` lists")
+        known_keys(path.name, f"intent.{intent}", table, STRENGTHS)
         for strength in STRENGTHS:
             _compile(path.name, f"intent.{intent}.{strength}", table.get(strength, []))
             cues.extend(Cue(intent, strength, p) for p in table.get(strength, []))

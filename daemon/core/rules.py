@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,17 @@ from daemon.core.extract import Facts
 from daemon.core.lexicon import Lexicon, load_lexicon
 from daemon.core.message import Message
 from daemon.core.model import LinearModel, load_model
+from daemon.core.rulefile import (
+    known_keys,
+    one_of,
+    read_toml,
+    regex,
+    rule_files,
+    rule_name,
+    rule_tables,
+    string_list,
+    unique_names,
+)
 from daemon.errors import RuleError
 
 INTENTS = ("first_contact", "service_confirmation", "delivery_affirmation", "contract", "waiting",
@@ -303,65 +313,34 @@ class RuleSet:
 
 def load_rules(directory: Path) -> RuleSet:
     """Read every *.toml in `directory`; any problem raises RuleError naming file, rule and reason."""
-    if not directory.is_dir():
-        raise RuleError(str(directory), None, "rules directory does not exist")
-    rules: list[Rule] = []
-    files = sorted(directory.glob("*.toml"))
-    if not files:
-        raise RuleError(str(directory), None, "no *.toml rule files")
-    seen: dict[str, str] = {}
-    for path in files:
-        for rule in _load_file(path):
-            if rule.name in seen:
-                raise RuleError(path.name, rule.name, f"duplicate rule name (also in {seen[rule.name]})")
-            seen[rule.name] = path.name
-            rules.append(rule)
+    files = rule_files(directory)
+    rules = [rule for path in files for rule in _load_file(path)]
+    unique_names((rule.file, rule.name) for rule in rules)
     return RuleSet(tuple(rules), tuple(p.name for p in files), load_lexicon(directory, INTENTS),
                    load_model(directory, (*INTENTS, OTHER)))
 
 
 def _load_file(path: Path) -> list[Rule]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise RuleError(path.name, None, f"invalid TOML: {exc}") from None
-    intent = data.get("intent")
-    if intent not in INTENTS:
-        raise RuleError(path.name, None, f"intent {intent!r} is not one of {', '.join(INTENTS)}")
-    unknown_top = set(data) - {"intent", "rule", "description"}
-    if unknown_top:
-        raise RuleError(path.name, None, f"unknown top-level key(s): {', '.join(sorted(unknown_top))}")
-    raw_rules = data.get("rule")
-    if not isinstance(raw_rules, list) or not raw_rules:
-        raise RuleError(path.name, None, "no [[rule]] tables")
-    return [_build_rule(path.name, intent, raw, index) for index, raw in enumerate(raw_rules, start=1)]
+    data = read_toml(path, path.name)
+    intent = one_of(path.name, None, "intent", data.get("intent"), INTENTS)
+    known_keys(path.name, None, data, ("intent", "rule", "description"), top_level=True)
+    return [_build_rule(path.name, intent, raw, index)
+            for index, raw in enumerate(rule_tables(path.name, data), start=1)]
 
 
 def _build_rule(file: str, intent: str, raw: dict[str, Any], index: int) -> Rule:
-    name = raw.get("name")
-    if not isinstance(name, str) or not name:
-        raise RuleError(file, f"#{index}", "every rule needs a non-empty name")
+    name = rule_name(file, raw, index)
 
     def fail(reason: str) -> RuleError:
         return RuleError(file, name, reason)
 
-    unknown = set(raw) - _KNOWN_KEYS
-    if unknown:
-        raise fail(f"unknown key(s): {', '.join(sorted(unknown))}")
+    known_keys(file, name, raw, _KNOWN_KEYS)
     for key in _LIST_KEYS:
-        value = raw.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise fail(f"{key} must be a list of non-empty strings")
-    direction = raw.get("direction", "any")
-    if direction not in DIRECTIONS:
-        raise fail(f"direction {direction!r} is not one of {', '.join(DIRECTIONS)}")
-    roles = tuple(raw.get("sender_role", []))
-    bad_roles = [r for r in roles if r not in ROLES]
-    if bad_roles:
-        raise fail(f"sender_role {bad_roles[0]!r} is not one of {', '.join(ROLES)}")
-    bad_facts = [f for f in raw.get("requires", []) if f not in FACT_NAMES]
-    if bad_facts:
-        raise fail(f"requires {bad_facts[0]!r} is not one of {', '.join(FACT_NAMES)}")
+        string_list(file, name, key, raw.get(key, []))
+    direction = one_of(file, name, "direction", raw.get("direction", "any"), DIRECTIONS)
+    roles = tuple(one_of(file, name, "sender_role", role, ROLES) for role in raw.get("sender_role", []))
+    for fact in raw.get("requires", []):
+        one_of(file, name, "requires", fact, FACT_NAMES)
     priority = raw.get("priority", 50)
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise fail("priority must be an integer")
@@ -369,20 +348,14 @@ def _build_rule(file: str, intent: str, raw: dict[str, Any], index: int) -> Rule
     if not isinstance(confidence, int | float) or isinstance(confidence, bool) or not 0 < confidence <= 1:
         raise fail("confidence must be a number in (0, 1]")
 
-    def regex(pattern: str, key: str) -> re.Pattern[str]:
-        try:
-            return re.compile(pattern, re.IGNORECASE)
-        except re.error as exc:
-            raise fail(f"{key}: bad regular expression {pattern!r}: {exc}") from None
-
     def regexes(key: str) -> tuple[re.Pattern[str], ...]:
-        return tuple(regex(p, key) for p in raw.get(key, []))
+        return tuple(regex(file, name, key, p, re.IGNORECASE) for p in raw.get(key, []))
 
     def header_table(key: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
         table = raw.get(key, {})
         if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
             raise fail(f"{key} must be a table of header name = \"regex\"")
-        return tuple((k.lower(), regex(v, key)) for k, v in table.items())
+        return tuple((k.lower(), regex(file, name, key, v, re.IGNORECASE)) for k, v in table.items())
 
     name_pattern = raw.get("attachment_name")
     if name_pattern is not None and not isinstance(name_pattern, str):
@@ -407,7 +380,7 @@ def _build_rule(file: str, intent: str, raw: dict[str, Any], index: int) -> Rule
         headers=header_table("header"),
         unless_headers=header_table("unless_header"),
         attachment_types=tuple(t.lower() for t in raw.get("attachment_type", [])),
-        attachment_name=regex(name_pattern, "attachment_name") if name_pattern else None,
+        attachment_name=regex(file, name, "attachment_name", name_pattern, re.IGNORECASE) if name_pattern else None,
         requires=tuple(raw.get("requires", [])),
     )
 
