@@ -20,11 +20,12 @@ from daemon.core.lead import STATUSES
 from daemon.core.maniac import checklist_details, load_maniac_rules
 from daemon.core.message import MalformedMessage, parse
 from daemon.core.notes import NoteRenderer
-from daemon.core.rules import load_rules
+from daemon.core.rules import MODEL_INTENTS, rules_of
 from daemon.core.sanitize import clean
 from daemon.core.trust import proposal_lines, propose_trust, trust_line
 from daemon.core.verdict import verdict_of
 from daemon.errors import EXIT_INPUT, EXIT_OK, EXIT_USAGE, DaemonError
+from daemon.evaluation.learn import learn
 from daemon.evaluation.run import evaluate as run_eval
 from daemon.filemodes import too_open
 from daemon.invoicing.batch import month_of, parse_month, previous_month
@@ -43,8 +44,9 @@ from daemon.service.lock import RunLock, lock_holder, writer
 from daemon.service.progress import track
 from daemon.service.runner import Runner
 from daemon.service.scheduler import record_invoice
-from daemon.settings import Config
+from daemon.settings import RESOURCES, Config
 from daemon.state import ledger, outbox, queries
+from daemon.state.examples import team_examples
 from daemon.state.models import (
     DONE,
     FAILED,
@@ -52,7 +54,7 @@ from daemon.state.models import (
     existing_sessions,
     make_sessions,
 )
-from daemon.state.reviews import ReviewRefused, decide_review, review_views
+from daemon.state.reviews import ReviewRefused, decide_review, relabel, review_views
 from daemon.state.schema import describe, stamp_report, upgrade_state
 
 log = logging.getLogger("daemon.cli")
@@ -317,6 +319,8 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
                 print(f"     proposes: {words}")
         return EXIT_OK
     by = args.by or getpass.getuser()
+    if args.review_command == "reclassify":
+        return _reclassify(runtime, args.id, args.intent, by)
     try:
         decided = decide_review(runtime.sessions, args.id, approve=args.review_command == "approve", by=by,
                                 comment=args.comment)
@@ -331,6 +335,25 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
     print(f"review item #{args.id} {decided.status} by {by}" + (f": {args.comment}" if args.comment else ""))
     return EXIT_OK
 
+
+
+def _reclassify(runtime: Runtime, item_id: int, intent: str, by: str) -> int:
+    try:
+        relabel(runtime.sessions, item_id, intent, by, intents=MODEL_INTENTS, open_only=False)
+    except ReviewRefused as exc:
+        print(f"partnerships: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"review item #{item_id}: its message is {intent}, says {by} (a labelled example for `partnerships learn`)")
+    return EXIT_OK
+
+
+def cmd_learn(args: argparse.Namespace, config: Config) -> int:
+    """Retrain the model from eval/dev, ham and the team's labels; install it unless eval/test gets worse."""
+    corpus = os.environ.get("PARTNERSHIPS_CORPUS")
+    ham = args.ham or (Path(corpus) / "ham" if corpus else None)
+    learned = learn(config, team_examples(open_runtime(config).sessions), args.eval or RESOURCES / "eval", ham)
+    print(learned.text())
+    return EXIT_OK if learned.installed else EXIT_INPUT
 
 
 def cmd_actions(args: argparse.Namespace, config: Config) -> int:
@@ -515,7 +538,7 @@ def _read_password() -> str:
 
 
 def cmd_check(args: argparse.Namespace, config: Config) -> int:
-    rules = load_rules(config.rules_dir)
+    rules = rules_of(config)
     load_maniac_rules(config.rules_dir / "maniac")
     print(f"config: {config.source_file or 'embedded defaults'}")
     print(f"rules: {len(rules.rules)} rules in {len(rules.files)} files ({config.rules_dir}); MANIAC-T rules ok")
@@ -673,7 +696,8 @@ def cmd_init(args: argparse.Namespace, config: Config) -> int:
 
 
 
-COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "eval": cmd_eval, "leads": cmd_leads,
+COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "eval": cmd_eval, "learn": cmd_learn,
+            "leads": cmd_leads,
             "lead": cmd_lead, "review": cmd_review, "actions": cmd_actions, "quarantine": cmd_quarantine,
             "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check, "trust": cmd_trust, "web": cmd_web,
             "users": cmd_users, "db": cmd_db, "auth": cmd_auth, "init": cmd_init}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from daemon.core.extract import Facts
 from daemon.core.language import detect, fold, languages_of
@@ -259,6 +259,7 @@ def contract_evidence(attachments: Iterable[Attachment], subject: str, sentences
 
 
 MODEL_CONFIDENCE = 0.6  # below min_confidence: what only the model sees goes to a person, never acts
+MODEL_CORROBORATES = 0.9  # the model's probability that lets a weak cue of the same intent act
 MODEL_THRESHOLD = 0.75  # the model's probability for its intent (0.6 let a question in the demo mailbox through)
 
 
@@ -279,6 +280,15 @@ def model_finding(model: LinearModel, text: str, subject: str, sentences: list[S
         return None
     evidence = Evidence(intent, "model", f"model p={probability:.2f}", sentence.text, MODEL_FILE)
     return Finding(intent, MODEL_CONFIDENCE, evidence, language)
+
+
+def corroborated(model: LinearModel, text: str, subject: str, intent: str, item: Evidence) -> tuple[float, Evidence]:
+    """A weak cue acts when the model (which has read the team's labels too, see `partnerships learn`) is at least
+    MODEL_CORROBORATES sure of the same intent; else it stays a review proposal."""
+    probability = model.probabilities(features(text[:ANALYSED_CHARS], subject)).get(intent, 0.0)
+    if probability < MODEL_CORROBORATES:
+        return WEAK, item
+    return STRONG, replace(item, cue=f"{item.cue} + model p={probability:.2f}")
 
 
 def find_intent(text: str, subject: str, attachments: Iterable[Attachment], facts: Facts, lexicon: Lexicon,
@@ -316,6 +326,8 @@ def find_intent(text: str, subject: str, attachments: Iterable[Attachment], fact
         return fallback, found, language
     intent = max(best, key=lambda i: (best[i][0], SPECIFICITY[i]))
     confidence, item = best[intent]
+    if model is not None and confidence == WEAK and item.strength == "weak" and intent in ACTION_INTENTS:
+        confidence, item = corroborated(model, text, subject, intent, item)
     rivals = tuple(i for i, (c, _) in best.items() if i != intent and i in ACTION_INTENTS and c >= STRONG)
     if rivals and intent in ACTION_INTENTS:
         confidence = round(confidence / 2, 3)

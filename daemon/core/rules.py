@@ -12,7 +12,7 @@ from daemon.core.evidence import ACTION_INTENTS, REFUSALS, STRONG, VETOES, Evide
 from daemon.core.extract import Facts
 from daemon.core.lexicon import Lexicon, load_lexicon
 from daemon.core.message import Message
-from daemon.core.model import LinearModel, load_model
+from daemon.core.model import LinearModel, learned_model, load_model
 from daemon.core.rulefile import (
     known_keys,
     one_of,
@@ -25,10 +25,12 @@ from daemon.core.rulefile import (
     unique_names,
 )
 from daemon.errors import RuleError
+from daemon.settings import Config
 
 INTENTS = ("first_contact", "service_confirmation", "delivery_affirmation", "contract", "waiting",
            "decline", "service_ended")
 OTHER = "other"
+MODEL_INTENTS = (*INTENTS, OTHER)
 CLASSIFY_CHARS = 6_000
 DIRECTIONS = ("inbound", "outbound", "any")
 ROLES = ("lead_contact", "team", "operations", "unknown")
@@ -311,13 +313,19 @@ class RuleSet:
                               evidence.sentence)
 
 
-def load_rules(directory: Path) -> RuleSet:
-    """Read every *.toml in `directory`; any problem raises RuleError naming file, rule and reason."""
+def load_rules(directory: Path, learned_model: Path | None = None) -> RuleSet:
+    """Read every *.toml in `directory`; any problem raises RuleError naming file, rule and reason. The model is
+    `learned_model` when that file exists (`partnerships learn` installed it), else the one in `directory`."""
     files = rule_files(directory)
     rules = [rule for path in files for rule in _load_file(path)]
     unique_names((rule.file, rule.name) for rule in rules)
     return RuleSet(tuple(rules), tuple(p.name for p in files), load_lexicon(directory, INTENTS),
-                   load_model(directory, (*INTENTS, OTHER)))
+                   load_model(directory, MODEL_INTENTS, learned_model))
+
+
+def rules_of(config: Config) -> RuleSet:
+    """The configured rules, with the model `partnerships learn` installed under the state directory if any."""
+    return load_rules(config.rules_dir, learned_model(config.state_dir))
 
 
 def _load_file(path: Path) -> list[Rule]:

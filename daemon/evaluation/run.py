@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from daemon.core.evaluate import Evaluator
-from daemon.core.rules import RuleSet, load_rules
+from daemon.core.rules import RuleSet, rules_of
 from daemon.evaluation.dataset import cases, find_labels, load_labels
 from daemon.evaluation.metrics import Case, Distribution, Report, distribution, render, render_distribution, score
 from daemon.pipeline import evaluation_settings
@@ -48,7 +48,7 @@ def evaluate(source: Path, config: Config, labels: Path | None = None, split: st
     unknown inbound sender taken for a contact (an evaluation set has no leads table). `labels`: labels.csv,
     else the one beside `source` (see find_labels), else predictions only."""
     labels = labels or find_labels(source)
-    evaluator = Evaluator(evaluation_settings(config), rules or load_rules(config.rules_dir), unknown_is_contact=True)
+    evaluator = Evaluator(evaluation_settings(config), rules or rules_of(config), unknown_is_contact=True)
     rows = load_labels(labels) if labels else None
     root = labels.parent if labels else source
     groups: dict[str, list[Case]] = {}
