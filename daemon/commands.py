@@ -319,9 +319,12 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
                 print(f"     proposes: {words}")
         return EXIT_OK
     by = args.by or getpass.getuser()
-    if args.review_command == "reclassify":
-        return _reclassify(runtime, args.id, args.intent, by)
     try:
+        if args.review_command == "reclassify":
+            relabel(runtime.sessions, args.id, args.intent, by, intents=MODEL_INTENTS, open_only=False)
+            print(f"review item #{args.id}: its message is {args.intent}, says {by} (a labelled example for "
+                  "`partnerships learn`)")
+            return EXIT_OK
         decided = decide_review(runtime.sessions, args.id, approve=args.review_command == "approve", by=by,
                                 comment=args.comment)
     except ReviewRefused as exc:
@@ -335,16 +338,6 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
     print(f"review item #{args.id} {decided.status} by {by}" + (f": {args.comment}" if args.comment else ""))
     return EXIT_OK
 
-
-
-def _reclassify(runtime: Runtime, item_id: int, intent: str, by: str) -> int:
-    try:
-        relabel(runtime.sessions, item_id, intent, by, intents=MODEL_INTENTS, open_only=False)
-    except ReviewRefused as exc:
-        print(f"partnerships: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    print(f"review item #{item_id}: its message is {intent}, says {by} (a labelled example for `partnerships learn`)")
-    return EXIT_OK
 
 
 def cmd_learn(args: argparse.Namespace, config: Config) -> int:
