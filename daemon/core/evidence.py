@@ -47,6 +47,7 @@ _CONTRACT_NAME = re.compile(r"contra[ct]|agreement|(?<![a-z])(?:sow|msa)(?![a-z]
 _DOCUMENT = re.compile(r"\.(?:pdf|docx?|odt|rtf)$")
 _SIGNED = re.compile(r"sign|execut|firmad|suscrit|assinad|unterschr|unterzeichn|gezeichnet|final")
 _DRAFT = re.compile(r"draft|redline|borrador|rascunho|brouillon|entwurf|markup|review|comments")
+_REPLY = re.compile(r"^\s*(?:re|aw|sv|antw|rif|res|r)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)  # a reply's subject
 _YES = re.compile(r"(?<!\w)s\u00ed(?!\w)", re.IGNORECASE)  # Spanish "yes", not the conditional "si"
 
 
@@ -194,6 +195,12 @@ def _most_specific(found: list[Evidence]) -> list[Evidence]:
 SHORT_REPLY = 3  # sentences: a reply this short is about what its subject says
 
 
+def short(sentences: list[Sentence]) -> bool:
+    """At most SHORT_REPLY sentences of three words or more (signature lines such as "Maria Chen" or "Westbrook
+    University" do not make a reply long)."""
+    return sum(1 for s in sentences if len(s.folded.split()) >= 3) <= SHORT_REPLY
+
+
 def anchors(sentences: list[Sentence], subject: str, cues: tuple[LanguageCues, ...], facts: Facts,
             joined: Joined | None = None) -> list[bool]:
     """Per sentence: whether it or a neighbour is about our business (a topic word, the tier named, a price),
@@ -206,15 +213,18 @@ def anchors(sentences: list[Sentence], subject: str, cues: tuple[LanguageCues, .
         written = Joined((s.text for s in sentences), "\0")
         topical.update(written.index(start) for start in amount_starts(written.text))
     own = [i in topical or bool(tier and tier in s.folded) for i, s in enumerate(sentences)]
-    # signature lines ("Maria Chen", "Westbrook University") do not make a reply long
-    said = [s for s in sentences if len(s.folded.split()) >= 3]
-    if len(said) <= SHORT_REPLY and _any((c.scope("topic") for c in cues), fold(subject)):
+    if short(sentences) and _any((c.scope("topic") for c in cues), fold(subject)):
         return [True] * len(sentences)
     return [any(own[max(0, i - 1):i + 2]) for i in range(len(own))]
 
 
-def _confidence(item: Evidence, facts: Facts, anchored: bool, month_context: bool) -> float | None:
+def _confidence(item: Evidence, facts: Facts, anchored: bool, month_context: bool,
+                short_reply: bool = False) -> float | None:
     strong = item.strength == "strong"
+    if not anchored and short_reply and strong and item.intent in REFUSALS:
+        # "We won't be renewing." as the whole of a reply: about what the thread is about, which its words do not
+        # say: a person looks (ordinary mail postpones and cancels things too)
+        return WEAK
     if item.intent == "service_confirmation":
         stated = facts.tier is not None or facts.price is not None
         if not anchored:
@@ -304,7 +314,8 @@ def find_intent(text: str, subject: str, attachments: Iterable[Attachment], fact
     # those with a cue in a month's certification thread or next to a contract-like document. Most mail has none.
     certification = _any((c.scope("certification") for c in cues), fold(subject))
     everything = certification or any(_CONTRACT_NAME.search(fold(a.filename or "")) for a in attachments)
-    worth = list(range(len(sentences))) if everything else [i for i, a in enumerate(anchored) if a]
+    short_reply = bool(_REPLY.match(subject)) and short(sentences)
+    worth = list(range(len(sentences))) if everything or short_reply else [i for i, a in enumerate(anchored) if a]
     if worth:
         subset = [sentences[i] for i in worth]
         worth = [worth[i] for i in sorted(Joined(s.folded for s in subset).hits(c.any_cue for c in cues))]
@@ -314,7 +325,7 @@ def find_intent(text: str, subject: str, attachments: Iterable[Attachment], fact
     for item in found:
         if not item.counts or item.intent not in allowed:
             continue
-        confidence = _confidence(item, facts, anchored[item.index], month_context)
+        confidence = _confidence(item, facts, anchored[item.index], month_context, short_reply)
         if confidence is not None and confidence > best.get(item.intent, (0.0, item))[0]:
             best[item.intent] = (confidence, item)
     if "contract" in allowed:
