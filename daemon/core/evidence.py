@@ -28,11 +28,11 @@ REFUSALS = ("decline", "service_ended", "waiting")
 # The scopes that cancel a cue of each intent. A refusal is often said with a negation ("not moving forward"),
 # and "can we revisit in March?" still asks to wait, so those scopes do not cancel them.
 VETOES = {
-    "service_confirmation": frozenset({"negation", "hedge", "conditional", "question", "other_service"}),
-    "delivery_affirmation": frozenset({"negation", "hedge", "conditional", "question"}),
-    "contract": frozenset({"negation", "hedge", "conditional", "question", "other_service", "draft"}),
-    "waiting": frozenset({"other_service", "deliberation"}),
-    "decline": frozenset({"hedge", "conditional", "question", "other_service", "pending"}),
+    "service_confirmation": frozenset({"negation", "hedge", "conditional", "temporal", "question", "other_service"}),
+    "delivery_affirmation": frozenset({"negation", "hedge", "conditional", "temporal", "question"}),
+    "contract": frozenset({"negation", "hedge", "conditional", "temporal", "question", "other_service", "draft"}),
+    "waiting": frozenset({"other_service", "deliberation", "negated"}),
+    "decline": frozenset({"hedge", "conditional", "temporal", "question", "other_service", "pending", "negated"}),
     "service_ended": frozenset({"negation", "hedge", "conditional", "question", "other_service"}),
     "first_contact": frozenset({"negation"}),
 }
@@ -139,14 +139,21 @@ def scopes_at(sentence: Sentence, start: int, end: int, cues: tuple[LanguageCues
     # Up to the cue's end ("I cannot confirm" is one cue that holds its own negation), except for refusals, whose
     # cues are negations themselves ("we no longer need the hub").
     until = start if intent in REFUSALS else end
-    before = [(a, b) for c in cues for a, b in _spans(c.scope("negation"), folded) if reach_from <= a and b <= until]
-    if any(_outside(span, not_negation) for span in before):
+    spans = {(a, b) for c in cues for a, b in _spans(c.scope("negation"), folded) if reach_from <= a}  # a set:
+    negations = {span for span in spans if _outside(span, not_negation)}  # languages share "no"
+    if intent in REFUSALS and any(start <= a < end for a, b in spans - negations):
+        found.add("negated")  # the refusal's own "not" is no negation: "we can't wait to take this forward"
+    if any(b <= until for _, b in negations):
         found.add("negation")
+    if intent in REFUSALS and _negated_refusal(folded, start, end, negations):
+        found.add("negated")
     if _any((c.scope("hedge") for c in cues), folded):
         found.add("hedge")
     not_conditional = [s for c in cues for s in _spans(c.scope("not_conditional"), folded)]
     if _any((c.scope("conditional") for c in cues), folded, not_conditional):
         found.add("conditional")
+    if _any((c.scope("temporal") for c in cues), folded, not_conditional):
+        found.add("temporal")  # "once the grant comes through": not yet agreed, but an end or a wait it only dates
     question = any(c.scope("question") and c.scope("question").match(folded.lstrip("\u00bf ")) for c in cues)
     # A question mark closes only the last clause: "Medium is fine for us, when can we start?" agrees.
     if question or (sentence.is_question and clause_start(folded, len(folded)) <= start):
@@ -157,6 +164,26 @@ def scopes_at(sentence: Sentence, start: int, end: int, cues: tuple[LanguageCues
         if _any((c.scope(name) for c in cues), folded):
             found.add(name)
     return found
+
+
+DOUBLE_REACH = 25  # characters between a negation and a refusal's own negation that make a double negative
+_CLITIC = re.compile(r"ne|n'\w*")
+_AND = re.compile(r"(?<!\w)(?:and|or|nor|y|o|e|ou|et|und|oder)(?!\w)")
+
+
+def _negated_refusal(folded: str, start: int, end: int, negations: set[tuple[int, int]]) -> bool:
+    """A refusal cue negated: one without a negation of its own after a negation ("we're not declining", "nobody
+    wants another vendor"), or one with its own right after another ("I wouldn't say the answer is no"), not two
+    refusals in a row ("we can't and won't proceed")."""
+    before = [(a, b) for a, b in negations if b <= start]
+    if not before:
+        return False
+    if not any(start <= a < end for a, _ in negations):
+        return True
+    # French "ne ... pas" is one negation in two words: its "ne" does not double the "pas" of "ne ... pas suite"
+    doubling = [b for a, b in before if not _CLITIC.fullmatch(folded, a, b)]
+    nearest = max(doubling, default=-DOUBLE_REACH - 1)
+    return start - nearest <= DOUBLE_REACH and not _AND.search(folded, nearest, start)
 
 
 def evidence_in(sentence: Sentence, cues: tuple[LanguageCues, ...], index: int = 0) -> list[Evidence]:
@@ -286,7 +313,8 @@ def model_finding(model: LinearModel, text: str, subject: str, sentences: list[S
     if intent in ("other", "contract") or intent not in allowed or probability < MODEL_THRESHOLD:
         return None
     sentence = max(sentences, key=lambda s: model.probabilities(features(s.text))[intent])
-    if scopes_at(sentence, len(sentence.folded), len(sentence.folded), cues, intent) & VETOES[intent]:
+    # "negated" is about a cue's own words; the model reads the whole sentence ("it does not fit, we say no")
+    if scopes_at(sentence, len(sentence.folded), len(sentence.folded), cues, intent) & VETOES[intent] - {"negated"}:
         return None
     evidence = Evidence(intent, "model", f"model p={probability:.2f}", sentence.text, MODEL_FILE)
     return Finding(intent, MODEL_CONFIDENCE, evidence, language)

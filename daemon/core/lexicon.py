@@ -15,8 +15,8 @@ from daemon.core.language import LANGUAGES
 from daemon.core.rulefile import known_keys, one_of, read_toml, regex, string_list
 from daemon.errors import RuleError
 
-SCOPES = ("negation", "not_negation", "hedge", "conditional", "not_conditional", "question", "other_service", "topic",
-          "certification", "pending", "deliberation", "draft")
+SCOPES = ("negation", "not_negation", "hedge", "conditional", "not_conditional", "temporal", "question",
+          "other_service", "topic", "certification", "pending", "deliberation", "draft")
 STRENGTHS = ("strong", "weak")
 LEXICON_DIR = "lexicon"
 
