@@ -21,15 +21,13 @@ from daemon.core.lead import STATUSES
 from daemon.core.maniac import checklist_details, load_maniac_rules
 from daemon.core.message import MalformedMessage, parse
 from daemon.core.notes import NoteRenderer
-from daemon.core.rules import load_rules
+from daemon.core.rules import MODEL_INTENTS, rules_of
 from daemon.core.sanitize import clean
 from daemon.core.trust import proposal_lines, propose_trust, trust_line
 from daemon.core.verdict import verdict_of
 from daemon.errors import EXIT_INPUT, EXIT_OK, EXIT_USAGE, DaemonError
-from daemon.evaluation.dataset import cases as eval_cases
-from daemon.evaluation.dataset import load_labels
-from daemon.evaluation.metrics import Case, score
-from daemon.evaluation.metrics import render as render_report
+from daemon.evaluation.learn import learn
+from daemon.evaluation.run import evaluate as run_eval
 from daemon.filemodes import too_open
 from daemon.invoicing.airtable import check_invoice_schema
 from daemon.invoicing.months import month_of, parse_month, previous_month
@@ -47,8 +45,9 @@ from daemon.service.lock import RunLock, lock_holder, writer
 from daemon.service.progress import track
 from daemon.service.runner import Runner
 from daemon.service.scheduler import record_invoice
-from daemon.settings import Config
+from daemon.settings import RESOURCES, Config
 from daemon.state import ledger, outbox, queries
+from daemon.state.examples import team_examples
 from daemon.state.models import (
     DONE,
     FAILED,
@@ -56,7 +55,7 @@ from daemon.state.models import (
     existing_sessions,
     make_sessions,
 )
-from daemon.state.reviews import ReviewRefused, decide_review, review_views
+from daemon.state.reviews import ReviewRefused, decide_review, relabel, review_views
 from daemon.state.schema import describe, stamp_report, upgrade_state
 
 log = logging.getLogger("daemon.cli")
@@ -182,18 +181,9 @@ def cmd_classify(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_eval(args: argparse.Namespace, config: Config) -> int:
     """Precision, recall, confusion and the action figures over labelled mail (see daemon/evaluation)."""
-    rules = load_rules(config.rules_dir)
-    labels = load_labels(args.labels) if args.labels else None
-    root = args.labels.parent if args.labels else Path(args.path)
-    groups: dict[str, list[Case]] = {}
-    for split, case in eval_cases(Path(args.path), labels, root, rules, config, args.split):
-        groups.setdefault(split, []).append(case)
-    reports = {split: score(found, config.min_confidence) for split, found in sorted(groups.items())}
-    if args.json:
-        print(json.dumps({split: report.as_json() for split, report in reports.items()}, ensure_ascii=False))
-    else:
-        print("\n\n".join(render_report(report, f"{args.path} [{split}]") for split, report in reports.items()))
-    return EXIT_OK if reports else EXIT_INPUT
+    outcome = run_eval(Path(args.path), config, args.labels, args.split)
+    print(outcome.render(args.json))
+    return EXIT_INPUT if outcome.empty else EXIT_OK
 
 
 def _classification_text(record: dict[str, Any], rule_file: str | None, why: str) -> str:
@@ -331,6 +321,11 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
         return EXIT_OK
     by = args.by or getpass.getuser()
     try:
+        if args.review_command == "reclassify":
+            relabel(runtime.sessions, args.id, args.intent, by, intents=MODEL_INTENTS, open_only=False)
+            print(f"review item #{args.id}: its message is {args.intent}, says {by} (a labelled example for "
+                  "`partnerships learn`)")
+            return EXIT_OK
         decided = decide_review(runtime.sessions, args.id, approve=args.review_command == "approve", by=by,
                                 comment=args.comment)
     except ReviewRefused as exc:
@@ -344,6 +339,15 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
     print(f"review item #{args.id} {decided.status} by {by}" + (f": {args.comment}" if args.comment else ""))
     return EXIT_OK
 
+
+
+def cmd_learn(args: argparse.Namespace, config: Config) -> int:
+    """Retrain the model from eval/dev, ham and the team's labels; install it unless eval/test gets worse."""
+    corpus = os.environ.get("PARTNERSHIPS_CORPUS")
+    ham = args.ham or (Path(corpus) / "ham" if corpus else None)
+    learned = learn(config, team_examples(open_runtime(config).sessions), args.eval or RESOURCES / "eval", ham)
+    print(learned.text())
+    return EXIT_OK if learned.installed else EXIT_INPUT
 
 
 def cmd_actions(args: argparse.Namespace, config: Config) -> int:
@@ -531,7 +535,7 @@ def _read_password() -> str:
 
 
 def cmd_check(args: argparse.Namespace, config: Config) -> int:
-    rules = load_rules(config.rules_dir)
+    rules = rules_of(config)
     load_maniac_rules(config.rules_dir / "maniac")
     print(f"config: {config.source_file or 'embedded defaults'}")
     print(f"rules: {len(rules.rules)} rules in {len(rules.files)} files ({config.rules_dir}); MANIAC-T rules ok")
@@ -689,7 +693,8 @@ def cmd_init(args: argparse.Namespace, config: Config) -> int:
 
 
 
-COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "eval": cmd_eval, "leads": cmd_leads,
+COMMANDS = {"run": cmd_run, "replay": cmd_replay, "classify": cmd_classify, "eval": cmd_eval, "learn": cmd_learn,
+            "leads": cmd_leads,
             "lead": cmd_lead, "review": cmd_review, "actions": cmd_actions, "quarantine": cmd_quarantine,
             "invoice": cmd_invoice, "status": cmd_status, "check": cmd_check, "trust": cmd_trust, "web": cmd_web,
             "users": cmd_users, "db": cmd_db, "auth": cmd_auth, "init": cmd_init}

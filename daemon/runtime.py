@@ -12,7 +12,7 @@ from daemon.actions.executor import Executor
 from daemon.core.evaluate import Evaluator
 from daemon.core.maniac import load_maniac_rules
 from daemon.core.notes import NoteRenderer
-from daemon.core.rules import load_rules
+from daemon.core.rules import rules_of
 from daemon.errors import ConfigError
 from daemon.invoicing.airtable import AirtableInvoices, parse_invoice_tables
 from daemon.invoicing.spend import CsvSpend, NoSpend, SpendSource
@@ -101,7 +101,7 @@ def make_sender(config: Config) -> Sender:
 
 def make_pipeline(runtime: Runtime, *, dry_run: bool, execute: bool = True) -> Pipeline:
     """`execute=False`: record decisions and actions only; whoever holds the state's lock carries them out."""
-    rules = load_rules(runtime.config.rules_dir)
+    rules = rules_of(runtime.config)
     maniac = load_maniac_rules(runtime.config.rules_dir / "maniac")
     return Pipeline(runtime.config, runtime.sessions, runtime.leads, rules, runtime.executor, dry_run=dry_run,
                     maniac=maniac, executes=execute)
@@ -110,7 +110,7 @@ def make_pipeline(runtime: Runtime, *, dry_run: bool, execute: bool = True) -> P
 def open_evaluator(config: Config, *, with_state: bool) -> Evaluator:
     """The evaluation `run` makes, for `classify`: with an existing state, its leads and threads are read (never
     written); without one an external sender is unknown."""
-    evaluator = Evaluator(evaluation_settings(config), load_rules(config.rules_dir),
+    evaluator = Evaluator(evaluation_settings(config), rules_of(config),
                           load_maniac_rules(config.rules_dir / "maniac"))
     sessions = existing_sessions(config.database) if with_state else None
     if sessions is not None:

@@ -92,6 +92,9 @@ class Evaluator:
     leads: dict[str, Lead] = field(default_factory=dict)
     maniac_pieces: dict[str, list[EvidencePiece]] = field(default_factory=dict)
     forward_log: ForwardLog = field(default_factory=ForwardLog)
+    # `partnerships eval`: an inbound sender nobody knows counts as a contact of its lead (the evaluation set has
+    # no leads table; its figures measure the classifier, not lead matching).
+    unknown_is_contact: bool = False
 
     def evaluate(self, message: Message, source: str = "", raw: bytes = b"") -> Evaluation:
         """Thread, match, classify and decide: no database, no network, nothing remembered. `raw` (the bytes as
@@ -110,6 +113,8 @@ class Evaluator:
         creating = creates_lead(message, lead, externals, role, automated, addresses)
         if creating and message.from_addr in externals:
             # The person who opens a new lead's thread becomes its first contact.
+            role = "lead_contact"
+        elif self.unknown_is_contact and role == "unknown" and direction == "inbound":
             role = "lead_contact"
         classification = self.rules.classify(message, Context(direction=direction, sender_role=role), facts)
         trust = None if automated else assess_sender(

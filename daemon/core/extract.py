@@ -24,15 +24,31 @@ _TIER_PATTERNS = (
     re.compile(rf"\b{_NAME}[\s-]+{_AFTER_NAME}", re.IGNORECASE),
     re.compile(rf"{_BEFORE_NAME}{_NAME}", re.IGNORECASE),
     # a name right before its price: "Going with Pro at $3k", "Medium ($3,000/mo)"
-    re.compile(rf"\b{_NAME}\s*(?:\(|,|\bat\b|\bfor\b|\u00e0|\bpor\b|\bzu\b|\bf\u00fcr\b|-)?\s*"
+    re.compile(rf"\b{_NAME}\s*(?:(?:hub|service|servicio|servi\u00e7o)\s+)?"
+               r"(?:\(|,|\bat\b|\bfor\b|\u00e0|\bpor\b|\bzu\b|\bf\u00fcr\b|-)?\s*"
                r"(?=(?:US\$|R\$|[$\u20ac\u00a3]|USD|EUR|GBP|CHF)\s?\d"
                r"|\d[\d.,\u202f ]*\s?(?:k\s?)?(?:USD|EUR|GBP|CHF|BRL|\u20ac|\$|dollars?|d\u00f3lares|euros?|reais))"),
+)
+# Only where none of the above names one and a price is stated: a name said as the thing chosen ("Medium it is!",
+# "we'll go with the Research hub", "optamos por Básico", "nous retenons Standard", "wir nehmen Forschung").
+_CHOSEN_PATTERNS = (
+    re.compile(rf"\b{_NAME}(?:\s+(?:hub|service))?\s+(?:it\s+is|it's)\b", re.IGNORECASE),
+    re.compile(rf"\b(?:go(?:ing)?\s+with|went\s+with|opt(?:ed|ing)?\s+for|sign(?:ed)?\s+up\s+for|choose|chose|chosen|"
+               rf"pick(?:ed)?|select(?:ed)?|take|proceed\s+with|settle[d]?\s+on|decided\s+on|upgrade\s+to|switch\s+to|"
+               rf"optamos\s+por|elegimos|escolhemos|ficamos\s+com|vamos\s+com|vamos\s+con|nos\s+quedamos\s+con|"
+               rf"choisissons|optons\s+pour|retenons|partons\s+sur|nehmen|w\u00e4hlen|entscheiden\s+uns\s+f\u00fcr)"
+               rf"\s+(?:(?:the|el|la|o|a|le|das|den|die)\s+)?{_NAME}"
+               # the name ends what is said (a clause end or its price follows): not "proceed with the Phase IV work"
+               r"(?=(?:\s+(?:hub|service|plan|tier|option|package|servicio|servi\u00e7o|formule|paket))?"
+               r"(?:\s*[.,;:!)(\u2013-]|\s*$|\s+(?:at|for|\u00e0|por|zu|f\u00fcr|a|de|com|con|pour|then|please|and|y|e|et|und)\b))",
+               re.IGNORECASE),
 )
 _TIER_HINT = re.compile(r"tier|plan|pac?k|paquete|nivel|n\u00edvel|formule|offre|forfait|niveau|tarif|stufe|"
                         r"option|opci|op\u00e7", re.IGNORECASE)
 # Capitalised words that are not names of a tier (sentence starts, articles, pronouns, generic nouns).
 _NOT_NAMES = frozenset("""
-the this that these our your their a an any each every which what same new current monthly annual yearly one two
+the this that these our your their a an any each every which what same ihr ihre ihren ihrem sie votre vos
+su sus seu sua vosso vossa usted ustedes vous new current monthly annual yearly one two
 first second next last full whole right other another premium-priced its my his her we i you it they there here
 de la el le les los las du des der die das den dem o os um uma ce cette este esta ese esa dieses diesen unser
 unsere notre nos nuestro nuestra nosso nossa mensual mensal mensuel monatlich service services hub data cloud
@@ -69,14 +85,22 @@ def find_tier(text: str, tier_names: Iterable[str], priced: bool = True) -> str 
         if named:
             found.append((named.start("n"), named.group("n").lower()))
     # the third pattern (a name right before a price) only where a price was found
-    for pattern in _TIER_PATTERNS if priced else _TIER_PATTERNS[:2]:
+    _names(_TIER_PATTERNS if priced else _TIER_PATTERNS[:2], text, configured, found)
+    if not found and priced:
+        _names(_CHOSEN_PATTERNS, text, configured, found)
+    return min(found)[1] if found else None
+
+
+def _names(patterns: Iterable[re.Pattern[str]], text: str, configured: set[str], found: list[tuple[int, str]]) -> None:
+    """The first name each pattern finds: a configured one in any case, else a capitalised word that is no
+    article, pronoun or generic noun."""
+    for pattern in patterns:
         for match in pattern.finditer(text):
             name = match.group("n")
             lower = name.lower()
             if lower in configured or (name[0].isupper() and lower not in _NOT_NAMES and len(name) > 1):
                 found.append((match.start("n"), lower))
                 break
-    return min(found)[1] if found else None
 
 
 def find_price(text: str) -> Decimal | None:
@@ -94,15 +118,23 @@ _START = re.compile(r"(?<!\w)(?:start\w*|begin\w*|commenc\w*|live|launch\w*|from
                     r"\u00e0 partir|ab|beginn\w*|los)(?!\w)", re.IGNORECASE)
 
 
+START_REACH = 40  # characters after a word of starting in which its date begins
+
+
 def find_start_date(text: str, sent: date | None) -> date | None:
     """The first date named shortly after a word of starting ("starting January 1", "empezar el 1 de julio")."""
-    cues = [m.end() for m in _START.finditer(text)]
-    if not cues:
-        return None
-    for position, day in dates.find_dates(text, sent):
-        if any(0 <= position - cue <= 40 for cue in cues):
-            return day
-    return None
+    # Stretches of text starting at a cue and reaching START_REACH past the last cue within reach; a date
+    # starting in a stretch has its month word, day and year within 60 more characters. Reading these instead of
+    # the whole text matters: "from" is in most mail, a start date in little.
+    stretches: list[list[int]] = []
+    for cue in (m.end() for m in _START.finditer(text)):
+        if stretches and cue <= stretches[-1][1]:
+            stretches[-1][1] = cue + START_REACH
+        else:
+            stretches.append([cue, cue + START_REACH])
+    found = [(begin + position, day) for begin, end in stretches
+             for position, day in dates.find_dates(text[begin:end + 60], sent) if begin + position <= end]
+    return min(found)[1] if found else None
 
 
 def month_before(sent: date) -> str:

@@ -28,33 +28,52 @@ _STOPWORDS = {
 }
 _WORDS = {lang: set(words.split()) for lang, words in _STOPWORDS.items()}
 _TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+# The blocks of combining diacritical marks: what NFKD splits off the letters of the five languages (and more).
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
 
 
 def fold(text: str) -> str:
     """Lower case without accents: "März" -> "marz", "août" -> "aout"."""
     if text.isascii():
         return text.lower()  # most mail: no decomposition needed
-    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text.lower()))
+
+
+_LANGUAGES_OF: dict[str, tuple[str, ...]] = {}
+for _lang, _words in _WORDS.items():
+    for _word in _words:
+        _LANGUAGES_OF[_word] = (*_LANGUAGES_OF.get(_word, ()), _lang)
+
+
+def _counts(text: str, limit: int) -> Counter[str]:
+    """How many function words of each language `text` holds: one tokenisation, one dictionary look-up a word."""
+    counts: Counter[str] = Counter()
+    known = _LANGUAGES_OF
+    for token in _TOKEN.findall(text[:limit].lower()):
+        languages = known.get(token)
+        if languages is not None:
+            counts.update(languages)
+    return counts
 
 
 def present(text: str, limit: int = 2000) -> tuple[str, ...]:
     """Every language with at least one of its function words in `text`, most frequent first."""
-    counts: Counter[str] = Counter()
-    for token in _TOKEN.findall(text[:limit].lower()):
-        for lang, words in _WORDS.items():
-            if token in words:
-                counts[lang] += 1
-    return tuple(lang for lang, _ in counts.most_common())
+    return tuple(lang for lang, _ in _counts(text, limit).most_common())
 
 
 def detect(text: str, limit: int = 2000) -> str:
-    counts: Counter[str] = Counter()
-    for token in _TOKEN.findall(text[:limit].lower()):
-        for lang, words in _WORDS.items():
-            if token in words:
-                counts[lang] += 1
+    return detect_from(_counts(text, limit))
+
+
+def detect_from(counts: Counter[str]) -> str:
     if not counts:
         return DEFAULT
     best, score = counts.most_common(1)[0]
     # English wins ties: mail is mostly English, and an English cue list is always consulted anyway.
     return DEFAULT if counts[DEFAULT] >= score else best
+
+
+def languages_of(text: str, limit: int = 2000) -> tuple[str, tuple[str, ...]]:
+    """(detect(text), present(text)) with one scan."""
+    counts = _counts(text, limit)
+    return detect_from(counts), tuple(lang for lang, _ in counts.most_common())

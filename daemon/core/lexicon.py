@@ -7,16 +7,16 @@ without accents, matched as whole words. A bad file fails `partnerships check` a
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from daemon.core.language import LANGUAGES
+from daemon.core.rulefile import known_keys, one_of, read_toml, regex, string_list
 from daemon.errors import RuleError
 
-SCOPES = ("negation", "not_negation", "hedge", "conditional", "not_conditional", "question", "other_service", "topic",
-          "certification", "pending", "deliberation", "draft")
+SCOPES = ("negation", "not_negation", "hedge", "conditional", "not_conditional", "temporal", "question",
+          "other_service", "topic", "certification", "pending", "deliberation", "draft")
 STRENGTHS = ("strong", "weak")
 LEXICON_DIR = "lexicon"
 
@@ -39,6 +39,7 @@ class LanguageCues:
     cues: tuple[Cue, ...]
     combined: tuple[re.Pattern[str], ...]  # per intent; group "c<i>" is cues[i]
     scopes: dict[str, re.Pattern[str] | None]
+    any_cue: re.Pattern[str] | None = None  # every cue in one alternation: which sentences need a closer look
 
     def scope(self, name: str) -> re.Pattern[str] | None:
         return self.scopes.get(name)
@@ -55,44 +56,36 @@ class Lexicon:
         return tuple(self.languages[name] for name in names if name in self.languages)
 
 
+# Patterns are matched against one sentence (no line breaks), or against all sentences joined by line breaks to
+# find the few that hold a cue at all (one scan per message instead of one per sentence and intent): MULTILINE
+# makes ^ and $ mean the sentence's start and end in both.
+_FLAGS = re.MULTILINE
+
+
 def _words(patterns: list[str]) -> str:
     return r"(?<!\w)(?:" + "|".join(f"(?:{p})" for p in patterns) + r")(?!\w)"
 
 
-def _compile(file: str, key: str, patterns: Any, intents: tuple[str, ...] = ()) -> re.Pattern[str] | None:
-    if not isinstance(patterns, list) or not all(isinstance(p, str) and p for p in patterns):
-        raise RuleError(file, key, "must be a list of non-empty regular expressions")
-    if not patterns:
-        return None
+def _compile(file: str, key: str, patterns: Any) -> re.Pattern[str] | None:
+    patterns = string_list(file, key, "patterns", patterns)
     for pattern in patterns:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise RuleError(file, key, f"bad regular expression {pattern!r}: {exc}") from None
-    return re.compile(_words(patterns))
+        regex(file, key, "pattern", pattern)
+    return re.compile(_words(patterns), _FLAGS) if patterns else None
 
 
 def load_language(path: Path, intents: tuple[str, ...]) -> LanguageCues:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise RuleError(path.name, None, f"invalid TOML: {exc}") from None
-    language = data.get("language")
-    if language not in LANGUAGES:
-        raise RuleError(path.name, None, f"language {language!r} is not one of {', '.join(LANGUAGES)}")
-    unknown = set(data) - {"language", "scope", "intent"}
-    if unknown:
-        raise RuleError(path.name, None, f"unknown top-level key(s): {', '.join(sorted(unknown))}")
+    data = read_toml(path, path.name)
+    language = one_of(path.name, None, "language", data.get("language"), LANGUAGES)
+    known_keys(path.name, None, data, ("language", "scope", "intent"), top_level=True)
     raw_scope = data.get("scope", {})
-    if set(raw_scope) - set(SCOPES):
-        raise RuleError(path.name, "scope", f"unknown key(s): {', '.join(sorted(set(raw_scope) - set(SCOPES)))}")
+    known_keys(path.name, "scope", raw_scope, SCOPES)
     scopes = {name: _compile(path.name, f"scope.{name}", raw_scope.get(name, [])) for name in SCOPES}
     cues: list[Cue] = []
     for intent, table in data.get("intent", {}).items():
-        if intent not in intents:
-            raise RuleError(path.name, f"intent.{intent}", f"not one of {', '.join(intents)}")
-        if not isinstance(table, dict) or set(table) - set(STRENGTHS):
+        one_of(path.name, f"intent.{intent}", "intent", intent, intents)
+        if not isinstance(table, dict):
             raise RuleError(path.name, f"intent.{intent}", "holds only `strong` and `weak` lists")
+        known_keys(path.name, f"intent.{intent}", table, STRENGTHS)
         for strength in STRENGTHS:
             _compile(path.name, f"intent.{intent}.{strength}", table.get(strength, []))
             cues.extend(Cue(intent, strength, p) for p in table.get(strength, []))
@@ -100,9 +93,10 @@ def load_language(path: Path, intents: tuple[str, ...]) -> LanguageCues:
     # per cue (the same trick as rules.PatternSet).
     combined = tuple(
         re.compile(r"(?<!\w)(?:" + "|".join(rf"(?P<c{i}>{c.pattern})(?!\w)" for i, c in enumerate(cues)
-                                             if c.intent == intent) + ")")
+                                             if c.intent == intent) + ")", _FLAGS)
         for intent in dict.fromkeys(c.intent for c in cues))
-    return LanguageCues(language, f"{LEXICON_DIR}/{path.name}", tuple(cues), combined, scopes)
+    any_cue = re.compile(_words([c.pattern for c in cues]), _FLAGS) if cues else None
+    return LanguageCues(language, f"{LEXICON_DIR}/{path.name}", tuple(cues), combined, scopes, any_cue)
 
 
 def load_lexicon(rules_dir: Path, intents: tuple[str, ...]) -> Lexicon | None:

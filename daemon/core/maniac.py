@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from daemon.core.message import Message
+from daemon.core.rulefile import (
+    known_keys,
+    one_of,
+    read_toml,
+    rule_files,
+    rule_name,
+    rule_tables,
+    string_list,
+    unique_names,
+)
 from daemon.core.rules import CLASSIFY_CHARS, PatternSet, normalize_text
 from daemon.errors import RuleError
 
@@ -177,14 +186,10 @@ class ManiacRules:
 def load_maniac_rules(directory: Path) -> ManiacRules:
     """Read every *.toml in `directory` (one file per letter); any problem raises RuleError naming file, rule
     and reason."""
-    if not directory.is_dir():
-        raise RuleError(str(directory), None, "MANIAC-T rules directory does not exist")
-    files = sorted(directory.glob("*.toml"))
-    if not files:
-        raise RuleError(str(directory), None, "no *.toml rule files")
+    files = rule_files(directory, "MANIAC-T rules")
     by_letter: dict[str, list[ManiacRule]] = {letter: [] for letter in LETTERS}
     letter_files: dict[str, str] = {}
-    rule_files: dict[str, str] = {}
+    path_letters: dict[Path, str] = {}
     labels: list[str] = []
     for path in files:
         label = f"{directory.name}/{path.name}"
@@ -193,36 +198,24 @@ def load_maniac_rules(directory: Path) -> ManiacRules:
         if letter in letter_files:
             raise RuleError(label, None, f"letter {letter!r} already has its rules in {letter_files[letter]}")
         letter_files[letter] = label
-        for rule in rules:
-            if rule.name in rule_files:
-                raise RuleError(label, rule.name, f"duplicate rule name (also in {rule_files[rule.name]})")
-            rule_files[rule.name] = label
+        path_letters[path] = letter
         by_letter[letter].extend(rules)
+    unique_names((rule.file, rule.name) for path in files for rule in by_letter[path_letters[path]])
     return ManiacRules(tuple(rule for letter in LETTERS for rule in by_letter[letter]), tuple(labels))
 
 
 def _load_file(path: Path, label: str) -> tuple[str, list[ManiacRule]]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise RuleError(label, None, f"invalid TOML: {exc}") from None
-    letter = data.get("letter")
-    if letter not in LETTERS:
-        raise RuleError(label, None, f"letter {letter!r} is not one of {', '.join(LETTERS)}")
-    unknown = set(data) - _TOP_KEYS
-    if unknown:
-        raise RuleError(label, None, f"unknown top-level key(s): {', '.join(sorted(unknown))}")
+    data = read_toml(path, label)
+    letter = one_of(label, None, "letter", data.get("letter"), LETTERS)
+    known_keys(label, None, data, _TOP_KEYS, top_level=True)
     defines = _defines(data.get("define", {}), label)
     file_capture = data.get("capture")
     if file_capture is not None and not isinstance(file_capture, str):
         raise RuleError(label, None, "capture must be a regular expression string")
     default_capture = (_compile(file_capture, defines, "capture", lambda reason: RuleError(label, None, reason))
                        if file_capture is not None else None)
-    raw_rules = data.get("rule")
-    if not isinstance(raw_rules, list) or not raw_rules:
-        raise RuleError(label, None, "no [[rule]] tables")
     rules = [_build_rule(label, letter, raw, index, defines, default_capture)
-             for index, raw in enumerate(raw_rules, start=1)]
+             for index, raw in enumerate(rule_tables(label, data), start=1)]
     return letter, rules
 
 
@@ -261,27 +254,20 @@ def _compile(pattern: str, defines: Mapping[str, str], key: str, fail: Any) -> r
     expanded = _expand(pattern, defines, key, fail)
     try:
         return re.compile(expanded, re.IGNORECASE)
-    except re.error as exc:
+    except re.error as exc:  # named with the pattern as written, before its {fragments} were expanded
         raise fail(f"{key}: bad regular expression {pattern!r}: {exc}") from None
 
 
 def _build_rule(label: str, letter: str, raw: Any, index: int, defines: Mapping[str, str],
                 default_capture: re.Pattern[str] | None) -> ManiacRule:
-    name = raw.get("name") if isinstance(raw, dict) else None
-    if not isinstance(name, str) or not name:
-        raise RuleError(label, f"#{index}", "every rule needs a non-empty name")
+    name = rule_name(label, raw, index)
 
     def fail(reason: str) -> RuleError:
         return RuleError(label, name, reason)
 
-    unknown = set(raw) - _RULE_KEYS
-    if unknown:
-        raise fail(f"unknown key(s): {', '.join(sorted(unknown))}")
+    known_keys(label, name, raw, _RULE_KEYS)
     for key in _LIST_KEYS:
-        value = raw.get(key, [])
-        # A blank phrase would compile to an empty pattern that matches every sentence.
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise fail(f"{key} must be a list of non-empty strings")
+        string_list(label, name, key, raw.get(key, []))
     if not raw.get("text_any") and not raw.get("text_regex"):
         raise fail("a rule needs at least one positive condition (text_any or text_regex)")
     capture = raw.get("capture")

@@ -67,6 +67,11 @@ def find_amounts(text: str) -> list[Amount]:
     return found
 
 
+def amount_starts(text: str) -> list[int]:
+    """Where each amount of money stated in `text` starts."""
+    return [m.start() for m in _AMOUNT.finditer(text) if parse_number(m.group("n1") or m.group("n2")) is not None]
+
+
 def find_amount(text: str) -> Amount | None:
     amounts = find_amounts(text)
     return amounts[0] if amounts else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,12 +12,25 @@ from daemon.core.evidence import ACTION_INTENTS, REFUSALS, STRONG, VETOES, Evide
 from daemon.core.extract import Facts
 from daemon.core.lexicon import Lexicon, load_lexicon
 from daemon.core.message import Message
-from daemon.core.model import LinearModel, load_model
+from daemon.core.model import LinearModel, learned_model, load_model
+from daemon.core.rulefile import (
+    known_keys,
+    one_of,
+    read_toml,
+    regex,
+    rule_files,
+    rule_name,
+    rule_tables,
+    string_list,
+    unique_names,
+)
 from daemon.errors import RuleError
+from daemon.settings import Config
 
 INTENTS = ("first_contact", "service_confirmation", "delivery_affirmation", "contract", "waiting",
            "decline", "service_ended")
 OTHER = "other"
+MODEL_INTENTS = (*INTENTS, OTHER)
 CLASSIFY_CHARS = 6_000
 DIRECTIONS = ("inbound", "outbound", "any")
 ROLES = ("lead_contact", "team", "operations", "unknown")
@@ -46,28 +58,45 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     return re.compile(WORD_START + _phrase_body(phrase) + WORD_END, re.IGNORECASE)
 
 
+_TOKEN = re.compile(r"\w+")
+
+
+def words_of(text: str) -> frozenset[str]:
+    """The words of `text` in lower case: a phrase none of whose words are all here cannot match (see PatternSet)."""
+    return frozenset(_TOKEN.findall(text.lower()))
+
+
 class PatternSet:
     """Alternatives compiled into one regex, so a miss (the common case) costs one search, not one per phrase.
 
     Phrases share one word-boundary check outside their alternation: the engine then rejects a position
-    inside a word once instead of once per phrase, which makes the scan about nine times faster.
+    inside a word once instead of once per phrase, which makes the scan about nine times faster. Given the words
+    of the text (`words_of`), a set skips the phrase scan when no phrase has all its words there: a set lookup
+    per phrase instead of a regex scan of the text.
     """
 
     def __init__(self, phrases: Iterable[str] = (), regexes: Iterable[re.Pattern[str]] = ()) -> None:
         phrases, regexes = tuple(phrases), tuple(regexes)
         self.patterns = tuple(_phrase_pattern(p) for p in phrases) + regexes
         alternatives = [f"(?:{r.pattern})" for r in regexes]
+        self._regexes = re.compile("|".join(alternatives), re.IGNORECASE) if regexes else None
         if phrases:
             alternatives.insert(0, WORD_START + "(?:" + "|".join(_phrase_body(p) for p in phrases) + ")" + WORD_END)
         self._combined = re.compile("|".join(alternatives), re.IGNORECASE)
+        # The words each phrase needs; a phrase with letters beyond ASCII (whose case folding differs between
+        # str.lower and the regex engine) needs none, so it is always searched for.
+        self._needs = tuple(words_of(p) if normalize_text(p).isascii() else frozenset() for p in phrases)
 
     def __bool__(self) -> bool:
         return bool(self.patterns)
 
-    def first(self, haystack: str) -> str | None:
+    def first(self, haystack: str, words: frozenset[str] | None = None) -> str | None:
         if not self.patterns:
             return None
-        found = self._combined.search(haystack)
+        pattern: re.Pattern[str] | None = self._combined
+        if words is not None and not any(need <= words for need in self._needs):
+            pattern = self._regexes  # no phrase can match: the same answer from the regexes alone
+        found = pattern.search(haystack) if pattern is not None else None
         return found.group(0) if found else None
 
     def each(self, haystack: str) -> list[str]:
@@ -106,17 +135,18 @@ class Rule:
     attachment_name: re.Pattern[str] | None = None
     requires: tuple[str, ...] = ()
 
-    def evaluate(self, message: Message, text: str, subject: str, context: Context,
-                 facts: Facts) -> tuple[bool, tuple[str, ...], str]:
-        """(hit, phrases that matched, why it missed)."""
+    def evaluate(self, message: Message, text: str, subject: str, context: Context, facts: Facts,
+                 words: tuple[frozenset[str], frozenset[str]] | None = None) -> tuple[bool, tuple[str, ...], str]:
+        """(hit, phrases that matched, why it missed); `words`: `words_of` the text and the subject, if known."""
         if self.direction != "any" and context.direction != self.direction:
             return False, (), f"direction is {context.direction}"
         if self.sender_roles and context.sender_role not in self.sender_roles:
             return False, (), f"sender role is {context.sender_role}"
+        text_words, subject_words = words or (None, None)
         # The positive phrases first: most mail matches none, and then no veto needs a scan of its own.
-        if self.subject_any and not self.subject_any.first(subject):
+        if self.subject_any and not self.subject_any.first(subject, subject_words):
             return False, (), "no subject phrase"
-        if self.text_any and self.text_any.first(text) is None:
+        if self.text_any and self.text_any.first(text, text_words) is None:
             return False, (), "no text phrase"
         matched: list[str] = []
         for label, patterns, haystack in (("subject", self.unless_subject, subject),
@@ -207,8 +237,9 @@ class RuleSet:
         finding, _evidence, language = self._sentences(message, text, subject, context, facts)
         hits: list[RuleHit] = []
         misses: list[str] = []
+        words = (words_of(text), words_of(subject))
         for rule in self.rules:
-            hit, matched, why = rule.evaluate(message, text, subject, context, facts)
+            hit, matched, why = rule.evaluate(message, text, subject, context, facts, words)
             if hit:
                 veto = self._scope_veto(rule.intent, matched, text, subject, facts, language)
                 if veto:
@@ -282,67 +313,42 @@ class RuleSet:
                               evidence.sentence)
 
 
-def load_rules(directory: Path) -> RuleSet:
-    """Read every *.toml in `directory`; any problem raises RuleError naming file, rule and reason."""
-    if not directory.is_dir():
-        raise RuleError(str(directory), None, "rules directory does not exist")
-    rules: list[Rule] = []
-    files = sorted(directory.glob("*.toml"))
-    if not files:
-        raise RuleError(str(directory), None, "no *.toml rule files")
-    seen: dict[str, str] = {}
-    for path in files:
-        for rule in _load_file(path):
-            if rule.name in seen:
-                raise RuleError(path.name, rule.name, f"duplicate rule name (also in {seen[rule.name]})")
-            seen[rule.name] = path.name
-            rules.append(rule)
+def load_rules(directory: Path, learned_model: Path | None = None) -> RuleSet:
+    """Read every *.toml in `directory`; any problem raises RuleError naming file, rule and reason. The model is
+    `learned_model` when that file exists (`partnerships learn` installed it), else the one in `directory`."""
+    files = rule_files(directory)
+    rules = [rule for path in files for rule in _load_file(path)]
+    unique_names((rule.file, rule.name) for rule in rules)
     return RuleSet(tuple(rules), tuple(p.name for p in files), load_lexicon(directory, INTENTS),
-                   load_model(directory, (*INTENTS, OTHER)))
+                   load_model(directory, MODEL_INTENTS, learned_model))
+
+
+def rules_of(config: Config) -> RuleSet:
+    """The configured rules, with the model `partnerships learn` installed under the state directory if any."""
+    return load_rules(config.rules_dir, learned_model(config.state_dir))
 
 
 def _load_file(path: Path) -> list[Rule]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise RuleError(path.name, None, f"invalid TOML: {exc}") from None
-    intent = data.get("intent")
-    if intent not in INTENTS:
-        raise RuleError(path.name, None, f"intent {intent!r} is not one of {', '.join(INTENTS)}")
-    unknown_top = set(data) - {"intent", "rule", "description"}
-    if unknown_top:
-        raise RuleError(path.name, None, f"unknown top-level key(s): {', '.join(sorted(unknown_top))}")
-    raw_rules = data.get("rule")
-    if not isinstance(raw_rules, list) or not raw_rules:
-        raise RuleError(path.name, None, "no [[rule]] tables")
-    return [_build_rule(path.name, intent, raw, index) for index, raw in enumerate(raw_rules, start=1)]
+    data = read_toml(path, path.name)
+    intent = one_of(path.name, None, "intent", data.get("intent"), INTENTS)
+    known_keys(path.name, None, data, ("intent", "rule", "description"), top_level=True)
+    return [_build_rule(path.name, intent, raw, index)
+            for index, raw in enumerate(rule_tables(path.name, data), start=1)]
 
 
 def _build_rule(file: str, intent: str, raw: dict[str, Any], index: int) -> Rule:
-    name = raw.get("name")
-    if not isinstance(name, str) or not name:
-        raise RuleError(file, f"#{index}", "every rule needs a non-empty name")
+    name = rule_name(file, raw, index)
 
     def fail(reason: str) -> RuleError:
         return RuleError(file, name, reason)
 
-    unknown = set(raw) - _KNOWN_KEYS
-    if unknown:
-        raise fail(f"unknown key(s): {', '.join(sorted(unknown))}")
+    known_keys(file, name, raw, _KNOWN_KEYS)
     for key in _LIST_KEYS:
-        value = raw.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise fail(f"{key} must be a list of non-empty strings")
-    direction = raw.get("direction", "any")
-    if direction not in DIRECTIONS:
-        raise fail(f"direction {direction!r} is not one of {', '.join(DIRECTIONS)}")
-    roles = tuple(raw.get("sender_role", []))
-    bad_roles = [r for r in roles if r not in ROLES]
-    if bad_roles:
-        raise fail(f"sender_role {bad_roles[0]!r} is not one of {', '.join(ROLES)}")
-    bad_facts = [f for f in raw.get("requires", []) if f not in FACT_NAMES]
-    if bad_facts:
-        raise fail(f"requires {bad_facts[0]!r} is not one of {', '.join(FACT_NAMES)}")
+        string_list(file, name, key, raw.get(key, []))
+    direction = one_of(file, name, "direction", raw.get("direction", "any"), DIRECTIONS)
+    roles = tuple(one_of(file, name, "sender_role", role, ROLES) for role in raw.get("sender_role", []))
+    for fact in raw.get("requires", []):
+        one_of(file, name, "requires", fact, FACT_NAMES)
     priority = raw.get("priority", 50)
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise fail("priority must be an integer")
@@ -350,20 +356,14 @@ def _build_rule(file: str, intent: str, raw: dict[str, Any], index: int) -> Rule
     if not isinstance(confidence, int | float) or isinstance(confidence, bool) or not 0 < confidence <= 1:
         raise fail("confidence must be a number in (0, 1]")
 
-    def regex(pattern: str, key: str) -> re.Pattern[str]:
-        try:
-            return re.compile(pattern, re.IGNORECASE)
-        except re.error as exc:
-            raise fail(f"{key}: bad regular expression {pattern!r}: {exc}") from None
-
     def regexes(key: str) -> tuple[re.Pattern[str], ...]:
-        return tuple(regex(p, key) for p in raw.get(key, []))
+        return tuple(regex(file, name, key, p, re.IGNORECASE) for p in raw.get(key, []))
 
     def header_table(key: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
         table = raw.get(key, {})
         if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
             raise fail(f"{key} must be a table of header name = \"regex\"")
-        return tuple((k.lower(), regex(v, key)) for k, v in table.items())
+        return tuple((k.lower(), regex(file, name, key, v, re.IGNORECASE)) for k, v in table.items())
 
     name_pattern = raw.get("attachment_name")
     if name_pattern is not None and not isinstance(name_pattern, str):
@@ -388,7 +388,7 @@ def _build_rule(file: str, intent: str, raw: dict[str, Any], index: int) -> Rule
         headers=header_table("header"),
         unless_headers=header_table("unless_header"),
         attachment_types=tuple(t.lower() for t in raw.get("attachment_type", [])),
-        attachment_name=regex(name_pattern, "attachment_name") if name_pattern else None,
+        attachment_name=regex(file, name, "attachment_name", name_pattern, re.IGNORECASE) if name_pattern else None,
         requires=tuple(raw.get("requires", [])),
     )
 

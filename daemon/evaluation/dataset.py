@@ -1,4 +1,5 @@
-"""Read labelled mail for `partnerships eval`: labels.csv and a folder of .eml files or an mbox."""
+"""Read labelled mail for `partnerships eval`: labels.csv (given, or found beside the mail) and a folder of .eml
+files or an mbox, each message evaluated by the Evaluator `run` and `classify` use."""
 
 from __future__ import annotations
 
@@ -6,15 +7,23 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 
+from daemon.core.evaluate import Evaluator
 from daemon.core.message import MalformedMessage, parse
-from daemon.core.rules import OTHER, RuleSet
-from daemon.core.verdict import Verdict, classify_message
+from daemon.core.rules import OTHER
+from daemon.core.verdict import Verdict, verdict_of
 from daemon.errors import ConfigError
 from daemon.evaluation.metrics import ALL_INTENTS, FACT_INTENTS, Case
 from daemon.io import iter_source
-from daemon.settings import Config
 
 UNSPLIT = "all"
+LABELS_FILE = "labels.csv"
+
+
+def find_labels(source: Path) -> Path | None:
+    """labels.csv in the folder `source` is (or, for an mbox, holds it) or in that folder's parent: `eval/test`
+    finds `eval/labels.csv`."""
+    folder = source if source.is_dir() else source.parent
+    return next((p for p in (folder / LABELS_FILE, folder.parent / LABELS_FILE) if p.is_file()), None)
 
 
 def load_labels(path: Path) -> dict[str, dict[str, str]]:
@@ -39,16 +48,16 @@ def _predicted_facts(verdict: Verdict) -> dict[str, str]:
             "month": verdict.month or ""}
 
 
-def cases(source: Path, labels: dict[str, dict[str, str]] | None, labels_root: Path, rules: RuleSet,
-          config: Config, split: str | None = None) -> Iterator[tuple[str, Case]]:
-    """(split, case) per message; without labels every message is taken as `other` (a ham corpus)."""
-    tier_names = tuple(t.name for t in config.tiers)
+def cases(source: Path, labels: dict[str, dict[str, str]] | None, labels_root: Path, evaluator: Evaluator,
+          max_size: int, split: str | None = None) -> Iterator[tuple[str, Case]]:
+    """(split, case) per message. Without labels every message is a case whose label is empty: what was predicted,
+    with nothing to compare it to. Nothing is remembered between messages: each is judged on its own."""
     root = labels_root.resolve()
     for item in iter_source(source):
         name = item.origin or f"{item.source}#{item.uid}"
         path = Path(name).resolve()
         key = path.relative_to(root).as_posix() if path.is_relative_to(root) else name
-        row = labels.get(key) if labels is not None else {"intent": OTHER}
+        row = labels.get(key) if labels is not None else {"intent": ""}
         if row is None:
             continue  # not labelled: not part of the evaluation
         row_split = row.get("split") or UNSPLIT
@@ -56,8 +65,7 @@ def cases(source: Path, labels: dict[str, dict[str, str]] | None, labels_root: P
             continue
         expected = {fact: row.get(fact, "") for fact in FACT_INTENTS}
         try:
-            verdict = classify_message(parse(item.data, max_size=config.max_message_bytes), rules, config.addresses,
-                                       tier_names, external_is_contact=True)
+            verdict = verdict_of(evaluator.evaluate(parse(item.data, max_size=max_size), item.source, item.data))
         except MalformedMessage:
             yield row_split, Case(key, row["intent"], OTHER, 1.0, {}, expected)
             continue

@@ -4,6 +4,8 @@
 - detected: share of messages whose label is not `other` that got the right intent (acted on, or proposed
   for review below `min_confidence`);
 - acted unaided: share of those that got the right intent at or above `min_confidence`.
+
+Mail without labels gets only its `Distribution`: what was predicted, with no claim of right or wrong.
 """
 
 from __future__ import annotations
@@ -139,4 +141,51 @@ def render(report: Report, title: str) -> str:
             lines.append(f"{label:22}" + " ".join(f"{row.get(i, 0):7}" for i in ALL_INTENTS))
     for file in report.wrong_automatic:
         lines.append(f"WRONG AUTOMATIC: {file}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Unlabelled mail: per predicted intent, (messages, automatic actions, proposed for review)."""
+
+    cases: int
+    min_confidence: float
+    predicted: dict[str, tuple[int, int, int]]
+
+    @property
+    def automatic(self) -> int:
+        return sum(row[1] for row in self.predicted.values())
+
+    @property
+    def proposed(self) -> int:
+        return sum(row[2] for row in self.predicted.values())
+
+    def as_json(self) -> dict[str, Any]:
+        return {"cases": self.cases, "min_confidence": self.min_confidence, "labelled": False,
+                "automatic_actions": self.automatic, "proposed_for_review": self.proposed,
+                "predicted": {intent: {"messages": n, "automatic": a, "proposed": p}
+                              for intent, (n, a, p) in self.predicted.items()}}
+
+
+def distribution(cases: Sequence[Case], min_confidence: float) -> Distribution:
+    predicted: dict[str, tuple[int, int, int]] = {}
+    for intent in ALL_INTENTS:
+        mine = [c for c in cases if c.intent == intent]
+        acting = intent in ACTION_INTENTS
+        automatic = sum(1 for c in mine if acting and c.confidence >= min_confidence)
+        proposed = sum(1 for c in mine if acting and c.confidence < min_confidence)
+        if mine:
+            predicted[intent] = (len(mine), automatic, proposed)
+    return Distribution(len(cases), min_confidence, predicted)
+
+
+def render_distribution(report: Distribution, title: str) -> str:
+    share = f" ({report.proposed / report.cases:.2%} of the messages)" if report.cases else ""
+    lines = [f"== {title}: {report.cases} messages (min_confidence {report.min_confidence:.2f}); no labels.csv, so"
+             " predictions only (nothing is counted right or wrong)",
+             f"automatic actions:       {report.automatic}",
+             f"proposed for review:     {report.proposed}{share}",
+             "",
+             f"{'predicted intent':22} messages  automatic  proposed"]
+    lines += [f"{intent:22} {n:8}  {a:9}  {p:8}" for intent, (n, a, p) in report.predicted.items()]
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from daemon.core.maniac import load_maniac_rules
 from daemon.core.notes import NoteRenderer
-from daemon.core.rules import load_rules
+from daemon.core.rules import rules_of
 from daemon.errors import DaemonError
 from daemon.io import FileSource
 from daemon.io.imap import source_name
@@ -230,7 +230,7 @@ class Runner:
         """New rules and templates, or (when either is broken) the old ones and a log line saying why."""
         config = self.runtime.config
         try:
-            rules = load_rules(config.rules_dir)
+            rules = rules_of(config)
             maniac = load_maniac_rules(config.rules_dir / "maniac")
             renderer = NoteRenderer(config.templates_dir, globals_={"currency": config.currency})
             renderer.check()

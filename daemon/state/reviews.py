@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from daemon.core.message import MalformedMessage, parse
 from daemon.core.wording import describe, excerpt
 from daemon.errors import DaemonError
+from daemon.state.examples import OTHER, add_example, new_text
 from daemon.state.models import (
     APPROVED,
     OPEN,
@@ -70,15 +70,6 @@ def _community(item: ReviewItem, names: Mapping[str, str]) -> str:
     return "(no lead)"
 
 
-def _text_of(stored: StoredMessage | None) -> str:
-    if stored is None or stored.raw is None:
-        return ""
-    try:
-        return parse(stored.raw).new_text
-    except MalformedMessage:
-        return ""
-
-
 def review_views(sessions: sessionmaker[Session], names: Mapping[str, str], *,
                  include_closed: bool = False) -> list[ReviewView]:
     """Open items (with `include_closed`, every item), oldest first, readable by the sales team."""
@@ -95,7 +86,7 @@ def review_views(sessions: sessionmaker[Session], names: Mapping[str, str], *,
             words = tuple(describe(a["kind"], a.get("payload") or {}, community) for a in item.proposed)
             sender = stored.from_addr or "" if stored else ""
             subject = stored.subject if stored else ""
-            text = excerpt(_text_of(stored))
+            text = excerpt(new_text(stored))
             record = {
                 "id": item.id, "thread": item.thread_id, "message_id": item.message_id, "lead_id": item.lead_id,
                 "intent": item.intent, "reason": item.reason, "created_at": item.created_at.isoformat() + "Z",
@@ -124,6 +115,7 @@ def decide_review(sessions: sessionmaker[Session], review_id: int, *, approve: b
         item.decided_by, item.decided_at = by, moment
         session.add(ReviewDecision(review_id=review_id, decision=item.status, decided_by=by, comment=comment,
                                    at=moment))
+        add_example(session, item, item.intent if approve else OTHER, by, moment)  # a label for `learn`
         if approve:
             for action in item.proposed:
                 payload = dict(action["payload"])
@@ -147,18 +139,16 @@ def _open_item(session: Session, item_id: int) -> ReviewItem:
 
 
 def relabel(sessions: sessionmaker[Session], item_id: int, intent: str, user: str, *,
-            intents: tuple[str, ...]) -> LabelledExample:
-    """Record that the item's message means `intent` (a labelled example for the classifier). The item stays
-    open: what to do about it is still approve or reject."""
+            intents: tuple[str, ...], open_only: bool = True) -> LabelledExample:
+    """Record that the item's message means `intent` (a labelled example for the classifier). The item keeps its
+    status: what to do about an open one is still approve or reject. `open_only=False` (`review reclassify`)
+    also labels the message of an item already decided."""
     if intent not in intents:
         raise ReviewRefused(f"{intent!r} is not one of the known intents ({', '.join(intents)})")
     with sessions.begin() as session:
-        item = _open_item(session, item_id)
-        stored = session.scalar(select(StoredMessage).where(StoredMessage.message_id == item.message_id))
-        text = f"{stored.subject}\n\n{_text_of(stored)}".strip() if stored else ""
-        example = LabelledExample(message_id=item.message_id, review_item_id=item.id, text=text,
-                                  intent=intent, previous_intent=item.intent, labelled_by=user,
-                                  labelled_at=utcnow())
-        session.add(example)
+        item = _open_item(session, item_id) if open_only else session.get(ReviewItem, item_id)
+        if item is None:
+            raise ReviewRefused(f"review item #{item_id} does not exist")
+        example = add_example(session, item, intent, user, utcnow())
     log.info("review relabelled id=%d intent=%s previous=%s by=%s", item_id, intent, example.previous_intent, user)
     return example

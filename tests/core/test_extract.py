@@ -106,3 +106,14 @@ def test_start_date(text: str, start: date | None) -> None:
 ])
 def test_month_in_other_languages(text: str, month: str | None) -> None:
     assert find_month(text, date(2026, 11, 3)) == month
+
+
+@pytest.mark.parametrize(("text", "tier"), [
+    ("Medium it is! $3,000 monthly is fine, let's roll.", "medium"),
+    ("Please accept this as approval to proceed with the Research hub at $2,500.00 per month.", "research"),
+    ("We'll go with the Essentials, at USD 1,200 a month.", "essentials"),
+    ("Optamos por Básico, 1.500 USD al mes.", "básico"),
+    ("As we proceed with the Phase IV expansion, the fee stays at $250.", None),  # a name that is not the choice
+])
+def test_a_tier_named_as_the_choice_where_a_price_is_stated(text: str, tier: str | None) -> None:
+    assert find_tier(text, (), priced=True) == tier

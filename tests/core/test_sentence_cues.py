@@ -155,3 +155,37 @@ def test_lexicon_errors_name_file_and_key(tmp_path: Path) -> None:
 def test_every_shipped_lexicon_loads(rules: RuleSet) -> None:
     assert rules.lexicon is not None
     assert set(rules.lexicon.languages) == {"en", "es", "pt", "fr", "de"}
+
+
+@pytest.mark.parametrize(("text", "intent"), [
+    # refusals in words the phrase lists did not hold before (a person may confirm the weak ones)
+    ("Appreciate the quote. Our finance office has frozen new spending, so let's reconnect in July.", "waiting"),
+    ("Unfortunately the proposal doesn't fit our budget and we have to say no this time.", "decline"),
+    ("We will be going with our university's central IT for hosting instead.", "decline"),
+    ("We'd like to terminate the arrangement effective 31 December.", "service_ended"),
+    ("We won't be renewing.", "service_ended"),  # the whole of a short reply, no topic word
+    ("Once the semester is over we'd like the hub switched off for good.", "service_ended"),  # "once" dates it
+    ("The committee voted to go with a commercial provider.", "decline"),
+    ("Hola, el proyecto termina en junio y ya no necesitaremos el hub.", "service_ended"),
+])
+def test_refusals_beyond_the_lists_are_at_least_proposed(rules: RuleSet, text: str, intent: str) -> None:
+    result = classify(rules, text, subject="Re: hub")
+    assert result.intent == intent, result.explanation
+
+
+@pytest.mark.parametrize("text", [
+    "We're not declining, just need a couple more days to read it.",  # a refusal cue, negated
+    "Nobody here wants to go with another vendor.",
+    "I wouldn't say the answer is no. We need to discuss internally.",  # a double negative
+    "We can't wait to take this forward with you!",  # a negation that negates nothing
+    "Our other vendor ended their contract with us, so we're keen to move quickly with you.",
+    "It's a no-brainer for us. Can you send the contract?",
+])
+def test_negated_refusals_and_negations_that_negate_nothing_do_not_refuse(rules: RuleSet, text: str) -> None:
+    result = classify(rules, text)
+    assert result.intent not in ("decline", "waiting", "service_ended"), result.explanation
+
+
+def test_once_is_no_agreement_yet(rules: RuleSet) -> None:
+    result = classify(rules, "Once our grant comes through we will go ahead with the Medium tier at $3,000 a month.")
+    assert not (result.intent == "service_confirmation" and result.confidence >= CONFIG.min_confidence)

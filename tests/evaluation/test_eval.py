@@ -60,9 +60,23 @@ def test_eval_text_report_names_the_three_figures() -> None:
         assert figure in out
 
 
-def test_eval_without_labels_takes_everything_as_other() -> None:
-    source = EVAL / "dev"
-    code, out, _ = run_cli("eval", str(source), "--json")
+def test_eval_finds_labels_csv_in_the_parent_folder() -> None:
+    code, out, _ = run_cli("eval", str(EVAL / "test"))
+    assert code == 0
+    assert f"labels: {EVAL / 'labels.csv'}" in out and "[test]" in out and "detected:" in out
+
+
+def test_eval_without_labels_prints_predictions_only(tmp_path: Path) -> None:
+    mail = tmp_path / "mail"
+    mail.mkdir()
+    sources = sorted((EVAL / "test").glob("*.eml"))[:12]
+    for source in sources:
+        (mail / source.name).write_bytes(source.read_bytes())
+    code, out, _ = run_cli("eval", str(mail))
+    assert code == 0
+    assert "predictions only" in out and "WRONG" not in out and "detected:" not in out
+    code, out, _ = run_cli("eval", str(mail), "--json")
     report = json.loads(out)["all"]
-    assert code == 0 and report["detected"] is None
-    assert report["cases"] == len(list(source.glob("*.eml")))
+    assert code == 0 and report["labelled"] is False and report["cases"] == len(sources)
+    assert "wrong_automatic_actions" not in report and "detected" not in report
+    assert sum(row["messages"] for row in report["predicted"].values()) == len(sources)
