@@ -235,6 +235,7 @@ def cmd_leads(args: argparse.Namespace, config: Config) -> int:
     rows = [{
         "name": lead.name, "status": lead.status, "contacts": list(lead.contact_emails), "domain": lead.domain,
         "tier": lead.service_tier, "fee": str(lead.monthly_fee) if lead.monthly_fee is not None else None,
+        "service_start": lead.service_start.isoformat() if lead.service_start else None,
         "last_activity": activity[lead.id].isoformat() + "Z" if activity.get(lead.id) else None,
         "pending_review_items": reviews.get(lead.id, 0),
     } for lead in runtime.leads.all() if not args.status or lead.status == args.status]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -178,7 +179,7 @@ def decide(situation: Situation) -> Decision:
     if situation.automated:
         return Decision(note=f"skipped: {situation.automated}")
     if situation.sender_role == "operations":
-        return Decision(note="operations is internal: its mail is not evidence")
+        return _from_operations(situation)
     actions: list[Action] = []
     lead = situation.lead
     creating = False
@@ -333,6 +334,31 @@ def _set_facts(situation: Situation, lead_ref: str, lead_name: str) -> Action | 
     if not any(payload.get(name) for name in ("tier", "monthly_fee", "service_start")):
         return None
     return Action(ActionKind.SET_FACTS, f"facts:{key_id(situation.message)}", payload)
+
+
+# Operations saying the community's hub or admin set-up is done ("the hub is now live", "admin infrastructure has
+# been set up"): a present or perfect statement, never a future, a question or a negation.
+_SET_UP_DONE = re.compile(
+    r"\b(?:hub|jupyterhub|service|deployment|admin(?:istrative)?\s+(?:set-?up|infrastructure)|infrastructure)\b"
+    r"[^.!?\n]{0,60}?\b(?:is|are|has\s+been|have\s+been)\s+(?:now\s+)?"
+    r"(?:live|ready|up\s+and\s+running|set\s+up|deployed|running|in\s+place|operational|launched)\b(?![^.!?\n]*\?)",
+    re.IGNORECASE)
+
+
+def _from_operations(situation: Situation) -> Decision:
+    """Operations' mail is not evidence of the community's wishes; but its word that the hub is set up records the
+    service start (the mail's day) of a lead in `Needs Admin` that has none, so the lead becomes `Active Service`."""
+    lead, message = situation.lead, situation.message
+    if (lead is None or lead.status != NEEDS_ADMIN or lead.service_start is not None or message.date is None
+            or not _SET_UP_DONE.search(message.new_text)):
+        return Decision(note="operations is internal: its mail is not evidence")
+    action = Action(ActionKind.SET_FACTS, f"facts:{key_id(message)}", {
+        "lead": lead.id, "lead_name": lead.name, "message_id": key_id(message), "date": _date(message),
+        "intent": "hub_set_up", "service_start": message.date.date().isoformat()})
+    if situation.trust is not None and not situation.trust.trusted:
+        return Decision(review=Review(key=f"review:{key_id(message)}", proposed=(action,), reason=clean(
+            f"sender not verified: {situation.trust.reason}", MAX_REASON)), lead_name=lead.name, needs_raw=True)
+    return Decision((action,), lead_name=lead.name)
 
 
 def stated_end(message: Message, received: date | None = None) -> str | None:

@@ -13,7 +13,8 @@ from daemon.settings import PROJECT_ROOT
 
 CLASSIFY_KEYS = {"file", "message_id", "intent", "rule", "confidence", "matched", "sender_role", "month", "tier",
                  "price", "skipped"}
-LEAD_KEYS = {"name", "status", "contacts", "domain", "tier", "fee", "last_activity", "pending_review_items"}
+LEAD_KEYS = {"name", "status", "contacts", "domain", "tier", "fee", "service_start", "last_activity",
+             "pending_review_items"}
 STATUS_KEYS = {"state", "connection", "sources", "actions", "unfinished_actions", "review_items_open",
                "quarantined", "last_invoice_batch", "daemon_pid", "smtp", "oauth"}
 REVIEW_KEYS = {"id", "thread", "message_id", "lead_id", "intent", "reason", "created_at", "proposed",

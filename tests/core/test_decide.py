@@ -182,3 +182,13 @@ def test_a_first_affirmation_records_the_start_of_a_service_being_set_up_only() 
     [facts] = [a for a in setting_up.actions if a.kind == "set_facts"]
     assert facts.payload["service_start"] == "2026-09-01"  # the affirmed month (the one before the reply)
     assert "set_facts" not in kinds(decide(situation("delivery_affirmation", "Active Service")))
+
+
+def test_operations_saying_the_hub_is_set_up_records_the_start_of_a_lead_in_needs_admin() -> None:
+    live = make_message(from_addr="ops@codeforsociety.org", new_text="Hi all, the hub is now live at https://w.org.")
+    [facts] = decide(situation("other", "Needs Admin", role="operations", message=live)).actions
+    assert facts.kind == "set_facts" and facts.payload["service_start"] == live.date.date().isoformat()
+    for status, text in [("Active Lead", "The hub is now live."), ("Needs Admin", "The hub will be ready next week."),
+                         ("Needs Admin", "Is the hub ready?"), ("Needs Admin", "The hub is not ready yet.")]:
+        message = make_message(from_addr="ops@codeforsociety.org", new_text=text)
+        assert decide(situation("other", status, role="operations", message=message)).actions == (), text
