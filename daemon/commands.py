@@ -595,10 +595,10 @@ def print_summary(summary: Summary, runtime: Runtime, *, dry_run: bool) -> None:
         for action in planned:
             print(f"  {action.kind} {action.key}")
     else:
-        created = [o for o in done if o.kind == "create_lead"]
-        moves = [o for o in done if o.kind == "set_status"]
-        forwards = [o for o in done if o.kind == "forward" and not o.detail.startswith("not_forwarded=")]
-        kept = [o for o in done if o.kind == "forward" and o.detail.startswith("not_forwarded=")]
+        created = [o for o in done if o.kind == ActionKind.CREATE_LEAD]
+        moves = [o for o in done if o.kind == ActionKind.SET_STATUS]
+        forwards = [o for o in done if o.kind == ActionKind.FORWARD and not o.detail.startswith("not_forwarded=")]
+        kept = [o for o in done if o.kind == ActionKind.FORWARD and o.detail.startswith("not_forwarded=")]
         print(f"leads created: {len(created)}")
         for outcome in created:
             print(f"  {outcome.detail}")

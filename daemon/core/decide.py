@@ -46,7 +46,7 @@ MAX_REASON = 1000
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # create_lead | set_status | forward | record_evidence | add_note
+    kind: str  # an ActionKind (daemon.core.kinds)
     key: str  # idempotency key: the same key is never carried out twice
     payload: dict[str, Any]
 
@@ -165,7 +165,7 @@ def creates_lead(message: Message, lead: Lead | None, externals: Sequence[str], 
 def due_activations(leads: Sequence[Lead], today: date) -> list[Action]:
     """Needs Admin -> Active Service for every lead whose recorded service start date has arrived."""
     return [
-        Action("set_status", f"status:activate:{lead.id}:{lead.service_start.isoformat()}", {
+        Action(ActionKind.SET_STATUS, f"status:activate:{lead.id}:{lead.service_start.isoformat()}", {
             "lead": lead.id, "lead_name": lead.name, "from": NEEDS_ADMIN, "to": ACTIVE_SERVICE,
             "rule": "service-start-date", "message_id": None, "date": lead.service_start.isoformat(),
         })
@@ -235,7 +235,7 @@ def decide(situation: Situation) -> Decision:
                         proposed=tuple(proposed))
         return Decision(tuple(actions), review, lead_name=lead_name, needs_raw=True)
     return Decision(tuple(actions + proposed), lead_name=lead_name,
-                    needs_raw=any(a.kind == "forward" for a in proposed))
+                    needs_raw=any(a.kind == ActionKind.FORWARD for a in proposed))
 
 
 def _authority_reasons(situation: Situation, lead_name: str, *, creating: bool) -> list[str]:
@@ -258,7 +258,7 @@ def _proposed_contact(situation: Situation, lead_ref: str, lead_name: str) -> Ac
     sender, concern, trust = situation.message.from_addr, situation.concern, situation.trust
     if not sender or (concern is not None and concern.impersonation) or trust is None or not trust.trusted:
         return None
-    return Action("add_contact", f"contact:{lead_ref}:{sender}", {
+    return Action(ActionKind.ADD_CONTACT, f"contact:{lead_ref}:{sender}", {
         "lead": lead_ref, "lead_name": lead_name, "address": sender, "message_id": key_id(situation.message)})
 
 
@@ -267,7 +267,7 @@ def _create_lead(situation: Situation) -> Action:
     key = new_lead_key(externals)
     domain = domain_of(externals[0])
     community_domain = None if domain in PUBLIC_MAIL_DOMAINS else domain
-    return Action("create_lead", key, {
+    return Action(ActionKind.CREATE_LEAD, key, {
         "name": new_lead_name(situation, community_domain or externals[0]),
         "contact_emails": list(externals),
         "domain": community_domain,
@@ -309,7 +309,7 @@ def _set_status(situation: Situation, lead_ref: str, lead_name: str, old: str, n
         # A service ends on the date the mail states: the executor holds the move until then, also when the
         # message itself is not kept. Without a Date header the executor works it out from the stored message.
         payload["effective"] = stated_end(situation.message)
-    return Action("set_status", f"status:{key_id(situation.message)}:{new}", payload)
+    return Action(ActionKind.SET_STATUS, f"status:{key_id(situation.message)}:{new}", payload)
 
 
 def _set_facts(situation: Situation, lead_ref: str, lead_name: str) -> Action | None:
@@ -378,7 +378,7 @@ def _record_evidence(situation: Situation, lead_ref: str) -> Action:
     intent, facts = situation.classification.intent, situation.classification.facts
     kind = EVIDENCE_KIND[intent]
     month, stated = _affirmed_month(situation) if kind == "affirmation" else (None, False)
-    return Action("record_evidence", f"evidence:{kind}:{key_id(situation.message)}", {
+    return Action(ActionKind.RECORD_EVIDENCE, f"evidence:{kind}:{key_id(situation.message)}", {
         "lead": lead_ref,
         "kind": kind,
         "message_id": situation.message.message_id,
@@ -395,7 +395,7 @@ def _forward(situation: Situation, lead_ref: str, lead_name: str, status: str) -
     intent, facts = classification.intent, classification.facts
     month, stated = _affirmed_month(situation) if intent == "delivery_affirmation" else (None, False)
     target = TRANSITIONS.get(intent, (status, frozenset()))[0]
-    return Action("forward", f"forward:{key_id(message)}:{intent}", {
+    return Action(ActionKind.FORWARD, f"forward:{key_id(message)}:{intent}", {
         "lead": lead_ref,
         "template": f"forward_{intent}.txt.j2",
         "subject": clean(f"{FORWARD_SUBJECT_TAG} {INTENT_LABELS[intent]}: {lead_name} - {message.subject}",
@@ -434,5 +434,5 @@ def _date(message: Message) -> str | None:
 def maniac_note(lead_ref: str, summary: str, day: str | None) -> Action:
     """The lead's MANIAC-T checklist line for its notes; keyed by content, so an unchanged one is never repeated."""
     digest = hashlib.sha256(summary.encode()).hexdigest()[:16]
-    return Action("add_note", f"maniac:{lead_ref}:{digest}", {
+    return Action(ActionKind.ADD_NOTE, f"maniac:{lead_ref}:{digest}", {
         "lead": lead_ref, "line": f"{day or 'undated'} {summary}", "message_id": None})

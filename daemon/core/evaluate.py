@@ -15,6 +15,7 @@ from daemon.core.authority import lead_addresses, sender_concern
 from daemon.core.automated import detect_automated, echoes_own_forward
 from daemon.core.decide import Action, Decision, ForwardLog, Situation, creates_lead, decide, maniac_note
 from daemon.core.extract import facts_of
+from daemon.core.kinds import ActionKind
 from daemon.core.lead import Lead
 from daemon.core.lookalike import skeleton
 from daemon.core.maniac import EvidencePiece, ManiacRules, checklist, merge
@@ -72,7 +73,7 @@ class Evaluation:
             return self.lead.id
         decision = self.decision
         proposed = decision.review.proposed if decision.review else ()
-        create = next((a for a in (*decision.actions, *proposed) if a.kind == "create_lead"), None)
+        create = next((a for a in (*decision.actions, *proposed) if a.kind == ActionKind.CREATE_LEAD), None)
         return f"{NEW_LEAD_PREFIX}{create.key}" if create else None
 
     @property
@@ -160,7 +161,7 @@ class Evaluator:
         if not changed:
             return []
         self.maniac_pieces[reference] = merged
-        if evaluation.lead is None and not any(a.kind == "create_lead" for a in evaluation.decision.actions):
+        if evaluation.lead is None and not any(a.kind == ActionKind.CREATE_LEAD for a in evaluation.decision.actions):
             return []  # the lead waits for a person's approval: its notes do not exist yet
         date = evaluation.message.date
         return [maniac_note(reference, checklist(merged), date.date().isoformat() if date else None)]
@@ -173,9 +174,9 @@ class Evaluator:
         if reference and evaluation.thread_id not in self.thread_leads:
             self.link_thread(evaluation.thread_id, reference)
         for action in evaluation.decision.actions:
-            if action.kind == "create_lead":
+            if action.kind == ActionKind.CREATE_LEAD:
                 self.provisional_lead(action.key, action.payload)
-        if any(action.kind == "forward" for action in evaluation.decision.actions):
+        if any(action.kind == ActionKind.FORWARD for action in evaluation.decision.actions):
             self.forward_log.add(reference, message.from_addr, arrival_time(message))
 
     def provisional_lead(self, key: str, payload: dict[str, Any]) -> None:
@@ -209,7 +210,7 @@ class Evaluator:
         """Dry run: apply status moves to the in-memory leads only, so later messages see their effect (new
         leads are provisional leads in either mode, see `remember`)."""
         for action in actions:
-            if action.kind == "set_status":
+            if action.kind == ActionKind.SET_STATUS:
                 lead = self.leads.get(action.payload["lead"])
                 if lead is not None:
                     self.leads[lead.id] = replace(lead, status=action.payload["to"])

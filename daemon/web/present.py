@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from daemon.core.kinds import ActionKind
 from daemon.core.lead import Lead
 from daemon.core.maniac import LABELS, LETTERS
 from daemon.core.message import Attachment, MalformedMessage, parse
@@ -134,7 +135,7 @@ def _describe(kind: str, payload: Mapping[str, Any], leads: Mapping[str, Lead], 
               operations: str) -> PlainAction:
     """The same sentence `review list` prints (daemon.core.wording), and for a forward the note it would send."""
     name = _lead_name(payload.get("lead"), leads)
-    if kind == "forward":
+    if kind == ActionKind.FORWARD:
         return PlainAction(f"forward the message to operations ({operations}) with this note", _note(payload, renderer))
     return PlainAction(describe(kind, payload, name))
 
