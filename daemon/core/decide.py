@@ -312,6 +312,9 @@ def _set_status(situation: Situation, lead_ref: str, lead_name: str, old: str, n
     return Action(ActionKind.SET_STATUS, f"status:{key_id(situation.message)}:{new}", payload)
 
 
+SERVICE_STATUSES = (ACTIVE_SERVICE, INACTIVE_SERVICE)  # a start recorded now would be a guess about the past
+
+
 def _set_facts(situation: Situation, lead_ref: str, lead_name: str) -> Action | None:
     """What the mail states becomes lead data, recorded like a status move: a confirmation's tier and monthly fee
     (with its currency), and the service start. The start is recorded only where the lead has none (the table's
@@ -328,7 +331,7 @@ def _set_facts(situation: Situation, lead_ref: str, lead_name: str) -> Action | 
     if lead is None or lead.service_start is None:
         if intent in ("service_confirmation", "contract") and facts.start_date is not None:
             payload["service_start"] = facts.start_date.isoformat()
-        elif intent == "delivery_affirmation" and lead is not None and lead.status == NEEDS_ADMIN:
+        elif intent == "delivery_affirmation" and lead is not None and lead.status not in SERVICE_STATUSES:
             month, _ = _affirmed_month(situation)
             payload["service_start"] = f"{month}-01" if month else None
     if not any(payload.get(name) for name in ("tier", "monthly_fee", "service_start")):

@@ -177,11 +177,12 @@ def test_stated_facts_become_a_recorded_action_and_the_start_only_where_none_is_
     assert "set_facts" not in kinds(decide(nothing))
 
 
-def test_a_first_affirmation_records_the_start_of_a_service_being_set_up_only() -> None:
-    setting_up = decide(situation("delivery_affirmation", "Needs Admin"))
-    [facts] = [a for a in setting_up.actions if a.kind == "set_facts"]
-    assert facts.payload["service_start"] == "2026-09-01"  # the affirmed month (the one before the reply)
-    assert "set_facts" not in kinds(decide(situation("delivery_affirmation", "Active Service")))
+def test_a_first_affirmation_records_the_start_of_a_service_not_yet_running_only() -> None:
+    for status in ("Needs Admin", "Active Lead"):  # Active Lead: the confirmation's move may be on its way
+        [facts] = [a for a in decide(situation("delivery_affirmation", status)).actions if a.kind == "set_facts"]
+        assert facts.payload["service_start"] == "2026-09-01"  # the affirmed month (the one before the reply)
+    for status in ("Active Service", "Inactive Service"):  # running or ended without a date: not guessed
+        assert "set_facts" not in kinds(decide(situation("delivery_affirmation", status)))
 
 
 def test_operations_saying_the_hub_is_set_up_records_the_start_of_a_lead_in_needs_admin() -> None:

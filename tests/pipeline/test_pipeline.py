@@ -75,16 +75,16 @@ def test_new_lead_then_confirmation_forwards_once(tmp_path: Path) -> None:
     runtime2, again = run(config, mbox)
     assert again.duplicates == 3 and not again.outcomes
     assert len(list(config.outbox_dir.iterdir())) == 1
-    # create, status, evidence, forward, and a MANIAC-T checklist line after each of Ada's two messages
-    assert count(runtime2, ActionRow) == 6
+    # create, status, the stated facts, evidence, forward, and a MANIAC-T checklist line after each of Ada's messages
+    assert count(runtime2, ActionRow) == 7
 
 
 def test_dry_run_changes_nothing_but_reports(tmp_path: Path) -> None:
     config = config_for(tmp_path)
     mbox = write_mbox(tmp_path / "in.mbox", [FIRST, CONFIRM])
     runtime, summary = run(config, mbox, dry_run=True)
-    assert [a.kind for a in summary.planned] == ["create_lead", "add_note", "set_status", "record_evidence", "forward",
-                                                 "add_note"]
+    assert [a.kind for a in summary.planned] == ["create_lead", "add_note", "set_status", "set_facts",
+                                                 "record_evidence", "forward", "add_note"]
     assert runtime.leads.all() == [] and not config.outbox_dir.exists()
     assert count(runtime, StoredMessage) == 0 and count(runtime, ActionRow) == 0
 
@@ -96,11 +96,11 @@ def test_pending_actions_survive_a_crash_between_record_and_execute(tmp_path: Pa
     pipeline.executor = None  # simulates dying right after the recording transaction
     pipeline.process(RawItem("mbox:x", 1, FIRST))
     pipeline.process(RawItem("mbox:x", 2, CONFIRM))
-    assert count(runtime, ActionRow) == 6 and runtime.leads.all() == []
+    assert count(runtime, ActionRow) == 7 and runtime.leads.all() == []
     restarted = open_runtime(config)
     outcomes = restarted.executor.run_pending()
     assert sorted(o.kind for o in outcomes if o.status == "done") == [
-        "add_note", "add_note", "create_lead", "forward", "record_evidence", "set_status"]
+        "add_note", "add_note", "create_lead", "forward", "record_evidence", "set_facts", "set_status"]
     assert restarted.leads.all()[0].status == "Needs Admin"
     assert len(list(config.outbox_dir.iterdir())) == 1
 

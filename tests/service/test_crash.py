@@ -119,7 +119,8 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Path, rec
     assert set(sent) == expected_forward_keys(), f"missing: {expected_forward_keys() - set(sent)}"
     leads = SqliteLeadStore(make_sessions(tmp_path / "state" / "partnerships.sqlite3")).all()
     assert len(leads) == COMMUNITIES == len({lead.name for lead in leads}), "a lead was created twice"
-    assert {lead.status for lead in leads} == {"Needs Admin"}
+    # Confirmed, then October affirmed: the affirmation recorded the start (October 1), so each is running.
+    assert {(lead.status, str(lead.service_start)) for lead in leads} == {("Active Service", "2026-10-01")}
     assert kills["inside send"] >= 5 and kills["timer"] >= 5, kills
     assert unfinished(config) == 0
     # Every message, once: one more pass reads the copies of the last sends, which arrived after the last pass.
