@@ -96,6 +96,19 @@ def raw_email(*, sender: str = "Maria Chen <maria.chen@westbrook.edu>", to: str 
     return message.as_bytes()
 
 
+def mbox_config(tmp_path: Path, mails: list[bytes], leads_csv: str, *,
+                from_line: bytes = b"From x Mon Nov  2 00:00:00 2026") -> Path:
+    """`mails` as inbox.mbox, `leads_csv` as the seed and a config trusting mx.google.com, in `tmp_path`: the
+    config's path."""
+    (tmp_path / "inbox.mbox").write_bytes(b"".join(from_line + b"\n" + mail + b"\n" for mail in mails))
+    (tmp_path / "leads.csv").write_text(leads_csv)
+    config = tmp_path / "partnerships.toml"
+    config.write_text('[trust]\nauthserv_ids = ["mx.google.com"]\n'
+                      '[daemon]\nstate_dir = "state"\n[source]\nkind = "mbox"\npath = "inbox.mbox"\n'
+                      '[leads]\nseed_csv = "leads.csv"\n')
+    return config
+
+
 # What the bundled example mailbox leaves in the leads table (tests/pipeline/test_example_mailbox.py, and the same on
 # Airtable in tests/pipeline/test_airtable_e2e.py).
 EXPECTED_STATUSES = {

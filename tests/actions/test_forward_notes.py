@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import unquote_plus
 
 import pytest
-from factories import raw_email, run_cli
+from factories import mbox_config, raw_email, run_cli
 
 from daemon.runtime import load_config, open_runtime
 
@@ -36,11 +36,7 @@ def forwarded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
                   subject="Re: Certification of services for October 2026", date=datetime(2026, 11, 4, tzinfo=UTC),
                   body="I confirm that the services for October were delivered as expected.\n"),
     ]
-    (tmp_path / "inbox.mbox").write_bytes(b"".join(b"From x Mon Nov  2 00:00:00 2026\n" + m + b"\n" for m in mails))
-    (tmp_path / "leads.csv").write_text(LEADS)
-    config = tmp_path / "c.toml"
-    config.write_text('[trust]\nauthserv_ids = ["mx.google.com"]\n'
-                      '[daemon]\nstate_dir = "state"\n[source]\npath = "inbox.mbox"\n[leads]\nseed_csv = "leads.csv"\n')
+    config = mbox_config(tmp_path, mails, LEADS)
     code, out, _ = run_cli("run", "--once", "--config", str(config))
     assert code == 0 and "forwards written: 2" in out
     assert "not forwarded, operations received them directly (recorded as evidence): 1" in out

@@ -7,18 +7,14 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from factories import raw_email, run_cli
+from factories import mbox_config, raw_email, run_cli
 
 LEADS = ("name,status,contact_emails,domain,service_tier,monthly_fee,cloud_billing_managed,service_start,notes\n"
          "Westbrook University,Active Lead,maria@westbrook.edu,westbrook.edu,,,false,,\n")
 
 
 def replay(tmp_path: Path, *mails: bytes) -> dict[str, object]:
-    (tmp_path / "inbox.mbox").write_bytes(b"".join(b"From x Mon Nov  2 00:00:00 2026\n" + m + b"\n" for m in mails))
-    (tmp_path / "leads.csv").write_text(LEADS)
-    config = tmp_path / "c.toml"
-    config.write_text('[trust]\nauthserv_ids = ["mx.google.com"]\n'
-                      '[daemon]\nstate_dir = "state"\n[source]\npath = "inbox.mbox"\n[leads]\nseed_csv = "leads.csv"\n')
+    config = mbox_config(tmp_path, list(mails), LEADS)
     code, _, err = run_cli("run", "--once", "--config", str(config))
     assert code == 0, err
     code, _, _ = run_cli("run", "--once", "--config", str(config))  # the next pass activates what is due

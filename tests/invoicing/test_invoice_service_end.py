@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from factories import raw_email, run_cli
+from factories import mbox_config, raw_email, run_cli
 
 from daemon.runtime import load_config, open_runtime
 
@@ -20,13 +20,7 @@ def setup(tmp_path: Path) -> Path:
     mail = raw_email(message_id="end1@bayside.org", sender="Grace Liu <gliu@bayside.org>",
                      subject="Hub service", authenticated=False, date=datetime(2026, 11, 10, 19, 30),
                      body="Our grant has run out, so our hub service ends on December 31. Thanks for everything!\n")
-    (tmp_path / "inbox.mbox").write_bytes(b"From x Tue Nov 10 19:30:00 2026\n" + mail + b"\n")
-    (tmp_path / "leads.csv").write_text(LEADS)
-    config = tmp_path / "partnerships.toml"
-    config.write_text('[trust]\nauthserv_ids = ["mx.google.com"]\n'
-                      '[daemon]\nstate_dir = "state"\n[source]\nkind = "mbox"\npath = "inbox.mbox"\n'
-                      '[leads]\nseed_csv = "leads.csv"\n')
-    return config
+    return mbox_config(tmp_path, [mail], LEADS, from_line=b"From x Tue Nov 10 19:30:00 2026")
 
 
 def lead_status(config: Path) -> str:
@@ -69,12 +63,7 @@ def test_automatic_service_end_waits_for_the_stated_date(tmp_path: Path) -> None
     mail = raw_email(message_id="end2@bayside.org", sender="Grace Liu <gliu@bayside.org>", subject="Hub service",
                      date=datetime(2099, 11, 10, 19, 30),
                      body="Our grant has run out, so our hub service ends on December 31. Thanks for everything!\n")
-    (tmp_path / "inbox.mbox").write_bytes(b"From x Tue Nov 10 19:30:00 2099\n" + mail + b"\n")
-    (tmp_path / "leads.csv").write_text(LEADS)
-    config = tmp_path / "partnerships.toml"
-    config.write_text('[trust]\nauthserv_ids = ["mx.google.com"]\n'
-                      '[daemon]\nstate_dir = "state"\n[source]\nkind = "mbox"\npath = "inbox.mbox"\n'
-                      '[leads]\nseed_csv = "leads.csv"\n')
+    config = mbox_config(tmp_path, [mail], LEADS, from_line=b"From x Tue Nov 10 19:30:00 2099")
 
     assert run_cli("run", "--once", "--config", str(config))[0] == 0
     assert json.loads(run_cli("review", "list", "--json", "--config", str(config))[1]) == []
