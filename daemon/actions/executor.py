@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from daemon.actions import lead_handlers, mail_handlers  # noqa: F401  (importing registers their handlers)
+from daemon.actions.context import InvoiceBook
 from daemon.actions.lead_handlers import lead_created, move_reason, new_lead, record_end, scheduled_end
 from daemon.actions.registry import handler_for
 from daemon.core.kinds import LEAD_KINDS, SENDING_KINDS, ActionKind
 from daemon.core.lead import Lead, NewLead
 from daemon.core.notes import NoteRenderer
 from daemon.errors import ActionError, DaemonError
-from daemon.invoicing.batch import InvoiceBatch
 from daemon.invoicing.spend import SpendSource
 from daemon.io.send import Outgoing, Sender
 from daemon.io.tokens import TokenError
@@ -44,14 +44,6 @@ class BatchingLeadStore(LeadStore, Protocol):
     def apply_status_changes(self, changes: Sequence[StatusChange]) -> dict[str, Lead | ActionError]: ...
 
     def create_many(self, leads: Mapping[str, NewLead]) -> dict[str, Lead | ActionError]: ...
-
-
-class InvoiceBook(Protocol):
-    """Where a sent batch's lines are recorded and later affirmations marked (the seeds' Invoices table)."""
-
-    def record_batch(self, batch: InvoiceBatch, *, key: str) -> int: ...
-
-    def mark_affirmed(self, lead_id: str, month: str, *, key: str) -> bool: ...
 
 
 @dataclass

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from daemon.actions.context import ActionContext
 from daemon.actions.registry import handles
 from daemon.core.decide import stated_end
 from daemon.core.kinds import ActionKind
@@ -15,9 +16,6 @@ from daemon.core.message import MalformedMessage, parse
 from daemon.state import billing, outbox
 from daemon.state.models import naive_utc
 from daemon.state.stored import attach_new_lead, stored_original
-
-if TYPE_CHECKING:
-    from daemon.actions.executor import Executor
 
 log = logging.getLogger("daemon.actions.executor")
 
@@ -33,11 +31,11 @@ def move_reason(payload: dict[str, Any]) -> str:
 
 
 @handles(ActionKind.CREATE_LEAD)
-def create_lead(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+def create_lead(ex: ActionContext, key: str, payload: dict[str, Any]) -> dict[str, Any]:
     return lead_created(ex, key, ex.leads.create(new_lead(payload), key=key))
 
 
-def lead_created(ex: Executor, key: str, lead: Lead) -> dict[str, Any]:
+def lead_created(ex: ActionContext, key: str, lead: Lead) -> dict[str, Any]:
     """Point everything recorded against the not-yet-created lead at the real one."""
     ex.changed_leads[lead.id] = lead
     ex.created_keys[key] = lead.id
@@ -46,7 +44,7 @@ def lead_created(ex: Executor, key: str, lead: Lead) -> dict[str, Any]:
 
 
 @handles(ActionKind.SET_STATUS)
-def set_status(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+def set_status(ex: ActionContext, key: str, payload: dict[str, Any]) -> dict[str, Any]:
     lead_id = ex.lead_id(payload["lead"])
     reason = move_reason(payload)
     lead = ex.leads.set_status(lead_id, payload["to"], reason=reason, key=key)
@@ -56,7 +54,7 @@ def set_status(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, Any
     return status_moved(ex, key, lead)
 
 
-def status_moved(ex: Executor, key: str, lead: Lead) -> dict[str, Any]:
+def status_moved(ex: ActionContext, key: str, lead: Lead) -> dict[str, Any]:
     """After a move, one by one or in a batch: an ended service's evidence, a running service's hub."""
     ex.changed_leads[lead.id] = lead
     record_end(ex, key, lead.id)
@@ -67,7 +65,7 @@ def status_moved(ex: Executor, key: str, lead: Lead) -> dict[str, Any]:
     return result
 
 
-def record_end(ex: Executor, key: str, lead_id: str) -> None:
+def record_end(ex: ActionContext, key: str, lead_id: str) -> None:
     """An ended service is still billed for the month it ended in: evidence the invoice batch reads."""
     row = outbox.by_key(ex.sessions, key)
     if row is None or row.payload.get("to") != INACTIVE_SERVICE:
@@ -78,7 +76,7 @@ def record_end(ex: Executor, key: str, lead_id: str) -> None:
                             month_stated=bool(row.payload.get("effective")))
 
 
-def scheduled_end(ex: Executor, action_id: int) -> str | None:
+def scheduled_end(ex: ActionContext, action_id: int) -> str | None:
     """A service ending on a stated date moves the status on that date (the month's fee stays billed until
     then): the action stays pending until the date. The detail to report, or None when it is due now."""
     row = outbox.row(ex.sessions, action_id)
@@ -97,7 +95,7 @@ def scheduled_end(ex: Executor, action_id: int) -> str | None:
     return detail
 
 
-def _stated_end(ex: Executor, message_id: str | None) -> str | None:
+def _stated_end(ex: ActionContext, message_id: str | None) -> str | None:
     original = stored_original(ex.sessions, message_id)
     if original is None:
         return None
@@ -108,7 +106,7 @@ def _stated_end(ex: Executor, message_id: str | None) -> str | None:
 
 
 @handles(ActionKind.ADD_CONTACT)
-def add_contact(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+def add_contact(ex: ActionContext, key: str, payload: dict[str, Any]) -> dict[str, Any]:
     """Only ever proposed in a review item: a person approved this sender as a contact of the lead."""
     lead = ex.leads.add_contact(ex.lead_id(payload["lead"]), payload["address"], key=key)
     ex.changed_leads[lead.id] = lead
@@ -116,14 +114,14 @@ def add_contact(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, An
 
 
 @handles(ActionKind.ADD_NOTE)
-def add_note(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+def add_note(ex: ActionContext, key: str, payload: dict[str, Any]) -> dict[str, Any]:
     lead_id = ex.lead_id(payload["lead"])
     ex.leads.append_note(lead_id, payload["line"], key=key)
     return {"lead_id": lead_id}
 
 
 @handles(ActionKind.RECORD_EVIDENCE)
-def record_evidence(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+def record_evidence(ex: ActionContext, key: str, payload: dict[str, Any]) -> dict[str, Any]:
     lead_id = ex.lead_id(payload["lead"])
     stated = naive_utc(datetime.fromisoformat(payload["date"])) if payload.get("date") else None
     billing.record_evidence(ex.sessions, lead_id=lead_id, kind=payload["kind"], message_id=payload["message_id"],
@@ -137,7 +135,7 @@ def record_evidence(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str
 
 
 @handles(ActionKind.SET_FACTS)
-def set_facts(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+def set_facts(ex: ActionContext, key: str, payload: dict[str, Any]) -> dict[str, Any]:
     """What a confirmation, contract or first affirmation states, written to the lead with one audit line: the
     tier, the monthly fee (in the table's currency only; another currency stays in the note), and the service
     start where the lead has none yet."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from daemon.actions.context import ActionContext
 from daemon.actions.registry import handles
 from daemon.core.digest import FailedAction, OpenReview, digest_variables
 from daemon.core.extract import find_start_date
@@ -21,16 +22,13 @@ from daemon.io.send import build_digest, build_forward, build_invoice_batch, com
 from daemon.state import billing, outbox, queries
 from daemon.state.stored import stored_original
 
-if TYPE_CHECKING:
-    from daemon.actions.executor import Executor
-
 log = logging.getLogger("daemon.actions.executor")
 DIGEST_TEMPLATE = "digest.txt.j2"
 ALERT_TEMPLATE = "alert_failed_action.txt.j2"
 
 
 @handles(ActionKind.FORWARD)
-def forward(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+def forward(ex: ActionContext, key: str, payload: dict[str, Any]) -> dict[str, Any]:
     original = stored_original(ex.sessions, payload["message_id"])
     if original is None:
         raise ActionError(f"original <{payload['message_id']}> is not stored", retryable=False)
@@ -52,7 +50,7 @@ def forward(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, Any]:
     return ex.deliver(outgoing, {})
 
 
-def _write_stated_facts(ex: Executor, key: str, lead_id: str, variables: dict[str, Any]) -> None:
+def _write_stated_facts(ex: ActionContext, key: str, lead_id: str, variables: dict[str, Any]) -> None:
     """A billing contact the mail states goes into the lead's notes too, once per forward (tier, fee and start
     date are the decision's own `set_facts` action)."""
     if not variables["billing_contact"]:
@@ -66,7 +64,7 @@ def _write_stated_facts(ex: Executor, key: str, lead_id: str, variables: dict[st
         log.warning("billing contact not written to the lead key=%s: %s", key, exc)
 
 
-def _operations_has_it(ex: Executor, raw: bytes) -> bool:
+def _operations_has_it(ex: ActionContext, raw: bytes) -> bool:
     try:
         message = parse(raw)
     except MalformedMessage:
@@ -74,7 +72,7 @@ def _operations_has_it(ex: Executor, raw: bytes) -> bool:
     return ex.config.addresses.operations in (*message.to, *message.cc)
 
 
-def _note_variables(ex: Executor, payload: dict[str, Any], lead_id: str, raw: bytes) -> dict[str, Any]:
+def _note_variables(ex: ActionContext, payload: dict[str, Any], lead_id: str, raw: bytes) -> dict[str, Any]:
     """The decision's variables, completed when sent: the lead's name now (a new lead may have been named
     since), facts the mail states (start date, billing contact), a flag for a problem or question, and who
     approved it in review."""
@@ -97,7 +95,7 @@ def _note_variables(ex: Executor, payload: dict[str, Any], lead_id: str, raw: by
     return variables
 
 
-def _new_hub_url(ex: Executor, lead_id: str, variables: dict[str, Any], stated_start: date | None) -> str:
+def _new_hub_url(ex: ActionContext, lead_id: str, variables: dict[str, Any], stated_start: date | None) -> str:
     """The pre-filled "New Hub - Request Information" issue, with what is known when the forward goes out."""
     lead = ex.leads.get(lead_id)
     pieces = queries.lead_evidence(ex.sessions, lead_id)
@@ -109,7 +107,7 @@ def _new_hub_url(ex: Executor, lead_id: str, variables: dict[str, Any], stated_s
 
 
 @handles(ActionKind.SEND_INVOICE)
-def send_invoice(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+def send_invoice(ex: ActionContext, key: str, payload: dict[str, Any]) -> dict[str, Any]:
     # Built when sent, from the evidence on file then: a retry after a late affirmation sends the better batch.
     rendered = render_batch(payload["month"], ex.config, ex.leads.all(), ex.sessions, ex.renderer, ex.spend,
                             correction=payload.get("correction"))
@@ -120,7 +118,7 @@ def send_invoice(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, A
 
 
 @handles(ActionKind.RECORD_INVOICES)
-def record_invoices(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+def record_invoices(ex: ActionContext, key: str, payload: dict[str, Any]) -> dict[str, Any]:
     if ex.invoice_book is None:
         raise ActionError("no invoices table is configured to record this batch in", retryable=False)
     rendered = render_batch(payload["month"], ex.config, ex.leads.all(), ex.sessions, ex.renderer, ex.spend)
@@ -129,7 +127,7 @@ def record_invoices(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str
 
 
 @handles(ActionKind.SEND_DIGEST)
-def send_digest(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+def send_digest(ex: ActionContext, key: str, payload: dict[str, Any]) -> dict[str, Any]:
     leads = ex.leads.all()
     names = {lead.id: lead.name for lead in leads}
     evidence = billing.evidence_rows(ex.sessions)
@@ -150,7 +148,7 @@ def send_digest(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, An
 
 
 @handles(ActionKind.SEND_ALERT)
-def send_alert(ex: Executor, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+def send_alert(ex: ActionContext, key: str, payload: dict[str, Any]) -> dict[str, Any]:
     """A permanent failure told to partnerships@ alone; never raises an alert of its own (see outbox)."""
     variables = {"failed_key": payload["failed_key"], "failed_kind": payload["failed_kind"],
                  "action_id": payload["action_id"], "error": payload["error"],

@@ -4,16 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from daemon.actions.context import ActionContext
 from daemon.core.kinds import ActionKind, kind_of
 from daemon.errors import ActionError
 
-if TYPE_CHECKING:
-    from daemon.actions.executor import Executor
-
-# (executor, action key, payload) -> the result recorded with the done action
-Handler = Callable[["Executor", str, dict[str, Any]], dict[str, Any]]
+# (the executor as the handler sees it, action key, payload) -> the result recorded with the done action
+Handler = Callable[[ActionContext, str, dict[str, Any]], dict[str, Any]]
 _HANDLERS: dict[ActionKind, Handler] = {}
 
 
