@@ -33,7 +33,6 @@ from daemon.state.outbox import enqueue_actions
 
 log = logging.getLogger("daemon.pipeline")
 INSTALLED_KEY = "installed_on"  # meta: the first day this state ran against IMAP, the default `since`
-INSTALLED_KEY = "installed_on"  # meta: the first day this state ran against IMAP, the default `since`
 
 
 @dataclass
@@ -152,9 +151,10 @@ class Pipeline:
             self._advance_cursor_only(item, advance)
             return None, False
         evaluation = self.evaluator.evaluate(message, item.source, item.data)
-        historical = self.since is not None and (message.date is None or message.date.date() < self.since)
+        arrived = arrival(item, message)
+        historical = self.since is not None and (arrived is None or arrived.date() < self.since)
         if historical:
-            evaluation = self._hold_back(evaluation)
+            evaluation = self._hold_back(evaluation, arrived)
         if evaluation.automated == "own message" and self.executor is not None and not self.dry_run:
             self.recorder.commit()  # the executor writes through a connection of its own
             for key in message.header(KEY_HEADER):
@@ -175,7 +175,7 @@ class Pipeline:
         self.evaluator.remember(evaluation)
         return evaluation, bool(evaluation.decision.actions or maniac_actions)
 
-    def _hold_back(self, evaluation: Evaluation) -> Evaluation:
+    def _hold_back(self, evaluation: Evaluation, arrived: datetime | None) -> Evaluation:
         """First import: mail older than `since` is recorded (threads, leads matching) but never acted on;
         what it would have done is listed, as a dry run lists it."""
         decision = evaluation.decision
@@ -183,7 +183,7 @@ class Pipeline:
         if decision.review:
             would.append(f"review ({decision.review.reason})")
         if would:
-            sent = evaluation.message.date.date().isoformat() if evaluation.message.date else "undated"
+            sent = arrived.date().isoformat() if arrived else "undated"
             self.summary.held_back.append(f"<{evaluation.message.message_id}> {sent}: {'; '.join(would)}")
         held = replace(decision, actions=(), review=None, needs_raw=False,
                        note=f"before since {self.since}: recorded, not acted on")
@@ -289,6 +289,12 @@ class Pipeline:
         if not self.dry_run:
             with self.recorder.transaction() as session:
                 ledger.quarantine(session, item, digest, reason, error_type=error_type, advance=advance)
+
+
+def arrival(item: RawItem, message: Message) -> datetime | None:
+    """When a message reached the mailbox, for `since`: what the source recorded (IMAP INTERNALDATE, the mbox
+    From_ line, the Maildir file), which the sender cannot forge; else the Date header."""
+    return item.received or message.date
 
 
 def retry_quarantined(pipeline: Pipeline, entry_id: int) -> bool:
