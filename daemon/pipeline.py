@@ -75,7 +75,9 @@ class Pipeline:
         self.since = self._first_day()
         self.refresh_leads()
         self._leads_fresh = True  # read for the first pass already
-        self.seen = ledger.load_memory(sessions, self.evaluator)
+        # Recording: the thread index and the seen messages are looked up in the state, memory stays flat;
+        # a dry run records nothing, so it remembers in memory.
+        self.seen = ledger.load_memory(sessions, self.evaluator, None if dry_run else self.recorder.reading)
 
     @property
     def rules(self) -> RuleSet:

@@ -6,13 +6,13 @@ rows it inserts are those of `daemon.state.outbox`."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import bindparam, case, delete, exists, func, literal, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +21,7 @@ from daemon.core.decide import Action
 from daemon.core.evaluate import Evaluation, Evaluator
 from daemon.core.item import RawItem
 from daemon.core.maniac import EvidencePiece
-from daemon.core.threads import thread_message_ids
+from daemon.core.threads import ThreadEntry, ThreadIndex, thread_entry, thread_message_ids
 from daemon.state.models import (
     PENDING,
     ActionRow,
@@ -32,6 +32,8 @@ from daemon.state.models import (
     StoredMessage,
     SyncCursor,
     Thread,
+    ThreadRef,
+    ThreadSubject,
     naive_utc,
     utcnow,
 )
@@ -89,6 +91,19 @@ class Recorder:
             self._session.begin()
             self._pending = 0
 
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection that sees what was recorded, including the batch's messages not committed yet."""
+        if self._session is not None:
+            yield self._session.connection()
+            return
+        with self.sessions() as session:
+            yield session.connection()
+
+
+class Reader(Protocol):
+    def __call__(self) -> AbstractContextManager[Connection]: ...
+
 
 class DigestSet:
     """SHA-256 hex digests held as their first 16 bytes: a third of the memory of the hex strings, for a
@@ -114,31 +129,97 @@ class DigestSet:
         return len(self._digests)
 
 
+class StoredMessageIds:
+    """"Is this Message-ID recorded?", asked of the messages table (its unique index) instead of a set in memory."""
+
+    _query = select(literal(1)).where(StoredMessage.message_id == bindparam("id")).limit(1)
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+
+    def __contains__(self, message_id: object) -> bool:
+        with self.reader() as connection:
+            return connection.execute(self._query, {"id": message_id}).first() is not None
+
+    def add(self, message_id: str) -> None:
+        """Recorded already: the row is what remembers it."""
+
+
+class StoredDigests:
+    """"Were these bytes seen?": a recorded message or one waiting in the quarantine, asked of their indexed
+    sha256 columns. A quarantined message taken out for `quarantine retry` (`discard`) counts only once recorded."""
+
+    _recorded = select(literal(1)).where(StoredMessage.sha256 == bindparam("sha")).limit(1)
+    _anywhere = union_all(select(literal(1)).where(exists().where(StoredMessage.sha256 == bindparam("sha"))),
+                          select(literal(1)).where(exists().where(Quarantined.sha256 == bindparam("sha"))))
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self._released: set[str] = set()  # a few at most: the entries being retried
+
+    def __contains__(self, digest: object) -> bool:
+        query = self._recorded if digest in self._released else self._anywhere
+        with self.reader() as connection:
+            return connection.execute(query, {"sha": digest}).first() is not None
+
+    def add(self, digest: str) -> None:
+        self._released.discard(digest)
+
+    def discard(self, digest: str) -> None:
+        self._released.add(digest)
+
+
+class StoredThreadIndex(ThreadIndex):
+    """The thread index kept in `thread_refs` and `thread_subjects` (written by `record` with each message):
+    memory stays flat however long the history. One indexed query per message, two when the subject decides."""
+
+    def __init__(self, reader: Reader) -> None:
+        super().__init__()
+        self.reader = reader
+        self._refs = select(ThreadRef.ref, ThreadRef.thread_id).where(
+            ThreadRef.ref.in_(bindparam("refs", expanding=True)))
+        shares = func.sum(case((ThreadSubject.person.in_(bindparam("people", expanding=True)), 1), else_=0))
+        self._subject = (select(ThreadSubject.thread_id).where(ThreadSubject.subject_key == bindparam("key"))
+                         .group_by(ThreadSubject.thread_id).having(shares > 0)
+                         .order_by(func.min(ThreadSubject.id).desc()).limit(1))
+
+    def threads_of(self, message_ids: Sequence[str]) -> dict[str, str]:
+        if not message_ids:
+            return {}
+        with self.reader() as connection:
+            rows = connection.execute(self._refs, {"refs": list(message_ids)})
+            return {ref: thread_id for ref, thread_id in rows}
+
+    def subject_thread(self, key: str, people: frozenset[str]) -> str | None:
+        with self.reader() as connection:
+            return connection.execute(self._subject, {"key": key, "people": sorted(people)}).scalar()
+
+    def remember(self, entry: ThreadEntry) -> None:
+        """`record` wrote the message's rows in its transaction; nothing is held here."""
+
+
 @dataclass
 class Seen:
     """What the state already holds, so a message is never processed twice."""
 
-    message_ids: set[str]
-    hashes: DigestSet
+    message_ids: set[str] | StoredMessageIds
+    hashes: DigestSet | StoredDigests
 
 
-def load_memory(sessions: sessionmaker[Session], evaluator: Evaluator) -> Seen:
-    """Fill the evaluator with the threads, their leads and MANIAC-T evidence recorded before."""
-    addresses = evaluator.settings.addresses
-    seen = Seen(set(), DigestSet())
+def load_memory(sessions: sessionmaker[Session], evaluator: Evaluator, reader: Reader | None = None) -> Seen:
+    """Fill the evaluator with the threads' leads and MANIAC-T evidence recorded before. With `reader` (a
+    pipeline that records) the thread index and the seen messages stay in the state's tables, looked up through
+    `reader`; without (a dry run), they are read into memory."""
+    if reader is not None:
+        evaluator.index = StoredThreadIndex(reader)
+        seen = Seen(StoredMessageIds(reader), StoredDigests(reader))
+    else:
+        seen = Seen(set(), DigestSet())
     with sessions() as session:
-        for thread in session.scalars(select(Thread)):
-            if thread.lead_id:
-                evaluator.link_thread(thread.id, thread.lead_id)
-        rows = session.execute(select(StoredMessage.message_id, StoredMessage.thread_id, StoredMessage.subject,
-                                      StoredMessage.thread_ids, StoredMessage.participants, StoredMessage.sha256))
-        for message_id, thread_id, subject, ids, participants, sha in rows:
-            seen.message_ids.add(message_id)
-            if sha:
-                seen.hashes.add(sha)
-            evaluator.index.add(thread_id, ids or [message_id], subject, participants or [], addresses)
-        # A quarantined message waits for `quarantine retry`, not for the next pass over the source.
-        seen.hashes.update(session.scalars(select(Quarantined.sha256)))
+        for thread in session.scalars(select(Thread).where(Thread.lead_id.is_not(None))):
+            evaluator.link_thread(thread.id, thread.lead_id)
+        if reader is None:
+            _load_index(session, evaluator, seen)
         pending = select(ActionRow.key, ActionRow.payload).where(ActionRow.kind == "create_lead",
                                                                  ActionRow.status == PENDING)
         for key, payload in session.execute(pending):
@@ -150,6 +231,21 @@ def load_memory(sessions: sessionmaker[Session], evaluator: Evaluator) -> Seen:
         for row in session.scalars(select(ManiacRow).order_by(ManiacRow.id)):
             evaluator.maniac_pieces.setdefault(row.lead_id, []).append(evidence_piece(row))
     return seen
+
+
+def _load_index(session: Session, evaluator: Evaluator, seen: Seen) -> None:
+    assert isinstance(seen.message_ids, set) and isinstance(seen.hashes, DigestSet)
+    addresses = evaluator.settings.addresses
+    rows = session.execute(select(StoredMessage.message_id, StoredMessage.thread_id, StoredMessage.subject,
+                                  StoredMessage.thread_ids, StoredMessage.participants, StoredMessage.sha256)
+                           .order_by(StoredMessage.id))
+    for message_id, thread_id, subject, ids, participants, sha in rows:
+        seen.message_ids.add(message_id)
+        if sha:
+            seen.hashes.add(sha)
+        evaluator.index.add(thread_id, ids or [message_id], subject, participants or [], addresses)
+    # A quarantined message waits for `quarantine retry`, not for the next pass over the source.
+    seen.hashes.update(session.scalars(select(Quarantined.sha256)))
 
 
 def evidence_piece(row: ManiacRow) -> EvidencePiece:
@@ -169,6 +265,9 @@ class _Statements:
         self.thread = thread.on_conflict_do_update(index_elements=["id"], set_={
             "lead_id": func.coalesce(Thread.__table__.c.lead_id, thread.excluded.lead_id)})
         self.classification = dml.insert(Classification.__table__)
+        self.thread_ref = dml.insert(ThreadRef.__table__).on_conflict_do_nothing(index_elements=["ref"])
+        self.thread_subject = dml.insert(ThreadSubject.__table__).on_conflict_do_nothing(
+            index_elements=["subject_key", "thread_id", "person"])
         self.action = dml.insert(ActionRow.__table__).on_conflict_do_nothing(index_elements=["key"])
         self.evidence = dml.insert(ManiacRow.__table__).on_conflict_do_nothing(
             index_elements=["lead_id", "letter", "quote"])
@@ -215,6 +314,12 @@ def record(session: Session, item: RawItem, digest: str, evaluation: Evaluation,
         return False
     connection.execute(sql.thread, {"id": evaluation.thread_id, "subject_key": message.subject[:200],
                                     "lead_id": thread_lead, "created_at": now})
+    entry = thread_entry(evaluation.thread_id, thread_message_ids(message), message.subject, message.participants)
+    connection.execute(sql.thread_ref, [{"ref": ref, "thread_id": entry.thread_id} for ref in entry.message_ids])
+    if entry.subject_key:  # "" marks where the thread began under this subject
+        connection.execute(sql.thread_subject, [
+            {"subject_key": entry.subject_key, "thread_id": entry.thread_id, "person": person}
+            for person in ("", *sorted(entry.people))])
     connection.execute(sql.classification, {
         "message_pk": message_pk, "intent": evaluation.intent,
         "rule": classification.rule, "rule_file": classification.rule_file,
