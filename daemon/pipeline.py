@@ -77,7 +77,8 @@ class Pipeline:
         self._leads_fresh = True  # read for the first pass already
         # Recording: the thread index and the seen messages are looked up in the state, memory stays flat;
         # a dry run records nothing, so it remembers in memory.
-        self.seen = ledger.load_memory(sessions, self.evaluator, None if dry_run else self.recorder.reading)
+        self.seen = ledger.load_memory(sessions, self.evaluator, None if dry_run else self.recorder)
+        self.recorder.on_lost = self._lost
 
     @property
     def rules(self) -> RuleSet:
@@ -166,9 +167,8 @@ class Pipeline:
             self.summary.planned.extend((*evaluation.decision.actions, *maniac_actions))
             self.evaluator.simulate(evaluation.decision.actions)
         else:
-            with self.recorder.transaction() as session:
-                ledger.record(session, item, digest, evaluation, self.evaluator.thread_reference(evaluation),
-                              maniac_actions, advance=advance)
+            self.recorder.record(ledger.bundle(item, digest, evaluation, self.evaluator.thread_reference(evaluation),
+                                               maniac_actions, advance=advance))
         # Counted and remembered only once recorded: a message that failed is the quarantine's, not the run's.
         self._log(evaluation)
         self._count(evaluation)
@@ -281,6 +281,12 @@ class Pipeline:
         if advance and not self.dry_run:
             with self.recorder.transaction() as session:
                 ledger.advance_cursor(session, item)
+
+    def _lost(self, item: RawItem, reason: str) -> None:
+        """A message of a batch that could not be written even alone: the recorder quarantined it."""
+        log.error("message could not be recorded, quarantined source=%s uid=%s origin=%s error=%r", item.source,
+                  item.uid, item.origin, reason)
+        self.summary.quarantined.append(f"{item.origin or item.source}: {reason}")
 
     def _quarantine(self, item: RawItem, digest: str, reason: str, error_type: str | None, advance: bool) -> None:
         if error_type is None:

@@ -5,12 +5,13 @@ rows it inserts are those of `daemon.state.outbox`."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import bindparam, case, delete, exists, func, literal, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
@@ -44,17 +45,88 @@ log = logging.getLogger("daemon.state.ledger")
 MAX_EVIDENCE_PER_MESSAGE = 50  # MANIAC-T quotes kept from one message: a checklist, not an archive
 
 
+class Bloom:
+    """A set that answers "surely not" or "maybe" in a fixed 1 MB (2**23 bits, 4 probes): one false "maybe" in
+    about 200,000 lookups at 100,000 keys, one in 50 at a million. Only a "maybe" costs a database query, so
+    checking whether a message, its bytes, its references or its subject are known stays cheap and memory stays
+    flat as the mailbox grows."""
+
+    BITS = 1 << 23
+
+    def __init__(self) -> None:
+        self._bits = bytearray(self.BITS // 8)
+
+    @classmethod
+    def _probes(cls, key: str) -> tuple[int, int, int, int]:
+        value = int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=12).digest(),
+                               "little")
+        mask = cls.BITS - 1
+        return value & mask, (value >> 23) & mask, (value >> 46) & mask, (value >> 69) & mask
+
+    def add(self, key: str) -> None:
+        bits = self._bits
+        for probe in self._probes(key):
+            bits[probe >> 3] |= 1 << (probe & 7)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        bits = self._bits
+        return all(bits[probe >> 3] & (1 << (probe & 7)) for probe in self._probes(key))
+
+
+@dataclass
+class Known:
+    """What the state holds, for lookups without a query: Bloom filters over everything recorded (loaded at
+    start, then kept up as messages are recorded), and the exact keys of the messages not written yet."""
+
+    message_ids: Bloom = field(default_factory=Bloom)
+    hashes: Bloom = field(default_factory=Bloom)
+    refs: Bloom = field(default_factory=Bloom)
+    subjects: Bloom = field(default_factory=Bloom)
+    pending: set[str] = field(default_factory=set)  # keys of all four kinds held by the unwritten messages
+
+    def load(self, session: Session) -> None:
+        for message_id, sha in session.execute(select(StoredMessage.message_id, StoredMessage.sha256)):
+            self.message_ids.add(message_id)
+            if sha:
+                self.hashes.add(sha)
+        for sha in session.scalars(select(Quarantined.sha256)):
+            self.hashes.add(sha)
+        for ref in session.scalars(select(ThreadRef.ref)):
+            self.refs.add(ref)
+        for key in session.scalars(select(ThreadSubject.subject_key).distinct()):
+            self.subjects.add(key)
+
+    def add(self, bundle: Bundle) -> None:
+        message_id, entry = bundle.message["message_id"], bundle.entry
+        self.message_ids.add(message_id)
+        self.hashes.add(bundle.digest)
+        for ref in entry.message_ids:
+            self.refs.add(ref)
+        if entry.subject_key:
+            self.subjects.add(entry.subject_key)
+        self.pending.update((message_id, bundle.digest, *entry.message_ids, entry.subject_key))
+
+
 class Recorder:
-    """Transactions for recording mail. Outside a batch each message is a transaction of its own; inside
-    `batch()` messages share one transaction, each in a savepoint of its own, committed every `size` messages
-    (and whenever the caller needs what was recorded to be durable, e.g. before carrying out actions). A crash
-    loses only the uncommitted messages, together with their cursor: they are read again, never skipped."""
+    """Writes mail to the state. Outside a batch each message is a transaction of its own. Inside `batch()` the
+    messages are held and written together, with one statement per table for all of them, every `size`
+    messages, in the same transaction as their cursor, and committed then (and whenever the caller needs what
+    was recorded to be durable, e.g. before carrying out actions, or a lookup needs one of them). A crash loses
+    only the uncommitted messages, together with their cursor: they are read again, never skipped.
+
+    Should writing them together fail, they are written one by one, each in a savepoint: a message that still
+    fails goes to the quarantine (with its cursor) and `on_lost` is told; the others are recorded."""
 
     def __init__(self, sessions: sessionmaker[Session], size: int = 200) -> None:
         self.sessions = sessions
         self.size = max(1, size)
+        self.known = Known()
+        self.on_lost: Callable[[RawItem, str], None] = lambda item, reason: None
         self._session: Session | None = None
-        self._pending = 0
+        self._held: list[Bundle] = []
+        self._uncommitted = 0
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -65,44 +137,96 @@ class Recorder:
         self._session.begin()
         try:
             yield
+            self._write_held()
             self._session.commit()
         finally:
             self._session.close()
             self._session = None
-            self._pending = 0
+            self._held = []
+            self.known.pending.clear()
+            self._uncommitted = 0
+
+    def record(self, bundle: Bundle) -> bool:
+        """Record one message; False when another writer recorded it first (known at once outside a batch;
+        inside, such a message is left to the other writer when the batch is written)."""
+        self.known.add(bundle)
+        if self._session is None:
+            with self.sessions.begin() as session:
+                return write_one(session, bundle)
+        self._held.append(bundle)
+        if len(self._held) + self._uncommitted >= self.size:
+            self.commit()
+        return True
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One message's writes: a savepoint inside a batch (rolled back alone on error), else a transaction."""
+        """Other writes (a cursor, a quarantined message, actions): a savepoint inside a batch, after the held
+        messages (rolled back alone on error), else a transaction."""
         if self._session is None:
             with self.sessions.begin() as session:
                 yield session
             return
+        self._write_held()
         with self._session.begin_nested():
             yield self._session
-        self._pending += 1
-        if self._pending >= self.size:
+        self._uncommitted += 1
+        if self._uncommitted >= self.size:
             self.commit()
 
     def commit(self) -> None:
         """Make what the batch recorded so far durable (and visible to other connections)."""
-        if self._session is not None and self._pending:
-            self._session.commit()
-            self._session.begin()
-            self._pending = 0
+        if self._session is None:
+            return
+        self._write_held()
+        # Also after lookups only: the transaction holds the write lock (BEGIN IMMEDIATE) from its first read,
+        # and the caller may be about to write through another connection (the executor).
+        self._session.commit()
+        self._session.begin()
+        self._uncommitted = 0
 
     @contextmanager
-    def reading(self) -> Iterator[Connection]:
-        """A connection that sees what was recorded, including the batch's messages not committed yet."""
+    def reading(self, keys: Iterable[str] = ()) -> Iterator[Connection]:
+        """A connection that sees what was recorded; the held messages are written first when one of them
+        holds one of `keys`."""
         if self._session is not None:
+            if any(key in self.known.pending for key in keys):
+                self._write_held()
             yield self._session.connection()
             return
         with self.sessions() as session:
             yield session.connection()
 
+    def _write_held(self) -> None:
+        if not self._held:
+            return
+        assert self._session is not None
+        session, held = self._session, self._held
+        self._held = []
+        self.known.pending.clear()
+        try:
+            with session.begin_nested():
+                write_bundles(session.connection(), held)
+        except Exception as exc:  # one by one: only what fails again is lost to the quarantine
+            log.warning("writing %d messages together failed (%s: %s); writing them one by one", len(held),
+                        type(exc).__name__, exc)
+            for bundle in held:
+                self._write_alone(session, bundle)
+        self._uncommitted += len(held)
+
+    def _write_alone(self, session: Session, bundle: Bundle) -> None:
+        try:
+            with session.begin_nested():
+                write_one(session, bundle)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            with session.begin_nested():
+                quarantine(session, bundle.item, bundle.digest, reason, error_type=type(exc).__name__,
+                           advance=bundle.advance)
+            self.on_lost(bundle.item, reason)
+
 
 class Reader(Protocol):
-    def __call__(self) -> AbstractContextManager[Connection]: ...
+    def __call__(self, keys: Iterable[str] = ()) -> AbstractContextManager[Connection]: ...
 
 
 class DigestSet:
@@ -130,52 +254,57 @@ class DigestSet:
 
 
 class StoredMessageIds:
-    """"Is this Message-ID recorded?", asked of the messages table (its unique index) instead of a set in memory."""
+    """"Is this Message-ID recorded?": a Bloom filter, and the messages table (its unique index) on a "maybe"."""
 
     _query = select(literal(1)).where(StoredMessage.message_id == bindparam("id")).limit(1)
 
-    def __init__(self, reader: Reader) -> None:
-        self.reader = reader
+    def __init__(self, reader: Reader, known: Known) -> None:
+        self.reader, self.known = reader, known
 
     def __contains__(self, message_id: object) -> bool:
-        with self.reader() as connection:
+        if not isinstance(message_id, str) or message_id not in self.known.message_ids:
+            return False
+        with self.reader((message_id,)) as connection:
             return connection.execute(self._query, {"id": message_id}).first() is not None
 
     def add(self, message_id: str) -> None:
-        """Recorded already: the row is what remembers it."""
+        self.known.message_ids.add(message_id)
 
 
 class StoredDigests:
-    """"Were these bytes seen?": a recorded message or one waiting in the quarantine, asked of their indexed
-    sha256 columns. A quarantined message taken out for `quarantine retry` (`discard`) counts only once recorded."""
+    """"Were these bytes seen?": a recorded message or one waiting in the quarantine (a Bloom filter, then their
+    indexed sha256 columns). One taken out for `quarantine retry` (`discard`) counts only once recorded."""
 
     _recorded = select(literal(1)).where(StoredMessage.sha256 == bindparam("sha")).limit(1)
     _anywhere = union_all(select(literal(1)).where(exists().where(StoredMessage.sha256 == bindparam("sha"))),
                           select(literal(1)).where(exists().where(Quarantined.sha256 == bindparam("sha"))))
 
-    def __init__(self, reader: Reader) -> None:
-        self.reader = reader
+    def __init__(self, reader: Reader, known: Known) -> None:
+        self.reader, self.known = reader, known
         self._released: set[str] = set()  # a few at most: the entries being retried
 
     def __contains__(self, digest: object) -> bool:
+        if not isinstance(digest, str) or digest not in self.known.hashes:
+            return False
         query = self._recorded if digest in self._released else self._anywhere
-        with self.reader() as connection:
+        with self.reader((digest,)) as connection:
             return connection.execute(query, {"sha": digest}).first() is not None
 
     def add(self, digest: str) -> None:
         self._released.discard(digest)
+        self.known.hashes.add(digest)
 
     def discard(self, digest: str) -> None:
         self._released.add(digest)
 
 
 class StoredThreadIndex(ThreadIndex):
-    """The thread index kept in `thread_refs` and `thread_subjects` (written by `record` with each message):
-    memory stays flat however long the history. One indexed query per message, two when the subject decides."""
+    """The thread index kept in `thread_refs` and `thread_subjects` (written with each message): memory stays
+    flat however long the history. A query only when the Bloom filters say a reference or subject may be known."""
 
-    def __init__(self, reader: Reader) -> None:
+    def __init__(self, reader: Reader, known: Known) -> None:
         super().__init__()
-        self.reader = reader
+        self.reader, self.known = reader, known
         self._refs = select(ThreadRef.ref, ThreadRef.thread_id).where(
             ThreadRef.ref.in_(bindparam("refs", expanding=True)))
         shares = func.sum(case((ThreadSubject.person.in_(bindparam("people", expanding=True)), 1), else_=0))
@@ -184,18 +313,20 @@ class StoredThreadIndex(ThreadIndex):
                          .order_by(func.min(ThreadSubject.id).desc()).limit(1))
 
     def threads_of(self, message_ids: Sequence[str]) -> dict[str, str]:
-        if not message_ids:
+        maybe = [message_id for message_id in message_ids if message_id in self.known.refs]
+        if not maybe:
             return {}
-        with self.reader() as connection:
-            rows = connection.execute(self._refs, {"refs": list(message_ids)})
-            return {ref: thread_id for ref, thread_id in rows}
+        with self.reader(maybe) as connection:
+            return {ref: thread_id for ref, thread_id in connection.execute(self._refs, {"refs": maybe})}
 
     def subject_thread(self, key: str, people: frozenset[str]) -> str | None:
-        with self.reader() as connection:
+        if key not in self.known.subjects:
+            return None
+        with self.reader((key,)) as connection:
             return connection.execute(self._subject, {"key": key, "people": sorted(people)}).scalar()
 
     def remember(self, entry: ThreadEntry) -> None:
-        """`record` wrote the message's rows in its transaction; nothing is held here."""
+        """The message's rows are written with it; nothing is held here."""
 
 
 @dataclass
@@ -206,20 +337,23 @@ class Seen:
     hashes: DigestSet | StoredDigests
 
 
-def load_memory(sessions: sessionmaker[Session], evaluator: Evaluator, reader: Reader | None = None) -> Seen:
-    """Fill the evaluator with the threads' leads and MANIAC-T evidence recorded before. With `reader` (a
-    pipeline that records) the thread index and the seen messages stay in the state's tables, looked up through
-    `reader`; without (a dry run), they are read into memory."""
-    if reader is not None:
-        evaluator.index = StoredThreadIndex(reader)
-        seen = Seen(StoredMessageIds(reader), StoredDigests(reader))
+def load_memory(sessions: sessionmaker[Session], evaluator: Evaluator, recorder: Recorder | None = None) -> Seen:
+    """Fill the evaluator with the threads' leads and MANIAC-T evidence recorded before. With the `recorder` of
+    a pipeline that records, the thread index and the seen messages stay in the state's tables (behind Bloom
+    filters); without (a dry run, `classify`), they are read into memory."""
+    if recorder is not None:
+        evaluator.index = StoredThreadIndex(recorder.reading, recorder.known)
+        seen = Seen(StoredMessageIds(recorder.reading, recorder.known),
+                    StoredDigests(recorder.reading, recorder.known))
     else:
         seen = Seen(set(), DigestSet())
     with sessions() as session:
         for thread in session.scalars(select(Thread).where(Thread.lead_id.is_not(None))):
             evaluator.link_thread(thread.id, thread.lead_id)
-        if reader is None:
+        if recorder is None:
             _load_index(session, evaluator, seen)
+        else:
+            recorder.known.load(session)
         pending = select(ActionRow.key, ActionRow.payload).where(ActionRow.kind == "create_lead",
                                                                  ActionRow.status == PENDING)
         for key, payload in session.execute(pending):
@@ -258,8 +392,10 @@ class _Statements:
 
     def __init__(self, dialect: str) -> None:
         dml = postgresql if dialect == "postgresql" else sqlite
-        self.message = dml.insert(StoredMessage.__table__).on_conflict_do_nothing(
-            index_elements=["message_id"]).returning(StoredMessage.__table__.c.id)
+        self.messages = dml.insert(StoredMessage.__table__).on_conflict_do_nothing(index_elements=["message_id"])
+        self.message = self.messages.returning(StoredMessage.__table__.c.id)
+        self.message_pks = select(StoredMessage.message_id, StoredMessage.id).where(
+            StoredMessage.message_id.in_(bindparam("ids", expanding=True)))
         thread = dml.insert(Thread.__table__)
         # A thread that started without a lead (internal, or a lead not yet created) takes the first one known.
         self.thread = thread.on_conflict_do_update(index_elements=["id"], set_={
@@ -294,60 +430,115 @@ class _Statements:
         return cls._built[name]
 
 
-def record(session: Session, item: RawItem, digest: str, evaluation: Evaluation,
-           thread_lead: str | None, extra_actions: Iterable[Action], *, advance: bool = True) -> bool:
-    """Message, classification, actions, evidence, review item and cursor, in the caller's transaction (one
-    message's savepoint, see `Recorder`): all or nothing. False when another writer recorded the message first."""
+@dataclass
+class Bundle:
+    """One message's rows: built when it is evaluated, written alone or with the other messages of a batch."""
+
+    item: RawItem
+    digest: str
+    entry: ThreadEntry
+    advance: bool
+    message: dict[str, Any]
+    thread: dict[str, Any]
+    classification: dict[str, Any]  # without message_pk: known once the message row is written
+    actions: list[dict[str, Any]]
+    evidence: list[dict[str, Any]]
+    review: dict[str, Any] | None
+
+
+class _Conflict(Exception):
+    """Another writer recorded one of the messages first."""
+
+
+def bundle(item: RawItem, digest: str, evaluation: Evaluation, thread_lead: str | None,
+           extra_actions: Iterable[Action], *, advance: bool = True) -> Bundle:
+    """Message, thread and its index, classification, actions, evidence, review item, and whether the cursor
+    moves past it."""
     message, decision, classification = evaluation.message, evaluation.decision, evaluation.classification
-    connection = session.connection()
-    sql = _Statements.of(connection)
     now = utcnow()
-    message_pk = connection.execute(sql.message, {
-        "message_id": message.message_id, "thread_id": evaluation.thread_id, "source": item.source,
-        "source_uid": item.uid, "sha256": digest, "subject": message.subject, "from_addr": message.from_addr,
-        "date": naive_utc(message.date), "direction": evaluation.direction,
-        "sender_role": evaluation.sender_role, "lead_id": thread_lead, "skipped_reason": evaluation.automated,
-        "thread_ids": list(thread_message_ids(message)), "participants": sorted(message.participants),
-        "raw": item.data if decision.needs_raw else None, "received_at": now,
-    }).scalar()
-    if message_pk is None:
-        return False
-    connection.execute(sql.thread, {"id": evaluation.thread_id, "subject_key": message.subject[:200],
-                                    "lead_id": thread_lead, "created_at": now})
-    entry = thread_entry(evaluation.thread_id, thread_message_ids(message), message.subject, message.participants)
-    connection.execute(sql.thread_ref, [{"ref": ref, "thread_id": entry.thread_id} for ref in entry.message_ids])
-    if entry.subject_key:  # "" marks where the thread began under this subject
-        connection.execute(sql.thread_subject, [
-            {"subject_key": entry.subject_key, "thread_id": entry.thread_id, "person": person}
-            for person in ("", *sorted(entry.people))])
-    connection.execute(sql.classification, {
-        "message_pk": message_pk, "intent": evaluation.intent,
-        "rule": classification.rule, "rule_file": classification.rule_file,
-        "confidence": classification.confidence, "matched": list(classification.matched),
-        "facts": classification.facts.as_json(),
-        "explanation": evaluation.automated or decision.note or classification.explanation,
-    })
+    ids = thread_message_ids(message)
+    entry = thread_entry(evaluation.thread_id, ids, message.subject, message.participants)
     actions = [*decision.actions, *extra_actions]
-    if actions:
-        connection.execute(sql.action, action_rows(actions, message_id=message.message_id))
     # Evidence of a lead that a person has still to approve is kept under new:<key> and attached to the
     # lead when it is created; evidence with no lead at all has nowhere to go and is dropped.
     evidence_lead = evaluation.lead_reference
-    pieces = {(p.letter, p.quote): p for p in evaluation.maniac} if evidence_lead else {}
-    if pieces:  # one statement for all of them; a text repeating a sentence stores it once
-        connection.execute(sql.evidence, [
-            {"lead_id": evidence_lead, "letter": p.letter, "rule": p.rule, "quote": p.quote, "detail": p.detail,
-             "message_id": p.message_id, "date": naive_utc(p.date)}
-            for p in list(pieces.values())[:MAX_EVIDENCE_PER_MESSAGE]])
-    if decision.review:
-        connection.execute(sql.review, {
-            "key": decision.review.key, "message_id": message.message_id, "thread_id": evaluation.thread_id,
-            "lead_id": thread_lead, "intent": classification.intent, "reason": decision.review.reason,
-            "proposed": [a.as_json() for a in decision.review.proposed], "created_at": now,
-        })
-    if advance:
-        advance_cursor(session, item)
+    pieces = {(p.letter, p.quote): p for p in evaluation.maniac} if evidence_lead else {}  # a repeat once
+    return Bundle(
+        item=item, digest=digest, entry=entry, advance=advance,
+        message={
+            "message_id": message.message_id, "thread_id": evaluation.thread_id, "source": item.source,
+            "source_uid": item.uid, "sha256": digest, "subject": message.subject, "from_addr": message.from_addr,
+            "date": naive_utc(message.date), "direction": evaluation.direction,
+            "sender_role": evaluation.sender_role, "lead_id": thread_lead, "skipped_reason": evaluation.automated,
+            "thread_ids": list(ids), "participants": sorted(message.participants),
+            "raw": item.data if decision.needs_raw else None, "received_at": now},
+        thread={"id": evaluation.thread_id, "subject_key": message.subject[:200], "lead_id": thread_lead,
+                "created_at": now},
+        classification={
+            "intent": evaluation.intent, "rule": classification.rule, "rule_file": classification.rule_file,
+            "confidence": classification.confidence, "matched": list(classification.matched),
+            "facts": classification.facts.as_json(),
+            "explanation": evaluation.automated or decision.note or classification.explanation},
+        actions=action_rows(actions, message_id=message.message_id) if actions else [],
+        evidence=[{"lead_id": evidence_lead, "letter": p.letter, "rule": p.rule, "quote": p.quote,
+                   "detail": p.detail, "message_id": p.message_id, "date": naive_utc(p.date)}
+                  for p in list(pieces.values())[:MAX_EVIDENCE_PER_MESSAGE]],
+        review={"key": decision.review.key, "message_id": message.message_id, "thread_id": evaluation.thread_id,
+                "lead_id": thread_lead, "intent": classification.intent, "reason": decision.review.reason,
+                "proposed": [a.as_json() for a in decision.review.proposed], "created_at": now}
+        if decision.review else None)
+
+
+def record(session: Session, item: RawItem, digest: str, evaluation: Evaluation,
+           thread_lead: str | None, extra_actions: Iterable[Action], *, advance: bool = True) -> bool:
+    """One message in the caller's transaction: all or nothing. False when another writer recorded it first."""
+    return write_one(session, bundle(item, digest, evaluation, thread_lead, extra_actions, advance=advance))
+
+
+def write_one(session: Session, one: Bundle) -> bool:
+    try:
+        with session.begin_nested():
+            write_bundles(session.connection(), [one])
+    except _Conflict:
+        return False
     return True
+
+
+def write_bundles(connection: Connection, bundles: list[Bundle]) -> None:
+    """Write the messages with one statement per table (executemany). Raises _Conflict when another writer
+    recorded one of them first; the caller's savepoint then undoes the rest."""
+    sql = _Statements.of(connection)
+    if len(bundles) == 1:
+        pk = connection.execute(sql.message, bundles[0].message).scalar()
+        if pk is None:
+            raise _Conflict(bundles[0].message["message_id"])
+        pks = {bundles[0].message["message_id"]: pk}
+    else:
+        written = connection.execute(sql.messages, [b.message for b in bundles]).rowcount
+        ids = [b.message["message_id"] for b in bundles]
+        if connection.dialect.supports_sane_multi_rowcount and written != len(bundles):
+            raise _Conflict(f"{len(bundles) - written} of {len(bundles)} messages")
+        pks = {message_id: pk for message_id, pk in connection.execute(sql.message_pks, {"ids": ids})}
+    connection.execute(sql.thread, [b.thread for b in bundles])
+    connection.execute(sql.thread_ref, [{"ref": ref, "thread_id": b.entry.thread_id}
+                                        for b in bundles for ref in b.entry.message_ids])
+    # "" marks where a thread began under its subject.
+    subjects = [{"subject_key": b.entry.subject_key, "thread_id": b.entry.thread_id, "person": person}
+                for b in bundles if b.entry.subject_key for person in ("", *sorted(b.entry.people))]
+    if subjects:
+        connection.execute(sql.thread_subject, subjects)
+    connection.execute(sql.classification, [{**b.classification, "message_pk": pks[b.message["message_id"]]}
+                                            for b in bundles])
+    for statement, rows in ((sql.action, [row for b in bundles for row in b.actions]),
+                            (sql.evidence, [row for b in bundles for row in b.evidence]),
+                            (sql.review, [b.review for b in bundles if b.review is not None])):
+        if rows:
+            connection.execute(statement, rows)
+    now = utcnow()
+    cursors = [{"source": b.item.source, "uidvalidity": b.item.uidvalidity, "last_uid": b.item.uid,
+                "updated_at": now} for b in bundles if b.advance]
+    if cursors:
+        connection.execute(sql.cursor, cursors)
 
 
 def advance_cursor(session: Session, item: RawItem) -> None:
