@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,6 +36,42 @@ log = logging.getLogger("daemon.pipeline")
 INSTALLED_KEY = "installed_on"  # meta: the first day this state ran against IMAP, the default `since`
 
 
+class Listing(list[str]):
+    """Lines of a run's report: the first LIMIT are kept, the rest only counted (a first import of years of
+    mail would otherwise hold a line per message until the end). len() is the full count; iterating ends with a
+    line saying how many more there were; [-1] is the latest line."""
+
+    LIMIT = 1000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.more = 0
+        self.latest = ""
+
+    def append(self, line: str) -> None:
+        self.latest = line
+        if super().__len__() < self.LIMIT:
+            super().append(line)
+        else:
+            self.more += 1
+
+    def __len__(self) -> int:
+        return super().__len__() + self.more
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __iter__(self) -> Iterator[str]:
+        yield from super().__iter__()
+        if self.more:
+            yield f"... and {self.more} more"
+
+    def __getitem__(self, index: Any) -> Any:
+        if index == -1 and self.more:
+            return self.latest
+        return super().__getitem__(index)
+
+
 @dataclass
 class Summary:
     """What a run did, for the CLI's report."""
@@ -43,11 +80,11 @@ class Summary:
     duplicates: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     intents: Counter[str] = field(default_factory=Counter)
-    quarantined: list[str] = field(default_factory=list)
-    reviews: list[str] = field(default_factory=list)
+    quarantined: Listing = field(default_factory=Listing)
+    reviews: Listing = field(default_factory=Listing)
     outcomes: list[Outcome] = field(default_factory=list)
     planned: list[Action] = field(default_factory=list)  # dry run: what would have been done
-    held_back: list[str] = field(default_factory=list)  # dated before `since`: recorded, what it would have done
+    held_back: Listing = field(default_factory=Listing)  # dated before `since`: recorded, what it would have done
 
 
 def evaluation_settings(config: Config) -> EvaluationSettings:

@@ -194,3 +194,15 @@ def test_lookups_see_the_messages_of_the_batch_not_written_yet(tmp_path: Path) -
     assert parent is not None and reply is not None and again is None
     assert reply.thread_id == parent.thread_id and reply.thread_method == "references"
     assert pipeline.summary.duplicates == 1
+
+
+def test_a_reports_lines_are_capped_but_counted() -> None:
+    """A first import of years of mail must not hold a report line per message until the end."""
+    from daemon.pipeline import Listing
+
+    lines = Listing()
+    for number in range(Listing.LIMIT + 5):
+        lines.append(f"line {number}")
+    assert len(lines) == Listing.LIMIT + 5 and lines[-1] == f"line {Listing.LIMIT + 4}"
+    shown = list(lines)
+    assert shown[0] == "line 0" and shown[-1] == "... and 5 more" and len(shown) == Listing.LIMIT + 1
