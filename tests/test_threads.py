@@ -95,8 +95,9 @@ def test_team_and_operations_are_never_lead_contacts() -> None:
 
 
 def test_the_stored_index_threads_a_mailbox_as_the_in_memory_one_does(tmp_path) -> None:
-    """A recording pipeline keeps the thread index in tables (memory stays flat over years of mail); it must
-    assign every message of the example mailbox to the same thread as the in-memory index of a dry run, also
+    """A recording pipeline keeps the thread index and the threads' leads in tables (memory stays flat over years
+    of mail); it must assign every message of the example mailbox to the same thread and lead as the in-memory
+    index of a dry run, also
     across a restart in the middle (the second half is threaded from what the first half recorded)."""
     from daemon.io import iter_source
     from daemon.runtime import make_pipeline, open_runtime
@@ -109,7 +110,11 @@ def test_the_stored_index_threads_a_mailbox_as_the_in_memory_one_does(tmp_path) 
         found = []
         for item in part:
             evaluation = pipeline.process(item)
-            found.append(evaluation.thread_id if evaluation else "-")
+            if evaluation is None:
+                found.append("-")
+                continue
+            lead = pipeline.evaluator.thread_reference(evaluation)
+            found.append(f"{evaluation.thread_id} {evaluation.lead_reference} {lead}")
         return found
 
     config = Config(state_dir=tmp_path / "dry", leads_seed_csv=RESOURCES / "examples" / "leads.csv")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -85,6 +85,7 @@ class Known:
     refs: Bloom = field(default_factory=Bloom)
     subjects: Bloom = field(default_factory=Bloom)
     pending: set[str] = field(default_factory=set)  # keys of all four kinds held by the unwritten messages
+    pending_leads: dict[str, str | None] = field(default_factory=dict)  # thread -> lead of the unwritten ones
 
     def load(self, session: Session) -> None:
         for message_id, sha in session.execute(select(StoredMessage.message_id, StoredMessage.sha256)):
@@ -107,6 +108,12 @@ class Known:
         if entry.subject_key:
             self.subjects.add(entry.subject_key)
         self.pending.update((message_id, bundle.digest, *entry.message_ids, entry.subject_key))
+        thread_id = entry.thread_id  # as the thread row's upsert will: the first lead known stays
+        self.pending_leads[thread_id] = self.pending_leads.get(thread_id) or bundle.thread["lead_id"]
+
+    def clear_pending(self) -> None:
+        self.pending.clear()
+        self.pending_leads.clear()
 
 
 class Recorder:
@@ -143,7 +150,7 @@ class Recorder:
             self._session.close()
             self._session = None
             self._held = []
-            self.known.pending.clear()
+            self.known.clear_pending()
             self._uncommitted = 0
 
     def record(self, bundle: Bundle) -> bool:
@@ -202,7 +209,7 @@ class Recorder:
         assert self._session is not None
         session, held = self._session, self._held
         self._held = []
-        self.known.pending.clear()
+        self.known.clear_pending()
         try:
             with session.begin_nested():
                 write_bundles(session.connection(), held)
@@ -329,6 +336,49 @@ class StoredThreadIndex(ThreadIndex):
         """The message's rows are written with it; nothing is held here."""
 
 
+class StoredThreadLeads(MutableMapping[str, str]):
+    """Which lead each thread belongs to, as `threads.lead_id` holds it (written with each message; pointed at
+    the real lead by the executor when a new one is created), instead of a dict growing with every thread.
+    Setting is a no-op: the message's own rows carry the link."""
+
+    _query = select(Thread.lead_id).where(Thread.id == bindparam("id"))
+
+    def __init__(self, reader: Reader, known: Known) -> None:
+        self.reader, self.known = reader, known
+
+    def __getitem__(self, thread_id: str) -> str:
+        held = self.known.pending_leads.get(thread_id)
+        if held is not None:  # a held message names it; the thread row keeps the first lead it was given
+            return held
+        if thread_id not in self.known.refs:  # a thread's id is one of its first message's ids
+            raise KeyError(thread_id)
+        with self.reader() as connection:  # held messages without a lead cannot change the stored one
+            lead = connection.execute(self._query, {"id": thread_id}).scalar()
+        if lead is None:
+            raise KeyError(thread_id)
+        return lead
+
+    def __setitem__(self, thread_id: str, reference: str) -> None:
+        """Recorded with the message (`record`)."""
+
+    def __delitem__(self, thread_id: str) -> None:
+        raise KeyError(thread_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+class NoWaiting(dict[str, list[str]]):
+    """The evaluator's threads waiting for a lead to be created, not kept: the executor points the stored
+    threads at the new lead itself, and `StoredThreadLeads` reads them from there."""
+
+    def setdefault(self, key: str, default: list[str] | None = None) -> list[str]:
+        return []
+
+
 @dataclass
 class Seen:
     """What the state already holds, so a message is never processed twice."""
@@ -343,14 +393,16 @@ def load_memory(sessions: sessionmaker[Session], evaluator: Evaluator, recorder:
     filters); without (a dry run, `classify`), they are read into memory."""
     if recorder is not None:
         evaluator.index = StoredThreadIndex(recorder.reading, recorder.known)
+        evaluator.thread_leads = StoredThreadLeads(recorder.reading, recorder.known)
+        evaluator.awaiting_lead = NoWaiting()
         seen = Seen(StoredMessageIds(recorder.reading, recorder.known),
                     StoredDigests(recorder.reading, recorder.known))
     else:
         seen = Seen(set(), DigestSet())
     with sessions() as session:
-        for thread in session.scalars(select(Thread).where(Thread.lead_id.is_not(None))):
-            evaluator.link_thread(thread.id, thread.lead_id)
         if recorder is None:
+            for thread in session.scalars(select(Thread).where(Thread.lead_id.is_not(None))):
+                evaluator.link_thread(thread.id, thread.lead_id)
             _load_index(session, evaluator, seen)
         else:
             recorder.known.load(session)
