@@ -1,7 +1,10 @@
 """The ledger of mail: messages, threads, classifications, quarantine and sync cursors, and the evaluator's memory.
 
-Recording a message (its classification, actions, review item and cursor) is one transaction here; the outbox
-rows it inserts are those of `daemon.state.outbox`."""
+A message (its classification, thread index rows, actions, review item and cursor) is recorded all or nothing:
+alone in a transaction, or in a batch written with one statement per table and committed with its cursor (see
+`Recorder`). What the pipeline looks up while recording (seen messages, the thread index, the threads' leads)
+stays in the tables behind Bloom filters, so memory does not grow with the mailbox. The outbox rows it inserts
+are those of `daemon.state.outbox`."""
 
 from __future__ import annotations
 
@@ -541,13 +544,9 @@ def bundle(item: RawItem, digest: str, evaluation: Evaluation, thread_lead: str 
         if decision.review else None)
 
 
-def record(session: Session, item: RawItem, digest: str, evaluation: Evaluation,
-           thread_lead: str | None, extra_actions: Iterable[Action], *, advance: bool = True) -> bool:
-    """One message in the caller's transaction: all or nothing. False when another writer recorded it first."""
-    return write_one(session, bundle(item, digest, evaluation, thread_lead, extra_actions, advance=advance))
-
-
 def write_one(session: Session, one: Bundle) -> bool:
+    """One message in a savepoint of the caller's transaction: all or nothing. False when another writer
+    recorded it first."""
     try:
         with session.begin_nested():
             write_bundles(session.connection(), [one])
