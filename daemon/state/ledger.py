@@ -45,6 +45,8 @@ from daemon.state.outbox import action_rows
 from daemon.state.upsert import insert
 
 log = logging.getLogger("daemon.state.ledger")
+# Messages held for a batch's write keep their bytes (for the quarantine, should one fail): at most this many.
+HELD_BYTES = 4_000_000
 MAX_EVIDENCE_PER_MESSAGE = 50  # MANIAC-T quotes kept from one message: a checklist, not an archive
 
 
@@ -136,6 +138,7 @@ class Recorder:
         self.on_lost: Callable[[RawItem, str], None] = lambda item, reason: None
         self._session: Session | None = None
         self._held: list[Bundle] = []
+        self._held_bytes = 0
         self._uncommitted = 0
 
     @contextmanager
@@ -152,7 +155,7 @@ class Recorder:
         finally:
             self._session.close()
             self._session = None
-            self._held = []
+            self._held, self._held_bytes = [], 0
             self.known.clear_pending()
             self._uncommitted = 0
 
@@ -164,8 +167,11 @@ class Recorder:
             with self.sessions.begin() as session:
                 return write_one(session, bundle)
         self._held.append(bundle)
+        self._held_bytes += len(bundle.item.data)
         if len(self._held) + self._uncommitted >= self.size:
             self.commit()
+        elif self._held_bytes > HELD_BYTES:  # a few large messages: written now, committed with the batch
+            self._write_held()
         return True
 
     @contextmanager
@@ -211,7 +217,7 @@ class Recorder:
             return
         assert self._session is not None
         session, held = self._session, self._held
-        self._held = []
+        self._held, self._held_bytes = [], 0
         self.known.clear_pending()
         try:
             with session.begin_nested():
