@@ -3,6 +3,7 @@ bounces, malformed messages) plus the example mailbox, cycled to any count with 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from daemon.io import iter_source
 from daemon.settings import PROJECT_ROOT
 
-DEFAULT_CORPUS = PROJECT_ROOT.parent / "shared" / "corpus"
+DEFAULT_CORPUS = Path(os.environ.get("PARTNERSHIPS_CORPUS") or PROJECT_ROOT.parent / "shared" / "corpus")
 SKIP = {"MANIFEST.tsv", "SOURCES.md"}
 _MESSAGE_ID = re.compile(rb"^Message-ID:[^\n]*\n", re.IGNORECASE | re.MULTILINE)
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from typing import Any
 
 from daemon.actions.executor import Executor, Outcome
 from daemon.core.decide import Action, due_activations
@@ -31,7 +32,42 @@ from daemon.state.outbox import enqueue_actions
 
 log = logging.getLogger("daemon.pipeline")
 INSTALLED_KEY = "installed_on"  # meta: the first day this state ran against IMAP, the default `since`
-INSTALLED_KEY = "installed_on"  # meta: the first day this state ran against IMAP, the default `since`
+
+
+class Listing(list[str]):
+    """Lines of a run's report: the first LIMIT are kept, the rest only counted (a first import of years of
+    mail would otherwise hold a line per message until the end). len() is the full count; iterating ends with a
+    line saying how many more there were; [-1] is the latest line."""
+
+    LIMIT = 1000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.more = 0
+        self.latest = ""
+
+    def append(self, line: str) -> None:
+        self.latest = line
+        if super().__len__() < self.LIMIT:
+            super().append(line)
+        else:
+            self.more += 1
+
+    def __len__(self) -> int:
+        return super().__len__() + self.more
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __iter__(self) -> Iterator[str]:
+        yield from super().__iter__()
+        if self.more:
+            yield f"... and {self.more} more"
+
+    def __getitem__(self, index: Any) -> Any:
+        if index == -1 and self.more:
+            return self.latest
+        return super().__getitem__(index)
 
 
 @dataclass
@@ -42,11 +78,11 @@ class Summary:
     duplicates: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     intents: Counter[str] = field(default_factory=Counter)
-    quarantined: list[str] = field(default_factory=list)
-    reviews: list[str] = field(default_factory=list)
+    quarantined: Listing = field(default_factory=Listing)
+    reviews: Listing = field(default_factory=Listing)
     outcomes: list[Outcome] = field(default_factory=list)
     planned: list[Action] = field(default_factory=list)  # dry run: what would have been done
-    held_back: list[str] = field(default_factory=list)  # dated before `since`: recorded, what it would have done
+    held_back: Listing = field(default_factory=Listing)  # dated before `since`: recorded, what it would have done
 
 
 def evaluation_settings(config: Config) -> EvaluationSettings:
@@ -74,7 +110,10 @@ class Pipeline:
         self.since = self._first_day()
         self.refresh_leads()
         self._leads_fresh = True  # read for the first pass already
-        self.seen = ledger.load_memory(sessions, self.evaluator)
+        # Recording: the thread index and the seen messages are looked up in the state, memory stays flat;
+        # a dry run records nothing, so it remembers in memory.
+        self.seen = ledger.load_memory(sessions, self.evaluator, None if dry_run else self.recorder)
+        self.recorder.on_lost = self._lost
 
     @property
     def rules(self) -> RuleSet:
@@ -150,9 +189,10 @@ class Pipeline:
             self._advance_cursor_only(item, advance)
             return None, False
         evaluation = self.evaluator.evaluate(message, item.source, item.data)
-        historical = self.since is not None and (message.date is None or message.date.date() < self.since)
+        arrived = arrival(item, message)
+        historical = self.since is not None and (arrived is None or arrived.date() < self.since)
         if historical:
-            evaluation = self._hold_back(evaluation)
+            evaluation = self._hold_back(evaluation, arrived)
         if evaluation.automated == "own message" and self.executor is not None and not self.dry_run:
             self.recorder.commit()  # the executor writes through a connection of its own
             for key in message.header(KEY_HEADER):
@@ -162,9 +202,8 @@ class Pipeline:
             self.summary.planned.extend((*evaluation.decision.actions, *maniac_actions))
             self.evaluator.simulate(evaluation.decision.actions)
         else:
-            with self.recorder.transaction() as session:
-                ledger.record(session, item, digest, evaluation, self.evaluator.thread_reference(evaluation),
-                              maniac_actions, advance=advance)
+            self.recorder.record(ledger.bundle(item, digest, evaluation, self.evaluator.thread_reference(evaluation),
+                                               maniac_actions, advance=advance))
         # Counted and remembered only once recorded: a message that failed is the quarantine's, not the run's.
         self._log(evaluation)
         self._count(evaluation)
@@ -173,7 +212,7 @@ class Pipeline:
         self.evaluator.remember(evaluation)
         return evaluation, bool(evaluation.decision.actions or maniac_actions)
 
-    def _hold_back(self, evaluation: Evaluation) -> Evaluation:
+    def _hold_back(self, evaluation: Evaluation, arrived: datetime | None) -> Evaluation:
         """First import: mail older than `since` is recorded (threads, leads matching) but never acted on;
         what it would have done is listed, as a dry run lists it."""
         decision = evaluation.decision
@@ -181,7 +220,7 @@ class Pipeline:
         if decision.review:
             would.append(f"review ({decision.review.reason})")
         if would:
-            sent = evaluation.message.date.date().isoformat() if evaluation.message.date else "undated"
+            sent = arrived.date().isoformat() if arrived else "undated"
             self.summary.held_back.append(f"<{evaluation.message.message_id}> {sent}: {'; '.join(would)}")
         held = replace(decision, actions=(), review=None, needs_raw=False,
                        note=f"before since {self.since}: recorded, not acted on")
@@ -278,6 +317,12 @@ class Pipeline:
             with self.recorder.transaction() as session:
                 ledger.advance_cursor(session, item)
 
+    def _lost(self, item: RawItem, reason: str) -> None:
+        """A message of a batch that could not be written even alone: the recorder quarantined it."""
+        log.error("message could not be recorded, quarantined source=%s uid=%s origin=%s error=%r", item.source,
+                  item.uid, item.origin, reason)
+        self.summary.quarantined.append(f"{item.origin or item.source}: {reason}")
+
     def _quarantine(self, item: RawItem, digest: str, reason: str, error_type: str | None, advance: bool) -> None:
         if error_type is None:
             log.warning("quarantined source=%s uid=%s origin=%s reason=%r", item.source, item.uid, item.origin,
@@ -287,6 +332,12 @@ class Pipeline:
         if not self.dry_run:
             with self.recorder.transaction() as session:
                 ledger.quarantine(session, item, digest, reason, error_type=error_type, advance=advance)
+
+
+def arrival(item: RawItem, message: Message) -> datetime | None:
+    """When a message reached the mailbox, for `since`: what the source recorded (IMAP INTERNALDATE, the mbox
+    From_ line, the Maildir file), which the sender cannot forge; else the Date header."""
+    return item.received or message.date
 
 
 def retry_quarantined(pipeline: Pipeline, entry_id: int) -> bool:

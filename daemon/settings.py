@@ -218,7 +218,7 @@ class ServerConfig:
 class ImapConfig:
     server: ServerConfig
     folders: tuple[str, ...] = ("INBOX",)
-    batch_size: int = 200
+    batch_size: int = 500  # UIDs per FETCH: one round trip brings 500 messages
     # RFC 2177: clients must re-issue IDLE at least every 29 minutes.
     idle_renew_seconds: float = 600.0
     poll_seconds: float = 60.0
@@ -799,7 +799,7 @@ def _imap(section: Section, base: Path) -> ImapConfig:
     folders = section.take("folders", list, ["INBOX"])
     if not folders or not all(isinstance(f, str) and f for f in folders):
         raise ConfigError("[source] folders: expected a non-empty list of folder names")
-    batch_size = section.take("batch_size", int, 200)
+    batch_size = section.take("batch_size", int, ImapConfig.batch_size)
     if not 1 <= batch_size <= 1000:
         raise ConfigError(f"[source] batch_size: {batch_size} is not between 1 and 1000")
     renew = section.take("idle_renew_seconds", float, 600.0)

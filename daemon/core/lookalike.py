@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 
 # Letters of other scripts (and digits) that render like Latin ones: the part of Unicode's confusables
 # table (UTS #39) an attacker reaches for in a domain name. NFKD first folds accents and full-width forms.
@@ -23,6 +24,7 @@ _SECOND_LEVEL = frozenset({"ac", "co", "com", "edu", "gov", "net", "org", "sch",
 _MIN_NAME_FOR_TYPO = 5
 
 
+@lru_cache(maxsize=4096)  # a domain recurs in every message from it: fold each once
 def _unicode(domain: str) -> str:
     labels = []
     for label in domain.lower().strip().rstrip(".").split("."):
@@ -33,6 +35,7 @@ def _unicode(domain: str) -> str:
     return ".".join(labels)
 
 
+@lru_cache(maxsize=8192)
 def skeleton(text: str) -> str:
     """What `text` looks like: confusable letters mapped to Latin, accents dropped, separators removed."""
     folded = unicodedata.normalize("NFKD", text.lower()).translate(_CONFUSABLE)
@@ -42,6 +45,7 @@ def skeleton(text: str) -> str:
     return letters
 
 
+@lru_cache(maxsize=4096)
 def registrable_name(domain: str) -> str:
     """The label that names the organisation: "pinecrest" for pinecrest.edu and mail.pinecrest.edu,
     "glenmoor" for glenmoor.ac.uk (without the public-suffix list: a short list of common second levels)."""
@@ -73,6 +77,7 @@ def _same_or_below(domain: str, parent: str) -> bool:
     return domain == parent or domain.endswith("." + parent)
 
 
+@lru_cache(maxsize=16384)  # sender domain x lead domain: the same pairs come back with every message
 def imitates(domain: str, lead_domain: str) -> bool:
     """Whether `domain` is not `lead_domain` (nor one of its subdomains) but looks like it: the same skeleton,
     a registrable name one or two edits away, or the lead's whole name inside it (pinecrest-edu.com)."""

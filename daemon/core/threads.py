@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from daemon.core.lead import Lead
 from daemon.core.message import Message
@@ -32,29 +32,79 @@ class ThreadAssignment:
     method: str  # "references", "subject" or "new"
 
 
-@dataclass
-class ThreadIndex:
-    """In-memory map from Message-IDs and subjects to threads, so threading needs no database round trip."""
+@dataclass(frozen=True)
+class ThreadEntry:
+    """What one message adds to the thread index: the ids pointing at its thread (the first thread named for
+    an id keeps it), and its normalised subject with its participants (for the subject fallback)."""
 
-    by_message_id: dict[str, str] = field(default_factory=dict)
-    by_subject: dict[str, list[tuple[str, frozenset[str]]]] = field(default_factory=dict)
+    thread_id: str
+    message_ids: tuple[str, ...]
+    subject_key: str
+    people: frozenset[str]
+
+
+def thread_entry(thread_id: str, message_ids: Iterable[str], subject: str,
+                 participants: Iterable[str]) -> ThreadEntry:
+    return ThreadEntry(thread_id, tuple(dict.fromkeys(message_ids)), normalize_subject(subject),
+                       frozenset(participants))
+
+
+class ThreadIndex:
+    """Map from Message-IDs and subjects to threads. This one holds everything in memory (a dry run, `classify`,
+    tests); the recording pipeline uses one kept in indexed tables (`daemon.state.ledger.StoredThreadIndex`),
+    which overrides the three lookups below, so a mailbox of years needs no memory of its own."""
+
+    def __init__(self) -> None:
+        self.by_message_id: dict[str, str] = {}
+        self.by_subject: dict[str, list[tuple[str, frozenset[str]]]] = {}
+
+    # -- storage: overridden by a stored index -------------------------------------------------------------
+
+    def threads_of(self, message_ids: Sequence[str]) -> dict[str, str]:
+        """The known thread of each of `message_ids` (those without one are left out)."""
+        found = {}
+        for message_id in message_ids:
+            thread_id = self.by_message_id.get(message_id)
+            if thread_id is not None:
+                found[message_id] = thread_id
+        return found
+
+    def subject_thread(self, key: str, people: frozenset[str]) -> str | None:
+        """The most recently started thread under subject `key` that shares one of `people`."""
+        for thread_id, thread_people in reversed(self.by_subject.get(key, [])):
+            if people & thread_people:
+                return thread_id
+        return None
+
+    def remember(self, entry: ThreadEntry) -> None:
+        for message_id in entry.message_ids:
+            self.by_message_id.setdefault(message_id, entry.thread_id)
+        if not entry.subject_key:
+            return
+        entries = self.by_subject.setdefault(entry.subject_key, [])
+        for position, (known_id, known_people) in enumerate(entries):
+            if known_id == entry.thread_id:
+                entries[position] = (entry.thread_id, known_people | entry.people)
+                return
+        entries.append((entry.thread_id, entry.people))
+
+    # -- threading ---------------------------------------------------------------------------------------
 
     def assign(self, message: Message, addresses: Addresses) -> ThreadAssignment:
         """Find the thread `message` belongs to (pure lookup; call `add` to remember it)."""
-        for ref in (*message.in_reply_to, *reversed(message.references)):
-            thread_id = self.by_message_id.get(ref)
-            if thread_id is not None:
-                return ThreadAssignment(thread_id, "references")
-        if message.message_id in self.by_message_id:
-            return ThreadAssignment(self.by_message_id[message.message_id], "references")
+        wanted = (*message.in_reply_to, *reversed(message.references), message.message_id)
+        known = self.threads_of(tuple(dict.fromkeys(wanted)))
+        for ref in wanted:
+            if ref in known:
+                return ThreadAssignment(known[ref], "references")
         key = normalize_subject(message.subject)
         # The subject fallback needs a real subject and a shared person outside the team: operations and
         # the team send the same subject ("Certification of services for October") to many communities.
         people = _people(message.participants, addresses)
         if key and people:
-            for thread_id, thread_people in reversed(self.by_subject.get(key, [])):
-                if people & thread_people:
-                    return ThreadAssignment(thread_id, "subject")
+            thread_id = self.subject_thread(key, people)
+            if thread_id is not None:
+                return ThreadAssignment(thread_id, "subject")
         # An unseen parent still names the conversation: later siblings join through it.
         root = message.references[0] if message.references else (
             message.in_reply_to[0] if message.in_reply_to else message.message_id)
@@ -62,18 +112,9 @@ class ThreadIndex:
 
     def add(self, thread_id: str, message_ids: Iterable[str], subject: str,
             participants: Iterable[str], addresses: Addresses) -> None:
-        for message_id in message_ids:
-            self.by_message_id.setdefault(message_id, thread_id)
-        key = normalize_subject(subject)
-        if not key:
-            return
-        people = _people(frozenset(participants), addresses)
-        entries = self.by_subject.setdefault(key, [])
-        for position, (known_id, known_people) in enumerate(entries):
-            if known_id == thread_id:
-                entries[position] = (thread_id, known_people | people)
-                return
-        entries.append((thread_id, people))
+        """Remember a message's thread. Every participant is kept: the lookup asks only for people outside the
+        team, so the team's own addresses never match."""
+        self.remember(thread_entry(thread_id, message_ids, subject, participants))
 
 
 def thread_message_ids(message: Message) -> tuple[str, ...]:

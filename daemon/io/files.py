@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import mailbox
+import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from daemon.core.item import RawItem
@@ -28,12 +31,14 @@ class FileSource:
         self.kind = kind or detect_kind(path)
         if self.kind not in KINDS:
             raise ConfigError(f"unknown mail source kind {self.kind!r} for {path}")
-        self._mbox: mailbox.mbox | None = None
+        self._count: int | None = None
         self._keys: list[str] | None = None
 
     def __len__(self) -> int:
         if self.kind == "mbox":
-            return len(self._mbox_box())
+            if self._count is None:
+                self._count = sum(1 for _ in _mbox_spans(self._mbox_path()))
+            return self._count
         if self.kind == "maildir":
             return len(self._maildir_keys())
         if self.kind == "emldir":
@@ -49,22 +54,17 @@ class FileSource:
             return self._iter_emldir()
         return iter([RawItem(f"eml:{self.path.name}", 1, self.path.read_bytes(), str(self.path))])
 
-    def _mbox_box(self) -> mailbox.mbox:
-        if self._mbox is None:
-            if not self.path.is_file():
-                raise ConfigError(f"mbox file {self.path} does not exist")
-            self._mbox = mailbox.mbox(str(self.path), create=False)
-        return self._mbox
+    def _mbox_path(self) -> Path:
+        if not self.path.is_file():
+            raise ConfigError(f"mbox file {self.path} does not exist")
+        return self.path
 
     def _iter_mbox(self) -> Iterator[RawItem]:
-        box = self._mbox_box()
-        try:
-            # Keys index byte offsets only; each message is read when its turn comes, so memory stays flat.
-            for position, key in enumerate(box.iterkeys(), start=1):
-                yield RawItem(f"mbox:{self.path.name}", position, box.get_bytes(key), f"{self.path}#{position}")
-        finally:
-            box.close()
-            self._mbox = None
+        """One message at a time, read straight from the file: nothing but the current message is held, not
+        even a table of offsets (the standard library's mailbox keeps one entry per message)."""
+        source = f"mbox:{self.path.name}"
+        for position, (from_line, data) in enumerate(_mbox_messages(self._mbox_path()), start=1):
+            yield RawItem(source, position, data, f"{self.path}#{position}", received=from_line_date(from_line))
 
     def _maildir_keys(self) -> list[str]:
         if self._keys is None:
@@ -74,7 +74,10 @@ class FileSource:
     def _iter_maildir(self) -> Iterator[RawItem]:
         box = mailbox.Maildir(str(self.path), create=False)
         for position, key in enumerate(self._maildir_keys(), start=1):
-            yield RawItem(f"maildir:{self.path.name}", position, box.get_bytes(key), f"{self.path}/{key}")
+            file = self.path / box._lookup(key)  # delivery writes the file once: its time is the arrival
+            received = datetime.fromtimestamp(os.stat(file).st_mtime, UTC)
+            yield RawItem(f"maildir:{self.path.name}", position, box.get_bytes(key), f"{self.path}/{key}",
+                          received=received)
 
     def _eml_files(self) -> list[Path]:
         files = sorted(p for p in self.path.rglob("*") if p.is_file() and p.suffix.lower() in (".eml", ".msg", ".txt"))
@@ -85,6 +88,49 @@ class FileSource:
     def _iter_emldir(self) -> Iterator[RawItem]:
         for position, file in enumerate(self._eml_files(), start=1):
             yield RawItem(f"emldir:{self.path.name}", position, file.read_bytes(), str(file))
+
+
+def _mbox_spans(path: Path) -> Iterator[None]:
+    """One item per message of an mbox (counting without reading any message into memory)."""
+    with path.open("rb") as handle:
+        for line in handle:
+            if line.startswith(b"From "):
+                yield None
+
+
+def _mbox_messages(path: Path) -> Iterator[tuple[bytes, bytes]]:
+    """(From_ line, message bytes) of each message, exactly as `mailbox.mbox.get_bytes` returns them: every
+    line that starts with "From " starts a message and the blank line before it belongs to the separator."""
+    from_line: bytes | None = None
+    lines: list[bytes] = []
+    with path.open("rb") as handle:
+        for line in handle:
+            if line.startswith(b"From "):
+                if from_line is not None:
+                    yield from_line, _mbox_body(lines)
+                from_line, lines = line, []
+            elif from_line is not None:
+                lines.append(line)
+    if from_line is not None:
+        yield from_line, _mbox_body(lines)
+
+
+def _mbox_body(lines: list[bytes]) -> bytes:
+    if lines and lines[-1] == b"\n":
+        lines.pop()  # the blank line before the next From_ line (or at the end) is the separator's
+    return b"".join(lines)
+
+
+def from_line_date(line: bytes) -> datetime | None:
+    """The date of an mbox From_ line ("From sender Tue Dec  1 17:00:00 2026", asctime in UTC), or None."""
+    words = line.decode("ascii", "replace").split()
+    if len(words) < 7:
+        return None
+    try:
+        when = parsedate_to_datetime(" ".join(words[-5:]))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 KINDS = ("mbox", "maildir", "emldir", "eml")

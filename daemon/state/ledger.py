@@ -1,18 +1,22 @@
 """The ledger of mail: messages, threads, classifications, quarantine and sync cursors, and the evaluator's memory.
 
-Recording a message (its classification, actions, review item and cursor) is one transaction here; the outbox
-rows it inserts are those of `daemon.state.outbox`."""
+A message (its classification, thread index rows, actions, review item and cursor) is recorded all or nothing:
+alone in a transaction, or in a batch written with one statement per table and committed with its cursor (see
+`Recorder`). What the pipeline looks up while recording (seen messages, the thread index, the threads' leads)
+stays in the tables behind Bloom filters, so memory does not grow with the mailbox. The outbox rows it inserts
+are those of `daemon.state.outbox`."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import bindparam, case, delete, exists, func, literal, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +25,7 @@ from daemon.core.decide import Action
 from daemon.core.evaluate import Evaluation, Evaluator
 from daemon.core.item import RawItem
 from daemon.core.maniac import EvidencePiece
-from daemon.core.threads import thread_message_ids
+from daemon.core.threads import ThreadEntry, ThreadIndex, thread_entry, thread_message_ids
 from daemon.state.models import (
     PENDING,
     ActionRow,
@@ -32,6 +36,8 @@ from daemon.state.models import (
     StoredMessage,
     SyncCursor,
     Thread,
+    ThreadRef,
+    ThreadSubject,
     naive_utc,
     utcnow,
 )
@@ -39,20 +45,101 @@ from daemon.state.outbox import action_rows
 from daemon.state.upsert import insert
 
 log = logging.getLogger("daemon.state.ledger")
+# Messages held for a batch's write keep their bytes (for the quarantine, should one fail): at most this many.
+HELD_BYTES = 4_000_000
 MAX_EVIDENCE_PER_MESSAGE = 50  # MANIAC-T quotes kept from one message: a checklist, not an archive
 
 
+class Bloom:
+    """A set that answers "surely not" or "maybe" in a fixed 1 MB (2**23 bits, 4 probes): one false "maybe" in
+    about 200,000 lookups at 100,000 keys, one in 50 at a million. Only a "maybe" costs a database query, so
+    checking whether a message, its bytes, its references or its subject are known stays cheap and memory stays
+    flat as the mailbox grows."""
+
+    BITS = 1 << 23
+
+    def __init__(self) -> None:
+        self._bits = bytearray(self.BITS // 8)
+
+    @classmethod
+    def _probes(cls, key: str) -> tuple[int, int, int, int]:
+        value = int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=12).digest(),
+                               "little")
+        mask = cls.BITS - 1
+        return value & mask, (value >> 23) & mask, (value >> 46) & mask, (value >> 69) & mask
+
+    def add(self, key: str) -> None:
+        bits = self._bits
+        for probe in self._probes(key):
+            bits[probe >> 3] |= 1 << (probe & 7)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        bits = self._bits
+        return all(bits[probe >> 3] & (1 << (probe & 7)) for probe in self._probes(key))
+
+
+@dataclass
+class Known:
+    """What the state holds, for lookups without a query: Bloom filters over everything recorded (loaded at
+    start, then kept up as messages are recorded), and the exact keys of the messages not written yet."""
+
+    message_ids: Bloom = field(default_factory=Bloom)
+    hashes: Bloom = field(default_factory=Bloom)
+    refs: Bloom = field(default_factory=Bloom)
+    subjects: Bloom = field(default_factory=Bloom)
+    pending: set[str] = field(default_factory=set)  # keys of all four kinds held by the unwritten messages
+    pending_leads: dict[str, str | None] = field(default_factory=dict)  # thread -> lead of the unwritten ones
+
+    def load(self, session: Session) -> None:
+        for message_id, sha in session.execute(select(StoredMessage.message_id, StoredMessage.sha256)):
+            self.message_ids.add(message_id)
+            if sha:
+                self.hashes.add(sha)
+        for sha in session.scalars(select(Quarantined.sha256)):
+            self.hashes.add(sha)
+        for ref in session.scalars(select(ThreadRef.ref)):
+            self.refs.add(ref)
+        for key in session.scalars(select(ThreadSubject.subject_key).distinct()):
+            self.subjects.add(key)
+
+    def add(self, bundle: Bundle) -> None:
+        message_id, entry = bundle.message["message_id"], bundle.entry
+        self.message_ids.add(message_id)
+        self.hashes.add(bundle.digest)
+        for ref in entry.message_ids:
+            self.refs.add(ref)
+        if entry.subject_key:
+            self.subjects.add(entry.subject_key)
+        self.pending.update((message_id, bundle.digest, *entry.message_ids, entry.subject_key))
+        thread_id = entry.thread_id  # as the thread row's upsert will: the first lead known stays
+        self.pending_leads[thread_id] = self.pending_leads.get(thread_id) or bundle.thread["lead_id"]
+
+    def clear_pending(self) -> None:
+        self.pending.clear()
+        self.pending_leads.clear()
+
+
 class Recorder:
-    """Transactions for recording mail. Outside a batch each message is a transaction of its own; inside
-    `batch()` messages share one transaction, each in a savepoint of its own, committed every `size` messages
-    (and whenever the caller needs what was recorded to be durable, e.g. before carrying out actions). A crash
-    loses only the uncommitted messages, together with their cursor: they are read again, never skipped."""
+    """Writes mail to the state. Outside a batch each message is a transaction of its own. Inside `batch()` the
+    messages are held and written together, with one statement per table for all of them, every `size`
+    messages, in the same transaction as their cursor, and committed then (and whenever the caller needs what
+    was recorded to be durable, e.g. before carrying out actions, or a lookup needs one of them). A crash loses
+    only the uncommitted messages, together with their cursor: they are read again, never skipped.
+
+    Should writing them together fail, they are written one by one, each in a savepoint: a message that still
+    fails goes to the quarantine (with its cursor) and `on_lost` is told; the others are recorded."""
 
     def __init__(self, sessions: sessionmaker[Session], size: int = 200) -> None:
         self.sessions = sessions
         self.size = max(1, size)
+        self.known = Known()
+        self.on_lost: Callable[[RawItem, str], None] = lambda item, reason: None
         self._session: Session | None = None
-        self._pending = 0
+        self._held: list[Bundle] = []
+        self._held_bytes = 0
+        self._uncommitted = 0
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -63,31 +150,99 @@ class Recorder:
         self._session.begin()
         try:
             yield
+            self._write_held()
             self._session.commit()
         finally:
             self._session.close()
             self._session = None
-            self._pending = 0
+            self._held, self._held_bytes = [], 0
+            self.known.clear_pending()
+            self._uncommitted = 0
+
+    def record(self, bundle: Bundle) -> bool:
+        """Record one message; False when another writer recorded it first (known at once outside a batch;
+        inside, such a message is left to the other writer when the batch is written)."""
+        self.known.add(bundle)
+        if self._session is None:
+            with self.sessions.begin() as session:
+                return write_one(session, bundle)
+        self._held.append(bundle)
+        self._held_bytes += len(bundle.item.data)
+        if len(self._held) + self._uncommitted >= self.size:
+            self.commit()
+        elif self._held_bytes > HELD_BYTES:  # a few large messages: written now, committed with the batch
+            self._write_held()
+        return True
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One message's writes: a savepoint inside a batch (rolled back alone on error), else a transaction."""
+        """Other writes (a cursor, a quarantined message, actions): a savepoint inside a batch, after the held
+        messages (rolled back alone on error), else a transaction."""
         if self._session is None:
             with self.sessions.begin() as session:
                 yield session
             return
+        self._write_held()
         with self._session.begin_nested():
             yield self._session
-        self._pending += 1
-        if self._pending >= self.size:
+        self._uncommitted += 1
+        if self._uncommitted >= self.size:
             self.commit()
 
     def commit(self) -> None:
         """Make what the batch recorded so far durable (and visible to other connections)."""
-        if self._session is not None and self._pending:
-            self._session.commit()
-            self._session.begin()
-            self._pending = 0
+        if self._session is None:
+            return
+        self._write_held()
+        # Also after lookups only: the transaction holds the write lock (BEGIN IMMEDIATE) from its first read,
+        # and the caller may be about to write through another connection (the executor).
+        self._session.commit()
+        self._session.begin()
+        self._uncommitted = 0
+
+    @contextmanager
+    def reading(self, keys: Iterable[str] = ()) -> Iterator[Connection]:
+        """A connection that sees what was recorded; the held messages are written first when one of them
+        holds one of `keys`."""
+        if self._session is not None:
+            if any(key in self.known.pending for key in keys):
+                self._write_held()
+            yield self._session.connection()
+            return
+        with self.sessions() as session:
+            yield session.connection()
+
+    def _write_held(self) -> None:
+        if not self._held:
+            return
+        assert self._session is not None
+        session, held = self._session, self._held
+        self._held, self._held_bytes = [], 0
+        self.known.clear_pending()
+        try:
+            with session.begin_nested():
+                write_bundles(session.connection(), held)
+        except Exception as exc:  # one by one: only what fails again is lost to the quarantine
+            log.warning("writing %d messages together failed (%s: %s); writing them one by one", len(held),
+                        type(exc).__name__, exc)
+            for bundle in held:
+                self._write_alone(session, bundle)
+        self._uncommitted += len(held)
+
+    def _write_alone(self, session: Session, bundle: Bundle) -> None:
+        try:
+            with session.begin_nested():
+                write_one(session, bundle)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            with session.begin_nested():
+                quarantine(session, bundle.item, bundle.digest, reason, error_type=type(exc).__name__,
+                           advance=bundle.advance)
+            self.on_lost(bundle.item, reason)
+
+
+class Reader(Protocol):
+    def __call__(self, keys: Iterable[str] = ()) -> AbstractContextManager[Connection]: ...
 
 
 class DigestSet:
@@ -114,31 +269,152 @@ class DigestSet:
         return len(self._digests)
 
 
+class StoredMessageIds:
+    """"Is this Message-ID recorded?": a Bloom filter, and the messages table (its unique index) on a "maybe"."""
+
+    _query = select(literal(1)).where(StoredMessage.message_id == bindparam("id")).limit(1)
+
+    def __init__(self, reader: Reader, known: Known) -> None:
+        self.reader, self.known = reader, known
+
+    def __contains__(self, message_id: object) -> bool:
+        if not isinstance(message_id, str) or message_id not in self.known.message_ids:
+            return False
+        with self.reader((message_id,)) as connection:
+            return connection.execute(self._query, {"id": message_id}).first() is not None
+
+    def add(self, message_id: str) -> None:
+        self.known.message_ids.add(message_id)
+
+
+class StoredDigests:
+    """"Were these bytes seen?": a recorded message or one waiting in the quarantine (a Bloom filter, then their
+    indexed sha256 columns). One taken out for `quarantine retry` (`discard`) counts only once recorded."""
+
+    _recorded = select(literal(1)).where(StoredMessage.sha256 == bindparam("sha")).limit(1)
+    _anywhere = union_all(select(literal(1)).where(exists().where(StoredMessage.sha256 == bindparam("sha"))),
+                          select(literal(1)).where(exists().where(Quarantined.sha256 == bindparam("sha"))))
+
+    def __init__(self, reader: Reader, known: Known) -> None:
+        self.reader, self.known = reader, known
+        self._released: set[str] = set()  # a few at most: the entries being retried
+
+    def __contains__(self, digest: object) -> bool:
+        if not isinstance(digest, str) or digest not in self.known.hashes:
+            return False
+        query = self._recorded if digest in self._released else self._anywhere
+        with self.reader((digest,)) as connection:
+            return connection.execute(query, {"sha": digest}).first() is not None
+
+    def add(self, digest: str) -> None:
+        self._released.discard(digest)
+        self.known.hashes.add(digest)
+
+    def discard(self, digest: str) -> None:
+        self._released.add(digest)
+
+
+class StoredThreadIndex(ThreadIndex):
+    """The thread index kept in `thread_refs` and `thread_subjects` (written with each message): memory stays
+    flat however long the history. A query only when the Bloom filters say a reference or subject may be known."""
+
+    def __init__(self, reader: Reader, known: Known) -> None:
+        super().__init__()
+        self.reader, self.known = reader, known
+        self._refs = select(ThreadRef.ref, ThreadRef.thread_id).where(
+            ThreadRef.ref.in_(bindparam("refs", expanding=True)))
+        shares = func.sum(case((ThreadSubject.person.in_(bindparam("people", expanding=True)), 1), else_=0))
+        self._subject = (select(ThreadSubject.thread_id).where(ThreadSubject.subject_key == bindparam("key"))
+                         .group_by(ThreadSubject.thread_id).having(shares > 0)
+                         .order_by(func.min(ThreadSubject.id).desc()).limit(1))
+
+    def threads_of(self, message_ids: Sequence[str]) -> dict[str, str]:
+        maybe = [message_id for message_id in message_ids if message_id in self.known.refs]
+        if not maybe:
+            return {}
+        with self.reader(maybe) as connection:
+            return {ref: thread_id for ref, thread_id in connection.execute(self._refs, {"refs": maybe})}
+
+    def subject_thread(self, key: str, people: frozenset[str]) -> str | None:
+        if key not in self.known.subjects:
+            return None
+        with self.reader((key,)) as connection:
+            return connection.execute(self._subject, {"key": key, "people": sorted(people)}).scalar()
+
+    def remember(self, entry: ThreadEntry) -> None:
+        """The message's rows are written with it; nothing is held here."""
+
+
+class StoredThreadLeads(MutableMapping[str, str]):
+    """Which lead each thread belongs to, as `threads.lead_id` holds it (written with each message; pointed at
+    the real lead by the executor when a new one is created), instead of a dict growing with every thread.
+    Setting is a no-op: the message's own rows carry the link."""
+
+    _query = select(Thread.lead_id).where(Thread.id == bindparam("id"))
+
+    def __init__(self, reader: Reader, known: Known) -> None:
+        self.reader, self.known = reader, known
+
+    def __getitem__(self, thread_id: str) -> str:
+        held = self.known.pending_leads.get(thread_id)
+        if held is not None:  # a held message names it; the thread row keeps the first lead it was given
+            return held
+        if thread_id not in self.known.refs:  # a thread's id is one of its first message's ids
+            raise KeyError(thread_id)
+        with self.reader() as connection:  # held messages without a lead cannot change the stored one
+            lead = connection.execute(self._query, {"id": thread_id}).scalar()
+        if lead is None:
+            raise KeyError(thread_id)
+        return lead
+
+    def __setitem__(self, thread_id: str, reference: str) -> None:
+        """Recorded with the message (`record`)."""
+
+    def __delitem__(self, thread_id: str) -> None:
+        raise KeyError(thread_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+class NoWaiting(dict[str, list[str]]):
+    """The evaluator's threads waiting for a lead to be created, not kept: the executor points the stored
+    threads at the new lead itself, and `StoredThreadLeads` reads them from there."""
+
+    def setdefault(self, key: str, default: list[str] | None = None) -> list[str]:
+        return []
+
+
 @dataclass
 class Seen:
     """What the state already holds, so a message is never processed twice."""
 
-    message_ids: set[str]
-    hashes: DigestSet
+    message_ids: set[str] | StoredMessageIds
+    hashes: DigestSet | StoredDigests
 
 
-def load_memory(sessions: sessionmaker[Session], evaluator: Evaluator) -> Seen:
-    """Fill the evaluator with the threads, their leads and MANIAC-T evidence recorded before."""
-    addresses = evaluator.settings.addresses
-    seen = Seen(set(), DigestSet())
+def load_memory(sessions: sessionmaker[Session], evaluator: Evaluator, recorder: Recorder | None = None) -> Seen:
+    """Fill the evaluator with the threads' leads and MANIAC-T evidence recorded before. With the `recorder` of
+    a pipeline that records, the thread index and the seen messages stay in the state's tables (behind Bloom
+    filters); without (a dry run, `classify`), they are read into memory."""
+    if recorder is not None:
+        evaluator.index = StoredThreadIndex(recorder.reading, recorder.known)
+        evaluator.thread_leads = StoredThreadLeads(recorder.reading, recorder.known)
+        evaluator.awaiting_lead = NoWaiting()
+        seen = Seen(StoredMessageIds(recorder.reading, recorder.known),
+                    StoredDigests(recorder.reading, recorder.known))
+    else:
+        seen = Seen(set(), DigestSet())
     with sessions() as session:
-        for thread in session.scalars(select(Thread)):
-            if thread.lead_id:
+        if recorder is None:
+            for thread in session.scalars(select(Thread).where(Thread.lead_id.is_not(None))):
                 evaluator.link_thread(thread.id, thread.lead_id)
-        rows = session.execute(select(StoredMessage.message_id, StoredMessage.thread_id, StoredMessage.subject,
-                                      StoredMessage.thread_ids, StoredMessage.participants, StoredMessage.sha256))
-        for message_id, thread_id, subject, ids, participants, sha in rows:
-            seen.message_ids.add(message_id)
-            if sha:
-                seen.hashes.add(sha)
-            evaluator.index.add(thread_id, ids or [message_id], subject, participants or [], addresses)
-        # A quarantined message waits for `quarantine retry`, not for the next pass over the source.
-        seen.hashes.update(session.scalars(select(Quarantined.sha256)))
+            _load_index(session, evaluator, seen)
+        else:
+            recorder.known.load(session)
         pending = select(ActionRow.key, ActionRow.payload).where(ActionRow.kind == "create_lead",
                                                                  ActionRow.status == PENDING)
         for key, payload in session.execute(pending):
@@ -152,6 +428,21 @@ def load_memory(sessions: sessionmaker[Session], evaluator: Evaluator) -> Seen:
     return seen
 
 
+def _load_index(session: Session, evaluator: Evaluator, seen: Seen) -> None:
+    assert isinstance(seen.message_ids, set) and isinstance(seen.hashes, DigestSet)
+    addresses = evaluator.settings.addresses
+    rows = session.execute(select(StoredMessage.message_id, StoredMessage.thread_id, StoredMessage.subject,
+                                  StoredMessage.thread_ids, StoredMessage.participants, StoredMessage.sha256)
+                           .order_by(StoredMessage.id))
+    for message_id, thread_id, subject, ids, participants, sha in rows:
+        seen.message_ids.add(message_id)
+        if sha:
+            seen.hashes.add(sha)
+        evaluator.index.add(thread_id, ids or [message_id], subject, participants or [], addresses)
+    # A quarantined message waits for `quarantine retry`, not for the next pass over the source.
+    seen.hashes.update(session.scalars(select(Quarantined.sha256)))
+
+
 def evidence_piece(row: ManiacRow) -> EvidencePiece:
     return EvidencePiece(row.letter, row.rule, row.quote, row.detail, row.message_id, row.date)
 
@@ -162,13 +453,18 @@ class _Statements:
 
     def __init__(self, dialect: str) -> None:
         dml = postgresql if dialect == "postgresql" else sqlite
-        self.message = dml.insert(StoredMessage.__table__).on_conflict_do_nothing(
-            index_elements=["message_id"]).returning(StoredMessage.__table__.c.id)
+        self.messages = dml.insert(StoredMessage.__table__).on_conflict_do_nothing(index_elements=["message_id"])
+        self.message = self.messages.returning(StoredMessage.__table__.c.id)
+        self.message_pks = select(StoredMessage.message_id, StoredMessage.id).where(
+            StoredMessage.message_id.in_(bindparam("ids", expanding=True)))
         thread = dml.insert(Thread.__table__)
         # A thread that started without a lead (internal, or a lead not yet created) takes the first one known.
         self.thread = thread.on_conflict_do_update(index_elements=["id"], set_={
             "lead_id": func.coalesce(Thread.__table__.c.lead_id, thread.excluded.lead_id)})
         self.classification = dml.insert(Classification.__table__)
+        self.thread_ref = dml.insert(ThreadRef.__table__).on_conflict_do_nothing(index_elements=["ref"])
+        self.thread_subject = dml.insert(ThreadSubject.__table__).on_conflict_do_nothing(
+            index_elements=["subject_key", "thread_id", "person"])
         self.action = dml.insert(ActionRow.__table__).on_conflict_do_nothing(index_elements=["key"])
         self.evidence = dml.insert(ManiacRow.__table__).on_conflict_do_nothing(
             index_elements=["lead_id", "letter", "quote"])
@@ -195,54 +491,111 @@ class _Statements:
         return cls._built[name]
 
 
-def record(session: Session, item: RawItem, digest: str, evaluation: Evaluation,
-           thread_lead: str | None, extra_actions: Iterable[Action], *, advance: bool = True) -> bool:
-    """Message, classification, actions, evidence, review item and cursor, in the caller's transaction (one
-    message's savepoint, see `Recorder`): all or nothing. False when another writer recorded the message first."""
+@dataclass
+class Bundle:
+    """One message's rows: built when it is evaluated, written alone or with the other messages of a batch."""
+
+    item: RawItem
+    digest: str
+    entry: ThreadEntry
+    advance: bool
+    message: dict[str, Any]
+    thread: dict[str, Any]
+    classification: dict[str, Any]  # without message_pk: known once the message row is written
+    actions: list[dict[str, Any]]
+    evidence: list[dict[str, Any]]
+    review: dict[str, Any] | None
+
+
+class _Conflict(Exception):
+    """Another writer recorded one of the messages first."""
+
+
+def bundle(item: RawItem, digest: str, evaluation: Evaluation, thread_lead: str | None,
+           extra_actions: Iterable[Action], *, advance: bool = True) -> Bundle:
+    """Message, thread and its index, classification, actions, evidence, review item, and whether the cursor
+    moves past it."""
     message, decision, classification = evaluation.message, evaluation.decision, evaluation.classification
-    connection = session.connection()
-    sql = _Statements.of(connection)
     now = utcnow()
-    message_pk = connection.execute(sql.message, {
-        "message_id": message.message_id, "thread_id": evaluation.thread_id, "source": item.source,
-        "source_uid": item.uid, "sha256": digest, "subject": message.subject, "from_addr": message.from_addr,
-        "date": naive_utc(message.date), "direction": evaluation.direction,
-        "sender_role": evaluation.sender_role, "lead_id": thread_lead, "skipped_reason": evaluation.automated,
-        "thread_ids": list(thread_message_ids(message)), "participants": sorted(message.participants),
-        "raw": item.data if decision.needs_raw else None, "received_at": now,
-    }).scalar()
-    if message_pk is None:
-        return False
-    connection.execute(sql.thread, {"id": evaluation.thread_id, "subject_key": message.subject[:200],
-                                    "lead_id": thread_lead, "created_at": now})
-    connection.execute(sql.classification, {
-        "message_pk": message_pk, "intent": evaluation.intent,
-        "rule": classification.rule, "rule_file": classification.rule_file,
-        "confidence": classification.confidence, "matched": list(classification.matched),
-        "facts": classification.facts.as_json(),
-        "explanation": evaluation.automated or decision.note or classification.explanation,
-    })
+    ids = thread_message_ids(message)
+    entry = thread_entry(evaluation.thread_id, ids, message.subject, message.participants)
     actions = [*decision.actions, *extra_actions]
-    if actions:
-        connection.execute(sql.action, action_rows(actions, message_id=message.message_id))
     # Evidence of a lead that a person has still to approve is kept under new:<key> and attached to the
     # lead when it is created; evidence with no lead at all has nowhere to go and is dropped.
     evidence_lead = evaluation.lead_reference
-    pieces = {(p.letter, p.quote): p for p in evaluation.maniac} if evidence_lead else {}
-    if pieces:  # one statement for all of them; a text repeating a sentence stores it once
-        connection.execute(sql.evidence, [
-            {"lead_id": evidence_lead, "letter": p.letter, "rule": p.rule, "quote": p.quote, "detail": p.detail,
-             "message_id": p.message_id, "date": naive_utc(p.date)}
-            for p in list(pieces.values())[:MAX_EVIDENCE_PER_MESSAGE]])
-    if decision.review:
-        connection.execute(sql.review, {
-            "key": decision.review.key, "message_id": message.message_id, "thread_id": evaluation.thread_id,
-            "lead_id": thread_lead, "intent": classification.intent, "reason": decision.review.reason,
-            "proposed": [a.as_json() for a in decision.review.proposed], "created_at": now,
-        })
-    if advance:
-        advance_cursor(session, item)
+    pieces = {(p.letter, p.quote): p for p in evaluation.maniac} if evidence_lead else {}  # a repeat once
+    return Bundle(
+        item=item, digest=digest, entry=entry, advance=advance,
+        message={
+            "message_id": message.message_id, "thread_id": evaluation.thread_id, "source": item.source,
+            "source_uid": item.uid, "sha256": digest, "subject": message.subject, "from_addr": message.from_addr,
+            "date": naive_utc(message.date), "direction": evaluation.direction,
+            "sender_role": evaluation.sender_role, "lead_id": thread_lead, "skipped_reason": evaluation.automated,
+            "thread_ids": list(ids), "participants": sorted(message.participants),
+            "raw": item.data if decision.needs_raw else None, "received_at": now},
+        thread={"id": evaluation.thread_id, "subject_key": message.subject[:200], "lead_id": thread_lead,
+                "created_at": now},
+        classification={
+            "intent": evaluation.intent, "rule": classification.rule, "rule_file": classification.rule_file,
+            "confidence": classification.confidence, "matched": list(classification.matched),
+            "facts": classification.facts.as_json(),
+            "explanation": evaluation.automated or decision.note or classification.explanation},
+        actions=action_rows(actions, message_id=message.message_id) if actions else [],
+        evidence=[{"lead_id": evidence_lead, "letter": p.letter, "rule": p.rule, "quote": p.quote,
+                   "detail": p.detail, "message_id": p.message_id, "date": naive_utc(p.date)}
+                  for p in list(pieces.values())[:MAX_EVIDENCE_PER_MESSAGE]],
+        review={"key": decision.review.key, "message_id": message.message_id, "thread_id": evaluation.thread_id,
+                "lead_id": thread_lead, "intent": classification.intent, "reason": decision.review.reason,
+                "proposed": [a.as_json() for a in decision.review.proposed], "created_at": now}
+        if decision.review else None)
+
+
+def write_one(session: Session, one: Bundle) -> bool:
+    """One message in a savepoint of the caller's transaction: all or nothing. False when another writer
+    recorded it first."""
+    try:
+        with session.begin_nested():
+            write_bundles(session.connection(), [one])
+    except _Conflict:
+        return False
     return True
+
+
+def write_bundles(connection: Connection, bundles: list[Bundle]) -> None:
+    """Write the messages with one statement per table (executemany). Raises _Conflict when another writer
+    recorded one of them first; the caller's savepoint then undoes the rest."""
+    sql = _Statements.of(connection)
+    if len(bundles) == 1:
+        pk = connection.execute(sql.message, bundles[0].message).scalar()
+        if pk is None:
+            raise _Conflict(bundles[0].message["message_id"])
+        pks = {bundles[0].message["message_id"]: pk}
+    else:
+        written = connection.execute(sql.messages, [b.message for b in bundles]).rowcount
+        ids = [b.message["message_id"] for b in bundles]
+        if connection.dialect.supports_sane_multi_rowcount and written != len(bundles):
+            raise _Conflict(f"{len(bundles) - written} of {len(bundles)} messages")
+        pks = {message_id: pk for message_id, pk in connection.execute(sql.message_pks, {"ids": ids})}
+    connection.execute(sql.thread, [b.thread for b in bundles])
+    connection.execute(sql.thread_ref, [{"ref": ref, "thread_id": b.entry.thread_id}
+                                        for b in bundles for ref in b.entry.message_ids])
+    # "" marks where a thread began under its subject.
+    subjects = [{"subject_key": b.entry.subject_key, "thread_id": b.entry.thread_id, "person": person}
+                for b in bundles if b.entry.subject_key for person in ("", *sorted(b.entry.people))]
+    if subjects:
+        connection.execute(sql.thread_subject, subjects)
+    connection.execute(sql.classification, [{**b.classification, "message_pk": pks[b.message["message_id"]]}
+                                            for b in bundles])
+    for statement, rows in ((sql.action, [row for b in bundles for row in b.actions]),
+                            (sql.evidence, [row for b in bundles for row in b.evidence]),
+                            (sql.review, [b.review for b in bundles if b.review is not None])):
+        if rows:
+            connection.execute(statement, rows)
+    now = utcnow()
+    cursors = [{"source": b.item.source, "uidvalidity": b.item.uidvalidity, "last_uid": b.item.uid,
+                "updated_at": now} for b in bundles if b.advance]
+    if cursors:
+        connection.execute(sql.cursor, cursors)
 
 
 def advance_cursor(session: Session, item: RawItem) -> None:

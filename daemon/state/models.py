@@ -69,6 +69,27 @@ class Thread(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
 
 
+class ThreadRef(Base):
+    """The thread index by Message-ID: every id a recorded message has or refers to, and its thread (the first
+    thread that named it keeps it). Looked up per message, so no index has to be held in memory."""
+
+    __tablename__ = "thread_refs"
+    ref: Mapped[str] = mapped_column(String, primary_key=True)
+    thread_id: Mapped[str] = mapped_column(String)
+
+
+class ThreadSubject(Base):
+    """The thread index by subject: who took part in each thread under a normalised subject ("" marks where a
+    thread began under it, so the most recent thread is found first)."""
+
+    __tablename__ = "thread_subjects"
+    __table_args__ = (UniqueConstraint("subject_key", "thread_id", "person"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_key: Mapped[str] = mapped_column(String)
+    thread_id: Mapped[str] = mapped_column(String)
+    person: Mapped[str] = mapped_column(String)
+
+
 class StoredMessage(Base):
     __tablename__ = "messages"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

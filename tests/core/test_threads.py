@@ -92,3 +92,42 @@ def test_team_and_operations_are_never_lead_contacts() -> None:
     assert sender_role("operations@codeforsociety.org", LEADS[2], ADDRESSES) == "operations"
     assert sender_role("ana@podc.org", LEADS[2], ADDRESSES) == "lead_contact"
     assert sender_role("bob@podc.org", LEADS[2], ADDRESSES) == "unknown"
+
+
+def test_the_stored_index_threads_a_mailbox_as_the_in_memory_one_does(tmp_path) -> None:
+    """A recording pipeline keeps the thread index and the threads' leads in tables (memory stays flat over years
+    of mail); it must assign every message of the example mailbox to the same thread and lead as the in-memory
+    index of a dry run, also
+    across a restart in the middle (the second half is threaded from what the first half recorded)."""
+    from daemon.io import iter_source
+    from daemon.runtime import make_pipeline, open_runtime
+    from daemon.settings import RESOURCES, Config
+    from daemon.state.ledger import StoredThreadIndex
+
+    items = list(iter_source(RESOURCES / "examples" / "inbox.mbox"))
+
+    def threads(pipeline, part) -> list[str]:
+        found = []
+        for item in part:
+            evaluation = pipeline.process(item)
+            if evaluation is None:
+                found.append("-")
+                continue
+            lead = pipeline.evaluator.thread_reference(evaluation)
+            found.append(f"{evaluation.thread_id} {evaluation.lead_reference} {lead}")
+        return found
+
+    config = Config(state_dir=tmp_path / "dry", leads_seed_csv=RESOURCES / "examples" / "leads.csv")
+    dry = make_pipeline(open_runtime(config), dry_run=True)
+    assert not isinstance(dry.evaluator.index, StoredThreadIndex)
+    expected = threads(dry, items)
+    config = Config(state_dir=tmp_path / "real", leads_seed_csv=RESOURCES / "examples" / "leads.csv")
+    first = make_pipeline(open_runtime(config), dry_run=False, execute=False)
+    assert isinstance(first.evaluator.index, StoredThreadIndex)
+    half = len(items) // 2
+    with first.batch():
+        recorded = threads(first, items[:half])
+    second = make_pipeline(open_runtime(config), dry_run=False, execute=False)
+    recorded += threads(second, items[half:])
+    assert recorded == expected
+    assert len(set(expected)) < len(expected) - 10  # the mailbox has real threads, not one per message

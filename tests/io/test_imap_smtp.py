@@ -234,3 +234,52 @@ def test_missing_smtp_secret_is_a_config_error(dovecot: DovecotServer, smtp_serv
     assert main(["run", "--once", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "[send] password: environment variable TEST_SMTP_SECRET is not set" in err
+
+
+class NoCursor:
+    def cursor(self, source: str) -> tuple[int | None, int]:
+        return None, 0
+
+
+def test_fetch_batches_by_count_and_size_with_the_servers_receipt_dates(
+        dovecot: DovecotServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first sync of a large folder FETCHes at most `batch_size` messages and FETCH_BYTES bytes at a time (a
+    large message comes alone), in UID order, with each message's INTERNALDATE."""
+    from datetime import UTC, datetime
+
+    from daemon.io import imap as imap_module
+    from daemon.io.imap import ImapSource
+
+    days = [datetime(2025, 1, day, 9, 30, tzinfo=UTC) for day in range(1, 8)]
+    large = 6  # the sixth is larger than a batch may be
+    for number, day in enumerate(days, start=1):
+        data = confirmation(number)
+        if number == large:
+            data = data.replace(b"per month.", b"per month.\n" + (b"y" * 76 + b"\n") * 200)
+        dovecot.append("INBOX", data, msg_time=day)
+    monkeypatch.setattr(imap_module, "FETCH_BYTES", 8000)
+    config = load_config(write_daemon_config(tmp_path, dovecot, None, leads_csv=LEADS_CSV,
+                                             source_extra="batch_size = 3\n"))
+    imap = config.source.imap
+    source = ImapSource(imap, imap.server.password.resolve())
+    source.connect()
+    commands: list[list[int]] = []
+    client = source.client
+    assert client is not None
+    original = client.fetch
+
+    def fetch(uids: list[int], items: list[str]) -> dict[int, dict[bytes, object]]:
+        if "BODY.PEEK[]" in items:
+            commands.append(list(uids))
+        return original(uids, items)
+
+    monkeypatch.setattr(client, "fetch", fetch)
+    try:
+        uidvalidity, uids = source.new_uids("INBOX", NoCursor())  # every message
+        items = list(source.fetch("INBOX", uidvalidity, uids))
+    finally:
+        source.close()
+    assert [item.uid for item in items] == uids and len(items) == 7
+    assert [item.received for item in items] == days
+    assert max(len(batch) for batch in commands) <= 3
+    assert [uids[large - 1]] in commands  # alone: with a neighbour it would pass FETCH_BYTES

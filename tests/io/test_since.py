@@ -27,7 +27,8 @@ def test_first_sync_acts_only_on_mail_since_the_day_of_installation(
         dovecot: DovecotServer, smtp_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     smtp: RecordingSMTPServer = smtp_server()
-    dovecot.append("INBOX", confirmation("old@example.test", datetime(2024, 3, 5, 10, 0, tzinfo=UTC)))
+    old = datetime(2024, 3, 5, 10, 0, tzinfo=UTC)
+    dovecot.append("INBOX", confirmation("old@example.test", old), msg_time=old)
     dovecot.append("INBOX", confirmation("new@example.test", datetime.now(UTC)))
     config = write_daemon_config(tmp_path, dovecot, smtp, leads_csv=LEADS_CSV, since=None)
     code, out, err = run_cli("run", "--once", "--config", str(config))
@@ -41,6 +42,45 @@ def test_first_sync_acts_only_on_mail_since_the_day_of_installation(
     assert all(b"\\Seen" not in flags for flags in dovecot.flags("INBOX").values())
     code, out, _ = run_cli("run", "--once", "--config", str(config))
     assert code == 0 and "before since" not in out and len(smtp.messages) == 1
+
+
+def test_since_goes_by_the_servers_receipt_date_not_the_date_header(
+        dovecot: DovecotServer, smtp_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Date header is the sender's word: backdating a new message must not hide it from review, and an old
+    message with a fresh (or wrong) Date must not act. The IMAP INTERNALDATE decides."""
+    monkeypatch.chdir(tmp_path)
+    smtp: RecordingSMTPServer = smtp_server()
+    long_ago = datetime(2023, 6, 1, 9, 0, tzinfo=UTC)
+    # Received years ago, but its Date header claims today: history, held back.
+    dovecot.append("INBOX", confirmation("forged-new@example.test", datetime.now(UTC)), msg_time=long_ago)
+    # Received today, but its Date header claims 2023: new mail, acted on.
+    dovecot.append("INBOX", confirmation("backdated@example.test", long_ago), msg_time=datetime.now(UTC))
+    config = write_daemon_config(tmp_path, dovecot, smtp, leads_csv=LEADS_CSV, since=None)
+    code, out, err = run_cli("run", "--once", "--config", str(config))
+    assert code == 0, err
+    [sent] = smtp.wait_for(1)
+    assert "backdated@example.test" in sent.data.decode() and "forged-new@example.test" not in sent.data.decode()
+    assert "before since (recorded, not acted on): 1 message(s) would have done:" in out
+    assert "<forged-new@example.test> 2023-06-01:" in out
+
+
+def test_an_mbox_goes_by_its_from_lines(tmp_path: Path) -> None:
+    """In an mbox the From_ separator line keeps when the message arrived; the Date header only when it has none."""
+    mbox = tmp_path / "export.mbox"
+    old, new = confirmation("old@example.test", datetime.now(UTC)), confirmation("new@example.test",
+                                                                                 datetime(2020, 1, 1, tzinfo=UTC))
+    mbox.write_bytes(b"From ada@lakeside.edu Mon Jan  6 10:00:00 2025\n" + old.replace(b"\r\n", b"\n") +
+                     b"\nFrom ada@lakeside.edu Tue Dec  1 10:00:00 2026\n" + new.replace(b"\r\n", b"\n") + b"\n")
+    leads = tmp_path / "leads.csv"
+    leads.write_text(LEADS_CSV)
+    config = tmp_path / "c.toml"
+    config.write_text('[trust]\nauthserv_ids = ["mx.google.com"]\n'
+                      f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n[source]\nsince = 2026-01-01\n'
+                      f'[leads]\nseed_csv = "{leads}"\n')
+    code, out, err = run_cli("replay", str(mbox), "--config", str(config))
+    assert code == 0, err
+    assert "before since (recorded, not acted on): 1 message(s) would have done:" in out
+    assert "<old@example.test> 2025-01-06:" in out and "<new@example.test>" not in out
 
 
 def test_a_configured_since_holds_back_an_mbox_replay(tmp_path: Path) -> None:

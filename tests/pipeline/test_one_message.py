@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from factories import raw_email, run_cli
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from daemon.core import evaluate as evaluate_module
 from daemon.core.maniac import ManiacRules
@@ -124,18 +124,17 @@ def _fail_maniac(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _fail_record_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The store raises once, for the faulty message, after part of its transaction was written."""
-    original = ledger.record
+    """The store raises for the faulty message (written with its batch, then alone), after part of its rows were
+    written: the savepoint must undo them, and the others of its batch are recorded."""
+    original = ledger.write_bundles
 
-    def record(session: Any, item: Any, digest: str, evaluation: Any, *args: Any, **kwargs: Any) -> bool:
-        if evaluation.message.message_id == FAULTY_ID and not getattr(record, "raised", False):
-            record.raised = True  # type: ignore[attr-defined]
-            session.add(StoredMessage(message_id=FAULTY_ID, thread_id="x", source="partial"))
-            session.flush()  # written, then the store fails: the message's savepoint must undo it
+    def write_bundles(connection: Any, bundles: list[Any]) -> None:
+        if any(b.message["message_id"] == FAULTY_ID for b in bundles):
+            connection.execute(insert(StoredMessage).values(message_id=FAULTY_ID, thread_id="x", source="partial"))
             raise OSError("injected: disk hiccup")
-        return original(session, item, digest, evaluation, *args, **kwargs)
+        original(connection, bundles)
 
-    monkeypatch.setattr(ledger, "record", record)
+    monkeypatch.setattr(ledger, "write_bundles", write_bundles)
 
 
 STAGES = {"classify": _fail_classify, "decide": _fail_decide, "maniac": _fail_maniac, "record": _fail_record_once}

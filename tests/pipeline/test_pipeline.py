@@ -159,3 +159,50 @@ def test_unauthenticated_or_forged_confirmation_goes_to_review(tmp_path: Path) -
     assert not config.outbox_dir.exists()
     [review] = summary.reviews
     assert "sender not verified: " in review and "dmarc=fail" in review
+
+
+def test_a_batch_leaves_a_message_another_writer_recorded_first_and_writes_the_rest(tmp_path: Path) -> None:
+    """A batch is written with one statement per table; when another process recorded one of its messages in
+    the meantime, the batch is written message by message instead: that one is left to the other writer (no
+    second classification or action), the others are recorded, and the cursor moves past all of them."""
+    config = config_for(tmp_path)
+    items = [RawItem("mbox:in.mbox", uid, data) for uid, data in enumerate([FIRST, CONFIRM, UNRELATED], start=1)]
+    first = make_pipeline(open_runtime(config), dry_run=False, execute=False)
+    other = make_pipeline(open_runtime(config), dry_run=False, execute=False)
+    other.process(items[1])  # recorded after `first` looked at the state
+    with first.batch():
+        for item in items:
+            first.process(item)
+    runtime = open_runtime(config)
+    with runtime.sessions() as session:
+        recorded = session.execute(select(StoredMessage.message_id, StoredMessage.source_uid)).all()
+        cursor = session.get(SyncCursor, "mbox:in.mbox")
+    assert sorted(recorded) == [("q1@lakeside.edu", 1), ("q2@lakeside.edu", 2), ("u1@elsewhere.org", 3)]
+    assert cursor is not None and cursor.last_uid == 3
+    assert not first.summary.quarantined
+
+
+def test_lookups_see_the_messages_of_the_batch_not_written_yet(tmp_path: Path) -> None:
+    """Inside a batch the messages are held until it is written: a duplicate of one of them, and a reply to
+    one of them, must still be known (the batch is written first when a lookup needs it)."""
+    config = config_for(tmp_path)
+    pipeline = make_pipeline(open_runtime(config), dry_run=False, execute=False)
+    with pipeline.batch():
+        parent = pipeline.process(RawItem("mbox:in.mbox", 1, FIRST))
+        reply = pipeline.process(RawItem("mbox:in.mbox", 2, CONFIRM))
+        again = pipeline.process(RawItem("mbox:in.mbox", 3, FIRST))
+    assert parent is not None and reply is not None and again is None
+    assert reply.thread_id == parent.thread_id and reply.thread_method == "references"
+    assert pipeline.summary.duplicates == 1
+
+
+def test_a_reports_lines_are_capped_but_counted() -> None:
+    """A first import of years of mail must not hold a report line per message until the end."""
+    from daemon.pipeline import Listing
+
+    lines = Listing()
+    for number in range(Listing.LIMIT + 5):
+        lines.append(f"line {number}")
+    assert len(lines) == Listing.LIMIT + 5 and lines[-1] == f"line {Listing.LIMIT + 4}"
+    shown = list(lines)
+    assert shown[0] == "line 0" and shown[-1] == "... and 5 more" and len(shown) == Listing.LIMIT + 1

@@ -206,3 +206,27 @@ def test_two_processes_opening_an_old_state_at_once_upgrade_it_once(tmp_path: Pa
     assert outputs.count("upgraded") == 1, outputs
     assert sql(db, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
     assert sql(db, "SELECT count(*) FROM messages") == [(50,)]
+
+
+def test_the_thread_index_tables_are_filled_from_the_messages_already_recorded(tmp_path: Path) -> None:
+    """0005: a state recorded by a build that threaded in memory keeps threading after the upgrade."""
+    db = tmp_path / "partnerships.sqlite3"
+    state_at(db, "0004")
+    connection = sqlite3.connect(db)
+    try:
+        connection.executemany(
+            "INSERT INTO messages (message_id, thread_id, source, subject, direction, sender_role, thread_ids,"
+            " participants, received_at) VALUES (?, ?, 'mbox', ?, 'inbound', 'lead_contact', ?, ?,"
+            " '2026-11-30 10:00:00')",
+            [("a@x", "a@x", "Hub service", '["a@x"]', '["ada@lakeside.edu", "partnerships@2i2c.org"]'),
+             ("b@x", "a@x", "Re: Hub service", '["b@x", "a@x", "p@x"]', '["ada@lakeside.edu"]'),
+             ("c@x", "c@x", "RE: hub  service", '["c@x", "p@x"]', '["bob@elsewhere.org"]')])
+        connection.commit()
+    finally:
+        connection.close()
+    make_sessions(db)
+    assert sql(db, "SELECT ref, thread_id FROM thread_refs ORDER BY ref") == [
+        ("a@x", "a@x"), ("b@x", "a@x"), ("c@x", "c@x"), ("p@x", "a@x")]
+    assert sql(db, "SELECT thread_id, person FROM thread_subjects WHERE subject_key = 'hub service' ORDER BY id") == [
+        ("a@x", ""), ("a@x", "ada@lakeside.edu"), ("a@x", "partnerships@2i2c.org"), ("c@x", ""),
+        ("c@x", "bob@elsewhere.org")]
