@@ -29,7 +29,6 @@ from daemon.errors import EXIT_INPUT, EXIT_OK, EXIT_USAGE, DaemonError
 from daemon.evaluation.learn import learn
 from daemon.evaluation.run import evaluate as run_eval
 from daemon.filemodes import too_open
-from daemon.invoicing.airtable import check_invoice_schema
 from daemon.invoicing.months import month_of, parse_month, previous_month
 from daemon.invoicing.render import invoice_key, render_batch
 from daemon.io import FileSource
@@ -37,7 +36,6 @@ from daemon.io.google_oauth import code_from, google_consent, google_exchange, r
 from daemon.io.microsoft_oauth import microsoft_device_login
 from daemon.io.sample import newest_messages
 from daemon.io.tokens import TokenError, default_token_file, write_token_file
-from daemon.leads.airtable.schema import check_schema
 from daemon.pipeline import Summary, retry_quarantined
 from daemon.runtime import Runtime, bind_state, make_pipeline, open_evaluator, open_runtime
 from daemon.scaffold import init_directory
@@ -550,6 +548,9 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
     for wide in too_open(config.state_dir):
         print(f"warning: {wide}: others may read the state (customer mail); chmod it")
     if config.lead_backend == "airtable":
+        from daemon.invoicing.airtable import check_invoice_schema
+        from daemon.leads.airtable.schema import check_schema
+
         problems = check_schema(config.airtable) + check_invoice_schema(config.airtable, config.invoice_tables)
         if _any_problems("airtable", problems, f"problem(s) in base {config.airtable.base_id}"):
             return EXIT_USAGE

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from daemon.actions.executor import Executor
 from daemon.core.evaluate import Evaluator
@@ -14,12 +15,9 @@ from daemon.core.maniac import load_maniac_rules
 from daemon.core.notes import NoteRenderer
 from daemon.core.rules import rules_of
 from daemon.errors import ConfigError
-from daemon.invoicing.airtable import AirtableInvoices, parse_invoice_tables
 from daemon.invoicing.spend import CsvSpend, NoSpend, SpendSource
 from daemon.io.oauth import make_login
 from daemon.io.send import OutboxDirSender, Sender, SmtpSender
-from daemon.leads.airtable.settings import parse_airtable_config
-from daemon.leads.airtable.store import AirtableLeadStore
 from daemon.leads.base import LeadStore
 from daemon.leads.sqlite import SqliteLeadStore
 from daemon.pipeline import Pipeline, evaluation_settings
@@ -28,6 +26,9 @@ from daemon.state.binding import bind_config
 from daemon.state.ledger import load_memory
 from daemon.state.models import Sessions, existing_sessions, make_sessions
 
+if TYPE_CHECKING:
+    from daemon.invoicing.airtable import AirtableInvoices
+
 log = logging.getLogger("daemon.runtime")
 
 
@@ -35,6 +36,10 @@ def load_config(path: Path | None = None, *, state_dir: Path | None = None) -> C
     """The settings of `path` (or the embedded defaults) with every backend section parsed by its own package."""
     config = load_settings(path, state_dir=state_dir)
     if config.lead_backend == "airtable" and config.airtable_table is not None:
+        # Imported only for the Airtable backend: its client (pyairtable, pydantic) costs memory nobody else needs.
+        from daemon.invoicing.airtable import parse_invoice_tables
+        from daemon.leads.airtable.settings import parse_airtable_config
+
         config = replace(config, airtable=parse_airtable_config(config.airtable_table, config.base_dir),
                          invoice_tables=parse_invoice_tables(config.invoice_airtable_table or {}))
     return config
@@ -70,7 +75,11 @@ def open_runtime(config: Config) -> Runtime:
 
 def invoice_book(config: Config) -> AirtableInvoices | None:
     """With the Airtable backend, the seeds' Cloud Spend and Invoices tables in the team's base."""
-    return AirtableInvoices(config.airtable, config.invoice_tables) if config.lead_backend == "airtable" else None
+    if config.lead_backend != "airtable":
+        return None
+    from daemon.invoicing.airtable import AirtableInvoices
+
+    return AirtableInvoices(config.airtable, config.invoice_tables)
 
 
 def spend_source(config: Config, book: AirtableInvoices | None) -> SpendSource:
@@ -83,6 +92,8 @@ def spend_source(config: Config, book: AirtableInvoices | None) -> SpendSource:
 def lead_store(config: Config, sessions: Sessions) -> LeadStore:
     """The configured leads backend; nothing outside `daemon.leads` and this wiring knows which one it is."""
     if config.lead_backend == "airtable":
+        from daemon.leads.airtable.store import AirtableLeadStore
+
         return AirtableLeadStore(config.airtable)
     return SqliteLeadStore(sessions)
 

@@ -25,8 +25,7 @@ from daemon.errors import ActionError, DaemonError
 from daemon.invoicing.spend import SpendSource
 from daemon.io.send import Outgoing, Sender
 from daemon.io.tokens import TokenError
-from daemon.leads.airtable.store import StatusChange
-from daemon.leads.base import LeadStore
+from daemon.leads.base import LeadStore, StatusChange
 from daemon.settings import Config
 from daemon.state import outbox
 from daemon.state.models import DONE, FAILED, PENDING, Sessions, get_meta, set_meta, utcnow

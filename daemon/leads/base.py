@@ -5,9 +5,21 @@ records per request (Airtable) offers `create_many` and `apply_status_changes` a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from daemon.core.lead import Lead, NewLead, StatusMove
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """Move `lead_id` to `status` once per `key`; `reason` (e.g. "rule decline on message <id>") goes into the
+    audit line the store writes to the lead's notes in the same request."""
+
+    key: str
+    lead_id: str
+    status: str
+    reason: str
 
 
 class LeadStore(Protocol):

@@ -20,8 +20,8 @@ from daemon.leads.airtable.cells import format_emails, parse_emails
 from daemon.leads.airtable.client import AirtableError
 from daemon.leads.airtable.schema import check_schema
 from daemon.leads.airtable.settings import LeadFields, parse_airtable_config
-from daemon.leads.airtable.store import AirtableLeadStore, StatusChange
-from daemon.leads.base import LeadStore
+from daemon.leads.airtable.store import AirtableLeadStore
+from daemon.leads.base import LeadStore, StatusChange
 from daemon.leads.sqlite import SqliteLeadStore
 from daemon.state.models import make_sessions
 

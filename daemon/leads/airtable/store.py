@@ -20,6 +20,7 @@ from daemon.leads.airtable.cells import AUDIT_PREFIX, Cells, format_emails, mark
 from daemon.leads.airtable.client import AirtableError, AirtableStats, Caller, make_api
 from daemon.leads.airtable.schema import check_with
 from daemon.leads.airtable.settings import AirtableConfig
+from daemon.leads.base import StatusChange
 
 log = logging.getLogger("daemon.leads.airtable")
 
@@ -30,17 +31,6 @@ T = TypeVar("T")
 
 
 # --- the store ------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StatusChange:
-    """Move `lead_id` to `status` once per `key`; `reason` (e.g. "rule decline on message <id>") goes into the
-    audit line the store writes to the lead's notes in the same request."""
-
-    key: str
-    lead_id: str
-    status: str
-    reason: str
 
 
 @dataclass(frozen=True)
