@@ -9,23 +9,23 @@ import logging
 import os
 import smtplib
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from daemon.actions import lead_handlers, mail_handlers  # noqa: F401  (importing registers their handlers)
 from daemon.actions.context import InvoiceBook
 from daemon.actions.lead_handlers import lead_created, move_reason, new_lead, record_end, scheduled_end
 from daemon.actions.registry import handler_for
 from daemon.core.kinds import LEAD_KINDS, SENDING_KINDS, ActionKind
-from daemon.core.lead import Lead, NewLead
+from daemon.core.lead import Lead
 from daemon.core.notes import NoteRenderer
 from daemon.errors import ActionError, DaemonError
 from daemon.invoicing.spend import SpendSource
 from daemon.io.send import Outgoing, Sender
 from daemon.io.tokens import TokenError
-from daemon.leads.base import LeadStore, StatusChange
+from daemon.leads.base import BatchingLeadStore, LeadStore, StatusChange
 from daemon.settings import Config
 from daemon.state import outbox
 from daemon.state.models import DONE, FAILED, PENDING, Sessions, get_meta, set_meta, utcnow
@@ -34,15 +34,6 @@ from daemon.state.queries import SMTP_KEY
 log = logging.getLogger("daemon.actions.executor")
 
 SCHEDULED = "scheduled"  # an outcome only: the action stays pending until its date
-
-
-@runtime_checkable
-class BatchingLeadStore(LeadStore, Protocol):
-    """A backend that can write many status moves per request."""
-
-    def apply_status_changes(self, changes: Sequence[StatusChange]) -> dict[str, Lead | ActionError]: ...
-
-    def create_many(self, leads: Mapping[str, NewLead]) -> dict[str, Lead | ActionError]: ...
 
 
 @dataclass

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from daemon.core.lead import Lead, NewLead, StatusMove
+from daemon.errors import ActionError
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,10 @@ class StatusChange:
 
 class LeadStore(Protocol):
     """What the daemon needs of the leads table, whatever holds it."""
+
+    # Seconds a reader (the web desk) may reuse a full read: 0 where a read is local and cheap, more where each
+    # read is a paced request to a remote service.
+    read_reuse_seconds: float
 
     def all(self) -> Sequence[Lead]:
         """Every lead, read once per sync cycle; matching happens in memory over this list."""
@@ -59,3 +64,13 @@ class LeadStore(Protocol):
     def status_history(self, lead_id: str) -> list[StatusMove]:
         """The lead's recorded status moves, oldest first."""
         ...
+
+
+@runtime_checkable
+class BatchingLeadStore(LeadStore, Protocol):
+    """A backend that can write many records per request (Airtable: 10): the executor hands it its creates and
+    status moves together."""
+
+    def apply_status_changes(self, changes: Sequence[StatusChange]) -> dict[str, Lead | ActionError]: ...
+
+    def create_many(self, leads: Mapping[str, NewLead]) -> dict[str, Lead | ActionError]: ...

@@ -37,6 +37,8 @@ EDITABLE = ("service_tier", "monthly_fee", "service_start")
 class LeadTable:
     """The embedded backend: leads live in the state database beside everything else."""
 
+    read_reuse_seconds = 0.0  # a local read: always fresh
+
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 

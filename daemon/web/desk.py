@@ -27,7 +27,6 @@ from daemon.web.auth import LoginLimiter, WebSettings, sso_identity
 log = logging.getLogger("daemon.web")
 TEMPLATES = Path(__file__).parent / "templates"
 # Leads from Airtable are read at most this often (5 requests/s per base); the SQLite table is read every time.
-AIRTABLE_LEADS_SECONDS = 15.0
 
 
 def make_environment() -> jinja2.Environment:
@@ -77,7 +76,7 @@ class Desk:
         return HTMLResponse(self.env.get_template(name).render(**variables), status_code=status_code)
 
     def leads(self) -> dict[str, Lead]:
-        ttl = AIRTABLE_LEADS_SECONDS if self.config.lead_backend == "airtable" else 0.0
+        ttl = self.runtime.leads.read_reuse_seconds
         with self._leads_lock:
             if self._leads is not None and time.monotonic() - self._leads[0] < ttl:
                 return self._leads[1]
