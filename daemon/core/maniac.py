@@ -11,13 +11,12 @@ from typing import Any
 
 from daemon.core.message import Message
 from daemon.core.rulefile import (
+    checked_rule,
     known_keys,
     one_of,
     read_toml,
     rule_files,
-    rule_name,
     rule_tables,
-    string_list,
     unique_names,
 )
 from daemon.core.rules import CLASSIFY_CHARS, PatternSet, normalize_text
@@ -260,14 +259,7 @@ def _compile(pattern: str, defines: Mapping[str, str], key: str, fail: Any) -> r
 
 def _build_rule(label: str, letter: str, raw: Any, index: int, defines: Mapping[str, str],
                 default_capture: re.Pattern[str] | None) -> ManiacRule:
-    name = rule_name(label, raw, index)
-
-    def fail(reason: str) -> RuleError:
-        return RuleError(label, name, reason)
-
-    known_keys(label, name, raw, _RULE_KEYS)
-    for key in _LIST_KEYS:
-        string_list(label, name, key, raw.get(key, []))
+    name, fail = checked_rule(label, raw, index, _RULE_KEYS, _LIST_KEYS)
     if not raw.get("text_any") and not raw.get("text_regex"):
         raise fail("a rule needs at least one positive condition (text_any or text_regex)")
     capture = raw.get("capture")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,16 @@ def rule_name(label: str, raw: Any, index: int) -> str:
     if not isinstance(name, str) or not name:
         raise RuleError(label, f"#{index}", "every rule needs a non-empty name")
     return name
+
+
+def checked_rule(label: str, raw: Any, index: int, allowed: Iterable[str],
+                 lists: Iterable[str]) -> tuple[str, Callable[[str], RuleError]]:
+    """A rule table's name, once its keys and list values are checked, and a `fail(reason)` that names it."""
+    name = rule_name(label, raw, index)
+    known_keys(label, name, raw, allowed)
+    for key in lists:
+        string_list(label, name, key, raw.get(key, []))
+    return name, lambda reason: RuleError(label, name, reason)
 
 
 def unique_names(names: Iterable[tuple[str, str]]) -> None:

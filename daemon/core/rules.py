@@ -14,17 +14,15 @@ from daemon.core.lexicon import Lexicon, load_lexicon
 from daemon.core.message import Message
 from daemon.core.model import LinearModel, learned_model, load_model
 from daemon.core.rulefile import (
+    checked_rule,
     known_keys,
     one_of,
     read_toml,
     regex,
     rule_files,
-    rule_name,
     rule_tables,
-    string_list,
     unique_names,
 )
-from daemon.errors import RuleError
 from daemon.settings import Config
 
 INTENTS = ("first_contact", "service_confirmation", "delivery_affirmation", "contract", "waiting",
@@ -337,14 +335,7 @@ def _load_file(path: Path) -> list[Rule]:
 
 
 def _build_rule(file: str, intent: str, raw: dict[str, Any], index: int) -> Rule:
-    name = rule_name(file, raw, index)
-
-    def fail(reason: str) -> RuleError:
-        return RuleError(file, name, reason)
-
-    known_keys(file, name, raw, _KNOWN_KEYS)
-    for key in _LIST_KEYS:
-        string_list(file, name, key, raw.get(key, []))
+    name, fail = checked_rule(file, raw, index, _KNOWN_KEYS, _LIST_KEYS)
     direction = one_of(file, name, "direction", raw.get("direction", "any"), DIRECTIONS)
     roles = tuple(one_of(file, name, "sender_role", role, ROLES) for role in raw.get("sender_role", []))
     for fact in raw.get("requires", []):

@@ -16,11 +16,6 @@ CONFIG = Config()
 INBOUND_CONTACT = Context(direction="inbound", sender_role="lead_contact")
 
 
-@pytest.fixture(scope="module")
-def rules() -> RuleSet:
-    return load_rules(CONFIG.rules_dir)
-
-
 def classify(rules: RuleSet, text: str, *, subject: str = "Re: Hub service", context: Context = INBOUND_CONTACT,
              **fields: object):
     message = make_message(new_text=text, subject=subject, **fields)

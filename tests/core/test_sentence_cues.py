@@ -12,18 +12,13 @@ from daemon.core.extract import extract_facts
 from daemon.core.language import detect
 from daemon.core.lexicon import load_language
 from daemon.core.message import Attachment
-from daemon.core.rules import INTENTS, Context, RuleSet, load_rules
+from daemon.core.rules import INTENTS, Context, RuleSet
 from daemon.core.sentences import split_sentences
 from daemon.errors import RuleError
 from daemon.settings import Config
 
 CONFIG = Config()
 CONTACT = Context(direction="inbound", sender_role="lead_contact")
-
-
-@pytest.fixture(scope="module")
-def rules() -> RuleSet:
-    return load_rules(CONFIG.rules_dir)
 
 
 def classify(rules: RuleSet, text: str, *, subject: str = "Re: Hub proposal", context: Context = CONTACT,
