@@ -80,7 +80,8 @@ def cmd_invoice(args: argparse.Namespace, config: Config) -> int:
     month = args.month or previous_month(month_of(datetime.now(config.invoice_schedule.zone).date()))
     parse_month(month)
     if args.dry_run:
-        rendered = render_batch(month, config, runtime.leads.all(), runtime.sessions, runtime.executor.renderer,
+        rendered = render_batch(month, config.tiers, config.currency, runtime.leads.all(), runtime.sessions,
+                                runtime.executor.renderer,
                                 runtime.executor.spend)
         print(f"Subject: {rendered.subject}\nTo: {config.addresses.operations}\nCc: {config.addresses.partnerships}\n")
         print(rendered.body)

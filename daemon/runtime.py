@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from daemon.actions.context import action_settings
 from daemon.actions.executor import Executor
 from daemon.core.evaluate import Evaluator
 from daemon.core.maniac import load_maniac_rules
@@ -67,7 +68,8 @@ def open_runtime(config: Config) -> Runtime:
     renderer = NoteRenderer(config.templates_dir, globals_={"currency": config.currency})
     renderer.check()
     book = invoice_book(config)
-    executor = Executor(sessions=sessions, leads=leads, sender=make_sender(config), renderer=renderer, config=config,
+    executor = Executor(sessions=sessions, leads=leads, sender=make_sender(config), renderer=renderer,
+                        settings=action_settings(config),
                         spend=spend_source(config, book), invoice_book=book,
                         sender_factory=lambda: make_sender(config))
     return Runtime(config, sessions, leads, executor)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -13,8 +14,27 @@ from daemon.invoicing.batch import InvoiceBatch
 from daemon.invoicing.spend import SpendSource
 from daemon.io.send import Outgoing
 from daemon.leads.base import LeadStore
-from daemon.settings import Config
+from daemon.settings import Addresses, Config, DigestSettings, HandoffConfig, Tier
 from daemon.state.models import Sessions
+
+
+@dataclass(frozen=True)
+class ActionSettings:
+    """What carrying out actions needs of the configuration, and no more."""
+
+    addresses: Addresses
+    currency: str
+    tiers: tuple[Tier, ...]
+    handoff: HandoffConfig
+    digest: DigestSettings
+    max_attempts: int
+    retry_base_seconds: float  # first retry delay; doubles per attempt, capped at an hour
+    uncertain_grace_seconds: float  # how long an interrupted send waits for its copy before going out again
+
+
+def action_settings(config: Config) -> ActionSettings:
+    return ActionSettings(config.addresses, config.currency, config.tiers, config.handoff, config.digest,
+                          config.max_attempts, config.retry_base_seconds, config.uncertain_grace_seconds)
 
 
 class InvoiceBook(Protocol):
@@ -29,7 +49,7 @@ class ActionContext(Protocol):
     sessions: Sessions
     leads: LeadStore
     renderer: NoteRenderer
-    config: Config
+    settings: ActionSettings
     spend: SpendSource
     invoice_book: InvoiceBook | None
     clock: Callable[[], datetime]

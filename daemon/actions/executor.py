@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from daemon.actions import lead_handlers, mail_handlers  # noqa: F401  (importing registers their handlers)
-from daemon.actions.context import InvoiceBook
+from daemon.actions.context import ActionSettings, InvoiceBook
 from daemon.actions.lead_handlers import lead_created, move_reason, new_lead, record_end, scheduled_end
 from daemon.actions.registry import handler_for
 from daemon.core.kinds import LEAD_KINDS, SENDING_KINDS, ActionKind
@@ -26,7 +26,6 @@ from daemon.invoicing.spend import SpendSource
 from daemon.io.send import Outgoing, Sender
 from daemon.io.tokens import TokenError
 from daemon.leads.base import BatchingLeadStore, LeadStore, StatusChange
-from daemon.settings import Config
 from daemon.state import outbox
 from daemon.state.models import DONE, FAILED, PENDING, Sessions, get_meta, set_meta, utcnow
 from daemon.state.queries import SMTP_KEY
@@ -74,7 +73,7 @@ class Executor:
     leads: LeadStore
     sender: Sender
     renderer: NoteRenderer
-    config: Config
+    settings: ActionSettings
     spend: SpendSource
     invoice_book: InvoiceBook | None = None
     clock: Callable[[], datetime] = utcnow
@@ -211,7 +210,7 @@ class Executor:
         mailbox, where `confirm_delivered` marks it done; `resend_unconfirmed` sends the others again.
         """
         outbox.settle_interrupted(self.sessions, self.instance, self.clock(),
-                                  timedelta(seconds=self.config.uncertain_grace_seconds))
+                                  timedelta(seconds=self.settings.uncertain_grace_seconds))
 
     def resend_unconfirmed(self, pass_started: datetime) -> int:
         """After a complete pass over the mailbox that began after the grace period: no copy came back,
@@ -251,8 +250,8 @@ class Executor:
 
     def _failed(self, action_id: int, key: str, kind: str, attempts: int, error: str,
                 retryable: bool) -> Outcome:
-        give_up = not retryable or attempts >= self.config.max_attempts
-        delay = timedelta(seconds=min(3600.0, self.config.retry_base_seconds * 2 ** (attempts - 1)))
+        give_up = not retryable or attempts >= self.settings.max_attempts
+        delay = timedelta(seconds=min(3600.0, self.settings.retry_base_seconds * 2 ** (attempts - 1)))
         # A change the leads table refuses (renamed field, deleted record, unknown status) needs a person: it
         # goes to the review queue, where approving tries it again after the fix.
         if outbox.fail(self.sessions, action_id, attempts=attempts, error=error, give_up=give_up,

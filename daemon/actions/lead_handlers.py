@@ -146,12 +146,12 @@ def set_facts(ex: ActionContext, key: str, payload: dict[str, Any]) -> dict[str,
     if payload.get("tier"):
         changes["service_tier"] = payload["tier"]
         stated.append(f"tier {payload['tier']}")
-    fee, currency = payload.get("monthly_fee"), payload.get("currency") or ex.config.currency
-    if fee and currency == ex.config.currency:
+    fee, currency = payload.get("monthly_fee"), payload.get("currency") or ex.settings.currency
+    if fee and currency == ex.settings.currency:
         changes["monthly_fee"] = fee
         stated.append(f"monthly fee {fee} {currency}")
     elif fee:
-        stated.append(f"monthly fee {fee} {currency} (not written: the table's fees are in {ex.config.currency})")
+        stated.append(f"monthly fee {fee} {currency} (not written: the table's fees are in {ex.settings.currency})")
     start = payload.get("service_start")
     if start and (lead is None or lead.service_start is None):
         changes["service_start"] = start

@@ -17,7 +17,7 @@ from daemon.core.maniac import checklist
 from daemon.core.message import MalformedMessage, parse
 from daemon.core.stated import billing_contact, flag_sentence
 from daemon.errors import ActionError
-from daemon.invoicing.render import invoice_key, render_batch
+from daemon.invoicing.render import RenderedBatch, invoice_key, render_batch
 from daemon.io.send import build_digest, build_forward, build_invoice_batch, compose
 from daemon.state import billing, outbox, queries
 from daemon.state.stored import stored_original
@@ -45,7 +45,7 @@ def forward(ex: ActionContext, key: str, payload: dict[str, Any]) -> dict[str, A
     subject = payload["subject"].replace(f": {payload['vars']['community']} - ", f": {variables['community']} - ", 1)
     note = ex.renderer.render(payload["template"], variables)
     outgoing = build_forward(key=key, subject=subject, note=note, original=original.raw,
-                             original_id=payload["message_id"], addresses=ex.config.addresses,
+                             original_id=payload["message_id"], addresses=ex.settings.addresses,
                              date=ex.sent_date(key))
     return ex.deliver(outgoing, {})
 
@@ -69,7 +69,7 @@ def _operations_has_it(ex: ActionContext, raw: bytes) -> bool:
         message = parse(raw)
     except MalformedMessage:
         return False
-    return ex.config.addresses.operations in (*message.to, *message.cc)
+    return ex.settings.addresses.operations in (*message.to, *message.cc)
 
 
 def _note_variables(ex: ActionContext, payload: dict[str, Any], lead_id: str, raw: bytes) -> dict[str, Any]:
@@ -100,19 +100,24 @@ def _new_hub_url(ex: ActionContext, lead_id: str, variables: dict[str, Any], sta
     lead = ex.leads.get(lead_id)
     pieces = queries.lead_evidence(ex.sessions, lead_id)
     return new_hub_issue_url(
-        ex.config.handoff, community=variables["community"], tier=variables["tier"], price=variables["price"],
-        currency=ex.config.currency, contacts=lead.contact_emails if lead else (),
+        ex.settings.handoff, community=variables["community"], tier=variables["tier"], price=variables["price"],
+        currency=ex.settings.currency, contacts=lead.contact_emails if lead else (),
         start_date=(lead.service_start if lead else None) or stated_start,
         maniac_summary=checklist(pieces) if pieces else "")
+
+
+def _batch(ex: ActionContext, month: str, correction: str | None = None) -> RenderedBatch:
+    """The month's batch from what is on file now."""
+    return render_batch(month, ex.settings.tiers, ex.settings.currency, ex.leads.all(), ex.sessions, ex.renderer,
+                        ex.spend, correction=correction)
 
 
 @handles(ActionKind.SEND_INVOICE)
 def send_invoice(ex: ActionContext, key: str, payload: dict[str, Any]) -> dict[str, Any]:
     # Built when sent, from the evidence on file then: a retry after a late affirmation sends the better batch.
-    rendered = render_batch(payload["month"], ex.config, ex.leads.all(), ex.sessions, ex.renderer, ex.spend,
-                            correction=payload.get("correction"))
+    rendered = _batch(ex, payload["month"], payload.get("correction"))
     outgoing = build_invoice_batch(key=key, subject=rendered.subject, body=rendered.body, csv_name=rendered.csv_name,
-                                   csv_data=rendered.csv_data, addresses=ex.config.addresses, date=ex.sent_date(key))
+                                   csv_data=rendered.csv_data, addresses=ex.settings.addresses, date=ex.sent_date(key))
     return ex.deliver(outgoing, {"subject": rendered.subject, "lines": len(rendered.batch.lines),
                                  "ready": rendered.batch.ready_count})
 
@@ -121,7 +126,7 @@ def send_invoice(ex: ActionContext, key: str, payload: dict[str, Any]) -> dict[s
 def record_invoices(ex: ActionContext, key: str, payload: dict[str, Any]) -> dict[str, Any]:
     if ex.invoice_book is None:
         raise ActionError("no invoices table is configured to record this batch in", retryable=False)
-    rendered = render_batch(payload["month"], ex.config, ex.leads.all(), ex.sessions, ex.renderer, ex.spend)
+    rendered = _batch(ex, payload["month"])
     created = ex.invoice_book.record_batch(rendered.batch, key=invoice_key(payload["month"]))
     return {"invoice_records": created}
 
@@ -137,12 +142,12 @@ def send_digest(ex: ActionContext, key: str, payload: dict[str, Any]) -> dict[st
         leads, queries.last_activity_by_lead(ex.sessions),
         {(e.lead_id, e.month) for e in evidence if e.kind == "affirmation" and e.month},
         {e.lead_id for e in evidence if e.kind == "contract"}, reviews, date.fromisoformat(payload["day"]),
-        ex.config.digest, [FailedAction(a.id, a.kind, a.key, a.last_error or "-")
+        ex.settings.digest, [FailedAction(a.id, a.kind, a.key, a.last_error or "-")
                            for a in outbox.failed_summary(ex.sessions)], queries.oauth_problems(ex.sessions))
     body = ex.renderer.render(DIGEST_TEMPLATE, variables)
     subject = f"[partnerships] Weekly digest {payload['week']}: {variables['total']} leads, " \
               f"{len(variables['reviews'])} review item(s) waiting"
-    outgoing = build_digest(key=key, subject=subject, body=body, addresses=ex.config.addresses,
+    outgoing = build_digest(key=key, subject=subject, body=body, addresses=ex.settings.addresses,
                             date=ex.sent_date(key))
     return ex.deliver(outgoing, {"subject": subject})
 
@@ -156,5 +161,5 @@ def send_alert(ex: ActionContext, key: str, payload: dict[str, Any]) -> dict[str
     subject = f"[partnerships] Action failed for good: {payload['failed_kind']} {payload['failed_key']}"
     body = ex.renderer.render(ALERT_TEMPLATE, variables)
     outgoing = compose(key=key, kind="alert", subject=subject, note=body, attachment=None,
-                       addresses=ex.config.addresses, date=ex.sent_date(key), to_operations=False)
+                       addresses=ex.settings.addresses, date=ex.sent_date(key), to_operations=False)
     return ex.deliver(outgoing, {"subject": subject})

@@ -19,7 +19,7 @@ from daemon.invoicing.batch import (
     evidence_from_rows,
 )
 from daemon.invoicing.spend import NoSpend, SpendSource
-from daemon.settings import Config
+from daemon.settings import Tier
 from daemon.state.billing import evidence_rows
 from daemon.state.models import Sessions
 
@@ -46,13 +46,13 @@ def correction_key(month: str, reason: str) -> str:
     return f"{invoice_key(month)}:correction:{digest}"
 
 
-def render_batch(month: str, config: Config, leads: Sequence[Lead], sessions: Sessions, renderer: NoteRenderer,
-                 spend: SpendSource, correction: str | None = None) -> RenderedBatch:
+def render_batch(month: str, tiers: Sequence[Tier], currency: str, leads: Sequence[Lead], sessions: Sessions,
+                 renderer: NoteRenderer, spend: SpendSource, correction: str | None = None) -> RenderedBatch:
     evidence = evidence_from_rows(evidence_rows(sessions))
     rows, problems = spend.spend_for_month(month)
     if isinstance(spend, NoSpend) and not any(lead.cloud_billing_managed for lead in leads):
         problems = []  # nobody's cloud is billed through us: no spend is needed
-    batch = build_batch(month, leads, evidence, rows, config.tiers, config.currency, problems=problems)
+    batch = build_batch(month, leads, evidence, rows, tiers, currency, problems=problems)
     return RenderedBatch(batch, batch_subject(batch, correction),
                          renderer.render(TEMPLATE, batch_variables(batch, correction)),
                          csv_filename(month), batch_csv(batch))

@@ -314,7 +314,8 @@ async def invoices(request: Request) -> Response:
     month = month_of(datetime.now(desk.config.invoice_schedule.zone).date())
     leads = await run_in_threadpool(desk.leads)
     try:
-        rendered = await run_in_threadpool(render_batch, month, desk.config, list(leads.values()), desk.sessions,
+        rendered = await run_in_threadpool(render_batch, month, desk.config.tiers, desk.config.currency,
+                                           list(leads.values()), desk.sessions,
                                            desk.runtime.executor.renderer, desk.runtime.executor.spend)
         batch, problem = rendered.batch, ""
     except DaemonError as exc:
