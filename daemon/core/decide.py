@@ -318,9 +318,11 @@ SERVICE_STATUSES = (ACTIVE_SERVICE, INACTIVE_SERVICE)  # a start recorded now wo
 def _set_facts(situation: Situation, lead_ref: str, lead_name: str) -> Action | None:
     """What the mail states becomes lead data, recorded like a status move: a confirmation's tier and monthly fee
     (with its currency), and the service start. The start is recorded only where the lead has none (the table's
-    value wins) and comes from, in this order: the date a confirmation or contract states; else the month a
-    first delivery affirmation affirms (its first day: the service ran then). `Needs Admin` becomes
-    `Active Service` once that date has come (`due_activations`)."""
+    value wins) and comes from, in this order: the date a confirmation or contract states; else, for a lead not
+    yet in service, the month a first delivery affirmation affirms (its first day: the service ran then; not only
+    `Needs Admin`, since the confirmation's own move may still be on its way). Operations' word that the hub is
+    set up is the third signal (`_from_operations`). `Needs Admin` becomes `Active Service` once the recorded
+    date has come (`due_activations`)."""
     intent, facts = situation.classification.intent, situation.classification.facts
     payload: dict[str, Any] = {"lead": lead_ref, "lead_name": lead_name, "message_id": key_id(situation.message),
                                "date": _date(situation.message), "intent": intent}
