@@ -41,7 +41,7 @@ def bench_daemon(messages: list[bytes]) -> tuple[float, int, int]:
             except MalformedMessage:
                 quarantined += 1
                 continue
-            pipeline.evaluator.remember(pipeline.evaluate(message))
+            pipeline.evaluator.remember(pipeline.evaluator.evaluate(message))
             decided += 1
         return time.perf_counter() - start, decided, quarantined
 

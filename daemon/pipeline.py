@@ -152,10 +152,6 @@ class Pipeline:
         self._leads_fresh = False
         return utcnow()
 
-    def evaluate(self, message: Message, source: str = "") -> Evaluation:
-        """The pure part's verdict, as `classify` gets it too."""
-        return self.evaluator.evaluate(message, source)
-
     # -- one message -------------------------------------------------------------------------------------------
 
     def process(self, item: RawItem, *, advance: bool = True) -> Evaluation | None:

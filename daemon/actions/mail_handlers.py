@@ -13,8 +13,9 @@ from daemon.core.digest import FailedAction, OpenReview, digest_variables
 from daemon.core.extract import find_start_date
 from daemon.core.handoff import new_hub_issue_url
 from daemon.core.kinds import ActionKind
+from daemon.core.lead import Lead
 from daemon.core.maniac import checklist
-from daemon.core.message import MalformedMessage, parse
+from daemon.core.message import MalformedMessage, Message, parse
 from daemon.core.stated import billing_contact, flag_sentence
 from daemon.errors import ActionError
 from daemon.invoicing.render import RenderedBatch, invoice_key, render_batch
@@ -33,14 +34,18 @@ def forward(ex: ActionContext, key: str, payload: dict[str, Any]) -> dict[str, A
     if original is None:
         raise ActionError(f"original <{payload['message_id']}> is not stored", retryable=False)
     lead_id = ex.lead_id(payload["lead"])
-    if _operations_has_it(ex, original.raw):
+    try:
+        message: Message | None = parse(original.raw)
+    except MalformedMessage:
+        message = None
+    if message is not None and ex.settings.addresses.operations in (*message.to, *message.cc):
         # Operations was To/Cc on the message itself: the evidence is recorded, a second copy helps nobody.
         ex.leads.append_note(lead_id, f"{(payload['vars'].get('original_date') or '')[:10] or 'undated'} "
                              f"partnerships-daemon: {payload['vars']['intent_label']} "
                              f"<{payload['message_id']}> recorded; not forwarded: operations received it "
                              "directly", key=key)
         return {"not_forwarded": "operations received it directly"}
-    variables = _note_variables(ex, payload, lead_id, original.raw)
+    variables = _note_variables(ex, payload, lead_id, message)
     _write_stated_facts(ex, key, lead_id, variables)
     subject = payload["subject"].replace(f": {payload['vars']['community']} - ", f": {variables['community']} - ", 1)
     note = ex.renderer.render(payload["template"], variables)
@@ -64,15 +69,8 @@ def _write_stated_facts(ex: ActionContext, key: str, lead_id: str, variables: di
         log.warning("billing contact not written to the lead key=%s: %s", key, exc)
 
 
-def _operations_has_it(ex: ActionContext, raw: bytes) -> bool:
-    try:
-        message = parse(raw)
-    except MalformedMessage:
-        return False
-    return ex.settings.addresses.operations in (*message.to, *message.cc)
-
-
-def _note_variables(ex: ActionContext, payload: dict[str, Any], lead_id: str, raw: bytes) -> dict[str, Any]:
+def _note_variables(ex: ActionContext, payload: dict[str, Any], lead_id: str,
+                    message: Message | None) -> dict[str, Any]:
     """The decision's variables, completed when sent: the lead's name now (a new lead may have been named
     since), facts the mail states (start date, billing contact), a flag for a problem or question, and who
     approved it in review."""
@@ -81,23 +79,20 @@ def _note_variables(ex: ActionContext, payload: dict[str, Any], lead_id: str, ra
     lead = ex.leads.get(lead_id)
     if lead is not None:
         variables["community"] = lead.name
-    try:
-        message = parse(raw)
-        text, sent = message.new_text, (message.date.date() if message.date else ex.clock().date())
-    except MalformedMessage:
-        text, sent = "", ex.clock().date()
+    text = message.new_text if message is not None else ""  # unparseable: the note says only what was decided
+    sent = message.date.date() if message is not None and message.date else ex.clock().date()
     stated_start = find_start_date(text, sent) if variables["intent"] == "service_confirmation" else None
     variables["start_date"] = stated_start.isoformat() if stated_start else None
     variables["billing_contact"] = billing_contact(text)
     variables["flag"] = flag_sentence(text)
     if variables["intent"] == "service_confirmation":
-        variables["new_hub_url"] = _new_hub_url(ex, lead_id, variables, stated_start)
+        variables["new_hub_url"] = _new_hub_url(ex, lead_id, lead, variables, stated_start)
     return variables
 
 
-def _new_hub_url(ex: ActionContext, lead_id: str, variables: dict[str, Any], stated_start: date | None) -> str:
+def _new_hub_url(ex: ActionContext, lead_id: str, lead: Lead | None, variables: dict[str, Any],
+                 stated_start: date | None) -> str:
     """The pre-filled "New Hub - Request Information" issue, with what is known when the forward goes out."""
-    lead = ex.leads.get(lead_id)
     pieces = queries.lead_evidence(ex.sessions, lead_id)
     return new_hub_issue_url(
         ex.settings.handoff, community=variables["community"], tier=variables["tier"], price=variables["price"],

@@ -324,21 +324,27 @@ def _set_facts(situation: Situation, lead_ref: str, lead_name: str) -> Action | 
     set up is the third signal (`_from_operations`). `Needs Admin` becomes `Active Service` once the recorded
     date has come (`due_activations`)."""
     intent, facts = situation.classification.intent, situation.classification.facts
-    payload: dict[str, Any] = {"lead": lead_ref, "lead_name": lead_name, "message_id": key_id(situation.message),
-                               "date": _date(situation.message), "intent": intent}
+    stated: dict[str, Any] = {}
     if intent == "service_confirmation":
-        payload |= {"tier": facts.tier, "monthly_fee": str(facts.price) if facts.price is not None else None,
-                    "currency": facts.currency}
+        stated |= {"tier": facts.tier, "monthly_fee": str(facts.price) if facts.price is not None else None,
+                   "currency": facts.currency}
     lead = situation.lead
     if lead is None or lead.service_start is None:
         if intent in ("service_confirmation", "contract") and facts.start_date is not None:
-            payload["service_start"] = facts.start_date.isoformat()
+            stated["service_start"] = facts.start_date.isoformat()
         elif intent == "delivery_affirmation" and lead is not None and lead.status not in SERVICE_STATUSES:
             month, _ = _affirmed_month(situation)
-            payload["service_start"] = f"{month}-01" if month else None
-    if not any(payload.get(name) for name in ("tier", "monthly_fee", "service_start")):
+            stated["service_start"] = f"{month}-01" if month else None
+    if not any(stated.get(name) for name in ("tier", "monthly_fee", "service_start")):
         return None
-    return Action(ActionKind.SET_FACTS, f"facts:{key_id(situation.message)}", payload)
+    return _facts_action(situation.message, lead_ref, lead_name, intent, stated)
+
+
+def _facts_action(message: Message, lead_ref: str, lead_name: str, intent: str, stated: dict[str, Any]) -> Action:
+    """The `set_facts` action of a message, once per message whichever signal it carries."""
+    return Action(ActionKind.SET_FACTS, f"facts:{key_id(message)}", {
+        "lead": lead_ref, "lead_name": lead_name, "message_id": key_id(message), "date": _date(message),
+        "intent": intent, **stated})
 
 
 # Operations saying the community's hub or admin set-up is done ("the hub is now live", "admin infrastructure has
@@ -357,9 +363,8 @@ def _from_operations(situation: Situation) -> Decision:
     if (lead is None or lead.status != NEEDS_ADMIN or lead.service_start is not None or message.date is None
             or not _SET_UP_DONE.search(message.new_text)):
         return Decision(note="operations is internal: its mail is not evidence")
-    action = Action(ActionKind.SET_FACTS, f"facts:{key_id(message)}", {
-        "lead": lead.id, "lead_name": lead.name, "message_id": key_id(message), "date": _date(message),
-        "intent": "hub_set_up", "service_start": message.date.date().isoformat()})
+    action = _facts_action(message, lead.id, lead.name, "hub_set_up",
+                           {"service_start": message.date.date().isoformat()})
     if situation.trust is not None and not situation.trust.trusted:
         return Decision(review=Review(key=f"review:{key_id(message)}", proposed=(action,), reason=clean(
             f"sender not verified: {situation.trust.reason}", MAX_REASON)), lead_name=lead.name, needs_raw=True)
