@@ -14,13 +14,13 @@ from typing import Any
 from daemon.core.authority import lead_addresses, sender_concern
 from daemon.core.automated import detect_automated, echoes_own_forward
 from daemon.core.decide import Action, Decision, ForwardLog, Situation, creates_lead, decide, maniac_note
-from daemon.core.extract import facts_of
+from daemon.core.extract import NO_FACTS, facts_of
 from daemon.core.kinds import ActionKind
 from daemon.core.lead import Lead
 from daemon.core.lookalike import skeleton
 from daemon.core.maniac import EvidencePiece, ManiacRules, checklist, merge
 from daemon.core.message import Message
-from daemon.core.rules import Classification, Context, RuleSet
+from daemon.core.rules import Classification, Context, RuleSet, not_classified
 from daemon.core.threads import (
     ThreadIndex,
     direction_of,
@@ -110,14 +110,17 @@ class Evaluator:
         lead = self._lead_for(assignment.thread_id, externals)
         role = sender_role(message.from_addr, lead, addresses)
         direction = direction_of(message.from_addr, addresses)
-        facts = facts_of(message, settings.tier_names)
+        # Mail a machine sent is skipped whatever it says (decide): classifying it would be half the work of a
+        # first import for nothing (bounces and list mail are half of a real mailbox).
+        facts = NO_FACTS if automated else facts_of(message, settings.tier_names)
         creating = creates_lead(message, lead, externals, role, automated, addresses)
         if creating and message.from_addr in externals:
             # The person who opens a new lead's thread becomes its first contact.
             role = "lead_contact"
         elif self.unknown_is_contact and role == "unknown" and direction == "inbound":
             role = "lead_contact"
-        classification = self.rules.classify(message, Context(direction=direction, sender_role=role), facts)
+        classification = not_classified(automated, facts) if automated else self.rules.classify(
+            message, Context(direction=direction, sender_role=role), facts)
         trust = None if automated else assess_sender(
             message, settings.trust, outbound=direction == "outbound", from_sent_folder=source in settings.sent_sources)
         concern = None if automated else sender_concern(message, lead, role, list(self.leads.values()))

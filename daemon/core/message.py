@@ -24,6 +24,7 @@ from mailparser_reply.constants import (
     QUOTED_MATCH_INCLUDE,
 )
 from mailparser_reply.parser import EmailMessage as _ReplyMessage
+from mailparser_reply.parser import EmailReply as _ReplyPart
 
 
 @dataclass(frozen=True)
@@ -780,17 +781,45 @@ class _Reply:
 
 
 def _library_reply(text: str) -> _Reply:
-    parsed = _ReplyMessage(
+    """The first reply of `text` as the library splits it (what the sender wrote above the first quoted
+    header), without its signature and disclaimers.
+
+    The library's `read()` splits the whole history and strips the signature and disclaimers of every reply in
+    it; only the first reply is ever read, so only it is processed here (the same result in half the time)."""
+    message = _ReplyMessage(
         text=text,
         languages=list(_REPLY_LANGUAGES),
         _header_regex=_REPLY_HEADER_RE,
         _signature_regex=_REPLY_SIGNATURE_RE,
         _disclaimers_regex=_REPLY_DISCLAIMER_RE,
-    ).read()
-    if not parsed.replies:
-        return _Reply("", "")
-    first = parsed.replies[0]
-    if first.headers:
+    )  # normalises the text (line endings, stripped lines, Outlook separators)
+    normalized = message.text
+    header = _first_reply_header(normalized)
+    content = normalized if header is None else normalized[: normalized.find(header)]
+    if header is not None and not content.strip():
         # The text opened with a quoted header: the sender wrote nothing above the history.
         return _Reply("", "")
+    disclaimers, signatures = message._process_signatures_disclaimers(content)
+    first = _ReplyPart(content=content, signatures=signatures, disclaimers=disclaimers)
     return _Reply(first.body, first.signatures or "")
+
+
+# Words one of the library's reply headers cannot do without ("On ... wrote:", "Am ... schrieb", two lines of
+# "From:"/"To:"..., "Original Message"), case-folded: a text holding none has no header, and the header regex
+# (which tries every position of the text) need not run.
+_HEADER_WORDS = ("wrote:", "schrieb", "original message", "from:", "sent:", "to:", "subject:", "date:", "cc:",
+                 "organization:", "von:", "gesendet:", "an:", "betreff:", "datum:", "organisation:")
+
+
+def _first_reply_header(text: str) -> str | None:
+    """The first reply header the library would split `text` at, or None."""
+    folded = text.casefold()
+    if not folded.isascii():  # the regex engine takes dotted and dotless I for i; casefold does not
+        folded = folded.replace("\u0307", "").replace("\u0131", "i")
+    if not any(word in folded for word in _HEADER_WORDS):
+        return None
+    for match in _REPLY_HEADER_RE.finditer(text):
+        found = next((group for group in match.groups() if group), None)
+        if found:
+            return found
+    return None

@@ -213,6 +213,11 @@ class Classification:
     sentence: str = ""  # the sentence that carries the decision, when one does
 
 
+def not_classified(automated: str, facts: Facts) -> Classification:
+    """The classification of mail a machine sent (an auto-reply, a bounce, list mail): none, it is skipped."""
+    return Classification(OTHER, None, None, 1.0, (), facts, f"not classified: {automated}")
+
+
 SENTENCE_RULE = "sentence-cues"
 # Who the sentence cues listen to: mail from the community (operations' and the team's mail is not evidence;
 # the team's introductions have their own phrase rule).
