@@ -11,7 +11,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from daemon.cli import main
-from daemon.core.message import Attachment, Message
+from daemon.core.message import Attachment, Body, Message
 
 
 def bayside_has_ended() -> bool:
@@ -59,8 +59,8 @@ def make_message(**overrides: object) -> Message:
         "attachments": (),
     }
     values.update(overrides)
-    if "full_text" not in overrides:
-        values["full_text"] = values["new_text"]
+    full_text = values.pop("full_text")
+    values["body"] = Body.of(str(values.pop("new_text")), str(full_text) if "full_text" in overrides else None)
     return Message(**values)  # type: ignore[arg-type]
 
 

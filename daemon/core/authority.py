@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from daemon.core.lead import Lead
@@ -51,7 +51,25 @@ def display_name_address(message: Message) -> str | None:
     return None
 
 
-def sender_concern(message: Message, lead: Lead | None, role: str, leads: Sequence[Lead]) -> Concern | None:
+class LeadDomains:
+    """The e-mail domains of a set of leads, and which of them a sender's domain imitates, remembered per sender
+    domain: built once per set of leads, since a first import checks thousands of senders against thousands of
+    leads."""
+
+    def __init__(self, leads: Iterable[Lead]) -> None:
+        self.leads = tuple(leads)
+        self.domains = dict.fromkeys(d for lead in self.leads for d in _domains(lead))
+        self._imitated: dict[str, str | None] = {}
+
+    def imitated(self, domain: str) -> str | None:
+        """The first lead domain (other than itself) that `domain` imitates, or None."""
+        if domain not in self._imitated:
+            self._imitated[domain] = imitated_domain(domain, [d for d in self.domains if d != domain])
+        return self._imitated[domain]
+
+
+def sender_concern(message: Message, lead: Lead | None, role: str,
+                   leads: Sequence[Lead] | LeadDomains) -> Concern | None:
     """Why this sender may not move `lead` or reach operations by themself; None for a recorded contact.
 
     Checked in order of how much they suggest an attack: a display name carrying another address, a domain
@@ -64,9 +82,9 @@ def sender_concern(message: Message, lead: Lead | None, role: str, leads: Sequen
         return Concern(f"display name carries the address {clean(shown, 80)}, not the sender's "
                        f"{clean(sender, 80)}", impersonation=True)
     domain = domain_of(sender) if "@" in sender else ""
-    known_domains = dict.fromkeys(d for lead_ in leads for d in _domains(lead_))
-    imitated = imitated_domain(domain, [d for d in known_domains if d != domain]) if domain else None
-    if imitated is not None and domain not in known_domains:
+    known = leads if isinstance(leads, LeadDomains) else LeadDomains(leads)
+    imitated = known.imitated(domain) if domain else None
+    if imitated is not None and domain not in known.domains:
         return Concern(f"sender domain {clean(domain, 80)} looks like the lead domain {imitated}", impersonation=True)
     if role == "lead_contact":
         return None

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from daemon.core.authority import lead_addresses, sender_concern
+from daemon.core.authority import LeadDomains, lead_addresses, sender_concern
 from daemon.core.automated import detect_automated, echoes_own_forward
 from daemon.core.decide import Action, Decision, ForwardLog, Situation, creates_lead, decide, maniac_note
 from daemon.core.extract import NO_FACTS, facts_of
@@ -22,9 +22,9 @@ from daemon.core.maniac import EvidencePiece, ManiacRules, checklist, merge
 from daemon.core.message import Message
 from daemon.core.rules import Classification, Context, RuleSet, not_classified
 from daemon.core.threads import (
+    LeadIndex,
     ThreadIndex,
     direction_of,
-    match_lead,
     sender_role,
     thread_message_ids,
 )
@@ -96,6 +96,7 @@ class Evaluator:
     # `partnerships eval`: an inbound sender nobody knows counts as a contact of its lead (the evaluation set has
     # no leads table; its figures measure the classifier, not lead matching).
     unknown_is_contact: bool = False
+    _indexed: tuple[LeadIndex, LeadDomains] | None = field(default=None, repr=False, compare=False)
 
     def evaluate(self, message: Message, source: str = "", raw: bytes = b"") -> Evaluation:
         """Thread, match, classify and decide: no database, no network, nothing remembered. `raw` (the bytes as
@@ -123,7 +124,7 @@ class Evaluator:
             message, Context(direction=direction, sender_role=role), facts)
         trust = None if automated else assess_sender(
             message, settings.trust, outbound=direction == "outbound", from_sent_folder=source in settings.sent_sources)
-        concern = None if automated else sender_concern(message, lead, role, list(self.leads.values()))
+        concern = None if automated else sender_concern(message, lead, role, self._indexes()[1])
         limits = self.forward_log.limits(lead.id if lead else None, message.from_addr, arrival_time(message),
                                          per_lead=settings.max_forwards_per_lead,
                                          per_sender=settings.max_forwards_per_sender)
@@ -147,7 +148,15 @@ class Evaluator:
             lead = self.leads.get(reference)
             if lead is not None:
                 return lead
-        return match_lead(externals, list(self.leads.values()))
+        return self._indexes()[0].match(externals) if externals else None
+
+    def _indexes(self) -> tuple[LeadIndex, LeadDomains]:
+        """The leads indexed by contact and domain, rebuilt only when the leads changed (the comparison of the
+        snapshot is by identity first, which frozen leads make exact)."""
+        leads = tuple(self.leads.values())
+        if self._indexed is None or self._indexed[0].leads != leads:
+            self._indexed = (LeadIndex(leads), LeadDomains(leads))
+        return self._indexed
 
     # -- what the evaluator learns --------------------------------------------------------------------------
 

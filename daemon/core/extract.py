@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from daemon.core import dates
@@ -83,8 +84,7 @@ def find_tier(text: str, tier_names: Iterable[str], priced: bool = True) -> str 
         return None  # no tier word, no price, no configured name: one cheap scan instead of three
     if configured:
         # configured names also before "service" / "hub": "small hub service"
-        named = re.search(r"\b(?P<n>" + "|".join(re.escape(n) for n in sorted(configured)) +
-                          r")[\s-]+(?:hub|service)\b", text, re.IGNORECASE)
+        named = _named_tier(frozenset(configured)).search(text)
         if named:
             found.append((named.start("n"), named.group("n").lower()))
     # the third pattern (a name right before a price) only where a price was found
@@ -92,6 +92,13 @@ def find_tier(text: str, tier_names: Iterable[str], priced: bool = True) -> str 
     if not found and priced:
         _names(_CHOSEN_PATTERNS, text, configured, found)
     return min(found)[1] if found else None
+
+
+@lru_cache(maxsize=16)
+def _named_tier(configured: frozenset[str]) -> re.Pattern[str]:
+    """A configured tier name before "hub" or "service", compiled once per set of names."""
+    return re.compile(r"\b(?P<n>" + "|".join(re.escape(n) for n in sorted(configured)) + r")[\s-]+(?:hub|service)\b",
+                      re.IGNORECASE)
 
 
 def _names(patterns: Iterable[re.Pattern[str]], text: str, configured: set[str], found: list[tuple[int, str]]) -> None:

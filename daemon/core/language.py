@@ -47,13 +47,14 @@ for _lang, _words in _WORDS.items():
 
 def _counts(text: str, limit: int) -> Counter[str]:
     """How many function words of each language `text` holds: one tokenisation, one dictionary look-up a word."""
-    counts: Counter[str] = Counter()
+    counts: dict[str, int] = {}
     known = _LANGUAGES_OF
     for token in _TOKEN.findall(text[:limit].lower()):
         languages = known.get(token)
         if languages is not None:
-            counts.update(languages)
-    return counts
+            for language in languages:  # a plain dict: Counter.update costs three times as much per word
+                counts[language] = counts.get(language, 0) + 1
+    return Counter(counts)
 
 
 def present(text: str, limit: int = 2000) -> tuple[str, ...]:

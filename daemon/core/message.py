@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message as _EmailMessage
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from inscriptis import get_text as _html_to_text
 from mailparser_reply.constants import (
@@ -35,6 +35,23 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class Body:
+    """A message's text parts as decoded, or its texts as given. What is derived from them (HTML converted to
+    text, the sender's new text) is worked out on first use: half of a real mailbox is skipped (bounces, list
+    mail) before anything reads it."""
+
+    plain: tuple[str, ...] = ()
+    html: tuple[str, ...] = ()
+    full_text: str | None = None  # given instead of parts (a message built by hand)
+    new_text: str | None = None
+
+    @classmethod
+    def of(cls, new_text: str, full_text: str | None = None) -> Body:
+        """A body whose texts are given: `full_text` defaults to `new_text`."""
+        return cls(full_text=new_text if full_text is None else full_text, new_text=new_text)
+
+
+@dataclass(frozen=True)
 class Message:
     message_id: str  # without angle brackets; synthesized "sha256-<hex>@synthetic.invalid" when missing
     subject: str  # RFC 2047-decoded, whitespace folded, "" when missing
@@ -48,16 +65,49 @@ class Message:
     references: tuple[str, ...]  # message ids without brackets, oldest first
     headers: tuple[tuple[str, str], ...]  # (lower-case name, decoded value) for every header, in order
     content_type: str  # top-level "type/subtype", lower-case
-    new_text: str  # what the sender wrote in this message: no quotes, forwarded history or signature
-    full_text: str  # the whole text body (HTML converted to text)
+    body: Body  # its texts: see full_text and new_text
     attachments: tuple[Attachment, ...] = ()
     size: int = 0  # raw byte size
     defects: tuple[str, ...] = field(default=())  # names of email-package defects seen
 
+    @cached_property
+    def _text(self) -> tuple[str, str]:
+        """(the whole text body, HTML converted to text; a note saying where a long HTML body was cut, or "")."""
+        body = self.body
+        if body.plain:
+            text, note = "\n".join(body.plain), ""
+        elif body.html:
+            text, note = _html_texts(list(body.html))
+        else:
+            text, note = "", ""
+        return _LINE_ENDINGS.sub("\n", text), note
+
+    @cached_property
+    def full_text(self) -> str:
+        """The whole text body (HTML converted to text)."""
+        if self.body.full_text is not None:
+            return self.body.full_text
+        text, note = self._text
+        return f"{text}\n{note}" if note else text  # the note is in the full text only: not the sender's words
+
+    @cached_property
+    def new_text(self) -> str:
+        """What the sender wrote in this message: no quotes, forwarded history or signature."""
+        if self.body.new_text is not None:
+            return self.body.new_text
+        return _new_text(self._text[0])
+
     def header(self, name: str) -> tuple[str, ...]:
         """All values of header `name` (case-insensitive), in order."""
-        wanted = name.lower()
-        return tuple(value for key, value in self.headers if key == wanted)
+        return self._by_name.get(name.lower(), ())
+
+    @cached_property
+    def _by_name(self) -> dict[str, tuple[str, ...]]:
+        """Header values by lower-case name: a message is asked for some twenty headers, most of them absent."""
+        grouped: dict[str, list[str]] = {}
+        for key, value in self.headers:
+            grouped.setdefault(key, []).append(value)
+        return {key: tuple(values) for key, values in grouped.items()}
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -311,18 +361,6 @@ def _parse(raw: bytes, max_size: int) -> Message:
     subject = _WHITESPACE.sub(" ", subject).strip()
 
     plain, html, attachments, defects = _walk(msg)
-    cut_note = ""
-    if plain:
-        full_text = "\n".join(plain)
-    elif html:
-        full_text, cut_note = _html_texts(html)
-    else:
-        full_text = ""
-    full_text = _LINE_ENDINGS.sub("\n", full_text)
-    new_text = _new_text(full_text)
-    if cut_note:  # in the full text only: new_text is what the sender wrote
-        full_text = f"{full_text}\n{cut_note}"
-
     return Message(
         message_id=message_id,
         subject=subject,
@@ -336,8 +374,7 @@ def _parse(raw: bytes, max_size: int) -> Message:
         references=_message_ids(raw_by_name.get("references", ())),
         headers=tuple(headers),
         content_type=msg.get_content_type(),
-        new_text=new_text,
-        full_text=full_text,
+        body=Body(tuple(plain), tuple(html)),
         attachments=tuple(attachments),
         size=size,
         defects=tuple(defects),
@@ -608,6 +645,10 @@ def _disposition(part: _EmailMessage) -> str | None:
 
 
 def _filename(part: _EmailMessage) -> str | None:
+    # get_filename parses every parameter of two headers; most parts have neither filename= nor name=.
+    if not any("name" in str(value).lower() for key, value in part._headers
+               if key.lower() in ("content-disposition", "content-type")):
+        return None
     try:
         name = part.get_filename()
     except Exception:  # malformed RFC 2231 parameters

@@ -13,6 +13,7 @@ _END = re.compile(r"(?<=[.!?;])\s+|\n+|(?<=[.!?])$")
 _WRAPPED = re.compile(r"(?<=[^\W\d_,])[ \t]*\n[ \t]*(?=[^\W\d_A-Z\u00c0-\u00de])")
 _ABBREVIATIONS = re.compile(
     r"(?:\b(?:e\.g|i\.e|etc|approx|dr|mr|mrs|ms|prof|vs|no|st|inc|ltd|sr|sra|dra)\.|(?:^|\s)\d{1,2}\.)$", re.IGNORECASE)
+_ABBREVIATION_REACH = 12
 _CLAUSE = re.compile(r"[,:;\u2013\u2014]| - | but | pero | mas | mais | aber | however ")
 MAX_SENTENCES = 60
 
@@ -35,7 +36,9 @@ def split_sentences(text: str) -> list[str]:
         carry = ""
         if not piece:
             continue
-        if _ABBREVIATIONS.search(piece):
+        # The pattern ends at the piece's end and is at most 8 characters long: only the tail needs a scan (the
+        # engine still sees the characters before where the scan starts, for the word boundary).
+        if _ABBREVIATIONS.search(piece, max(0, len(piece) - _ABBREVIATION_REACH)):
             carry = piece
             continue
         pieces.append(piece)

@@ -137,25 +137,35 @@ def external_participants(message: Message, addresses: Addresses) -> tuple[str, 
     return tuple(seen)
 
 
+class LeadIndex:
+    """The leads by contact address and by e-mail domain, built once per set of leads: a first import creates
+    thousands of leads, and every message is matched against all of them."""
+
+    def __init__(self, leads: Iterable[Lead]) -> None:
+        self.leads = tuple(leads)
+        self.by_contact: dict[str, Lead] = {}
+        self.by_domain: dict[str, Lead] = {}
+        for lead in self.leads:
+            for contact in lead.contact_emails:
+                self.by_contact.setdefault(contact, lead)
+            if lead.domain:
+                self.by_domain.setdefault(lead.domain, lead)
+
+    def match(self, externals: Sequence[str]) -> Lead | None:
+        """The lead whose contact addresses, then whose e-mail domain, appear among the external participants."""
+        for address in externals:
+            if address in self.by_contact:
+                return self.by_contact[address]
+        for address in externals:
+            domain = domain_of(address)
+            if domain not in PUBLIC_MAIL_DOMAINS and domain in self.by_domain:
+                return self.by_domain[domain]
+        return None
+
+
 def match_lead(externals: Sequence[str], leads: Sequence[Lead]) -> Lead | None:
     """The lead whose contact addresses, then whose e-mail domain, appear among the external participants."""
-    if not externals:
-        return None
-    by_contact: dict[str, Lead] = {}
-    by_domain: dict[str, Lead] = {}
-    for lead in leads:
-        for contact in lead.contact_emails:
-            by_contact.setdefault(contact, lead)
-        if lead.domain:
-            by_domain.setdefault(lead.domain, lead)
-    for address in externals:
-        if address in by_contact:
-            return by_contact[address]
-    for address in externals:
-        domain = domain_of(address)
-        if domain not in PUBLIC_MAIL_DOMAINS and domain in by_domain:
-            return by_domain[domain]
-    return None
+    return LeadIndex(leads).match(externals) if externals else None
 
 
 def sender_role(sender: str | None, lead: Lead | None, addresses: Addresses) -> str:
