@@ -82,7 +82,8 @@ class Finding:
 
 
 def sentences_of(text: str) -> list[Sentence]:
-    return [Sentence(s, fold(_YES.sub("yes", s))) for s in split_sentences(text[:ANALYSED_CHARS])]
+    return [Sentence(s, fold(_YES.sub("yes", s) if "\u00ed" in s or "\u00cd" in s else s))
+            for s in split_sentences(text[:ANALYSED_CHARS])]
 
 
 class Joined:

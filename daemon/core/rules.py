@@ -81,9 +81,15 @@ class PatternSet:
         if phrases:
             alternatives.insert(0, WORD_START + "(?:" + "|".join(_phrase_body(p) for p in phrases) + ")" + WORD_END)
         self._combined = re.compile("|".join(alternatives), re.IGNORECASE)
-        # The words each phrase needs; a phrase with letters beyond ASCII (whose case folding differs between
-        # str.lower and the regex engine) needs none, so it is always searched for.
-        self._needs = tuple(words_of(p) if normalize_text(p).isascii() else frozenset() for p in phrases)
+        # The words each phrase needs, filed under one of them; a phrase with letters beyond ASCII (whose case
+        # folding differs between str.lower and the regex engine) needs none, so it is always searched for.
+        needs = [words_of(p) if normalize_text(p).isascii() else frozenset() for p in phrases]
+        self._always = any(not need for need in needs)
+        self._needs_by_word: dict[str, list[frozenset[str]]] = {}
+        for need in needs:
+            if need:
+                self._needs_by_word.setdefault(min(need), []).append(need)
+        self._keys = frozenset(self._needs_by_word)
 
     def __bool__(self) -> bool:
         return bool(self.patterns)
@@ -92,10 +98,18 @@ class PatternSet:
         if not self.patterns:
             return None
         pattern: re.Pattern[str] | None = self._combined
-        if words is not None and not any(need <= words for need in self._needs):
+        if words is not None and not self._possible(words):
             pattern = self._regexes  # no phrase can match: the same answer from the regexes alone
         found = pattern.search(haystack) if pattern is not None else None
         return found.group(0) if found else None
+
+    def _possible(self, words: frozenset[str]) -> bool:
+        """Whether some phrase has all its words in `words` (one set intersection, then only the phrases filed
+        under a word the text holds)."""
+        if self._always:
+            return True
+        needs = self._needs_by_word
+        return any(need <= words for key in self._keys & words for need in needs[key])
 
     def each(self, haystack: str) -> list[str]:
         """Every alternative that matches, for the explanation; only called on a hit."""
