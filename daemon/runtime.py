@@ -124,7 +124,7 @@ def open_evaluator(config: Config, *, with_state: bool) -> Evaluator:
     """The evaluation `run` makes, for `classify`: with an existing state, its leads and threads are read (never
     written); without one an external sender is unknown."""
     evaluator = Evaluator(evaluation_settings(config), rules_of(config),
-                          load_maniac_rules(config.rules_dir / "maniac"))
+                          load_maniac_rules(config.rules_dir / "maniac"), classify_unrelated=True)
     sessions = existing_sessions(config.database) if with_state else None
     if sessions is not None:
         evaluator.leads = {lead.id: lead for lead in lead_store(config, sessions).all()}

@@ -150,6 +150,9 @@ def new_lead_key(externals: Sequence[str]) -> str:
     return f"create_lead:{first if domain in PUBLIC_MAIL_DOMAINS else domain}"
 
 
+NO_LEAD = "no lead: no external participant or partnerships@ not involved"
+
+
 def is_relevant(message: Message, addresses: Addresses) -> bool:
     """A sales conversation involves the shared mailbox; anything else is not ours to act on."""
     return addresses.partnerships in message.recipients or message.from_addr == addresses.partnerships
@@ -192,7 +195,7 @@ def decide(situation: Situation) -> Decision:
         creating = True
         lead_ref, lead_name, status = f"new:{create.key}", create.payload["name"], ACTIVE_LEAD
     else:
-        return Decision(note="no lead: no external participant or partnerships@ not involved")
+        return Decision(note=NO_LEAD)
 
     intent = classification.intent
     proposed: list[Action] = []

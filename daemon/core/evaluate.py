@@ -13,7 +13,7 @@ from typing import Any
 
 from daemon.core.authority import LeadDomains, lead_addresses, sender_concern
 from daemon.core.automated import detect_automated, echoes_own_forward
-from daemon.core.decide import Action, Decision, ForwardLog, Situation, creates_lead, decide, maniac_note
+from daemon.core.decide import NO_LEAD, Action, Decision, ForwardLog, Situation, creates_lead, decide, maniac_note
 from daemon.core.extract import NO_FACTS, facts_of
 from daemon.core.kinds import ActionKind
 from daemon.core.lead import Lead
@@ -96,6 +96,8 @@ class Evaluator:
     # `partnerships eval`: an inbound sender nobody knows counts as a contact of its lead (the evaluation set has
     # no leads table; its figures measure the classifier, not lead matching).
     unknown_is_contact: bool = False
+    # `classify` and `eval`: classify mail of no lead too (the pipeline decides it without: it cannot act).
+    classify_unrelated: bool = False
     _indexed: tuple[LeadIndex, LeadDomains] | None = field(default=None, repr=False, compare=False)
 
     def evaluate(self, message: Message, source: str = "", raw: bytes = b"") -> Evaluation:
@@ -111,20 +113,23 @@ class Evaluator:
         lead = self._lead_for(assignment.thread_id, externals)
         role = sender_role(message.from_addr, lead, addresses)
         direction = direction_of(message.from_addr, addresses)
-        # Mail a machine sent is skipped whatever it says (decide): classifying it would be half the work of a
-        # first import for nothing (bounces and list mail are half of a real mailbox).
-        facts = NO_FACTS if automated else facts_of(message, settings.tier_names)
         creating = creates_lead(message, lead, externals, role, automated, addresses)
         if creating and message.from_addr in externals:
             # The person who opens a new lead's thread becomes its first contact.
             role = "lead_contact"
         elif self.unknown_is_contact and role == "unknown" and direction == "inbound":
             role = "lead_contact"
-        classification = not_classified(automated, facts) if automated else self.rules.classify(
+        # What the message says matters only where it can act (decide): mail a machine sent is skipped whatever it
+        # says, and mail of no lead that does not involve partnerships@ starts nothing. Classifying those would be
+        # most of the work of a first import for nothing; `classify` and `eval` still classify everything.
+        unrelated = lead is None and not creating and role != "operations" and not self.classify_unrelated
+        skipped = automated or (NO_LEAD if unrelated else None)
+        facts = NO_FACTS if skipped else facts_of(message, settings.tier_names)
+        classification = not_classified(skipped, facts) if skipped else self.rules.classify(
             message, Context(direction=direction, sender_role=role), facts)
-        trust = None if automated else assess_sender(
+        trust = None if skipped else assess_sender(
             message, settings.trust, outbound=direction == "outbound", from_sent_folder=source in settings.sent_sources)
-        concern = None if automated else sender_concern(message, lead, role, self._indexes()[1])
+        concern = None if skipped else sender_concern(message, lead, role, self._indexes()[1])
         limits = self.forward_log.limits(lead.id if lead else None, message.from_addr, arrival_time(message),
                                          per_lead=settings.max_forwards_per_lead,
                                          per_sender=settings.max_forwards_per_sender)

@@ -227,9 +227,9 @@ class Classification:
     sentence: str = ""  # the sentence that carries the decision, when one does
 
 
-def not_classified(automated: str, facts: Facts) -> Classification:
-    """The classification of mail a machine sent (an auto-reply, a bounce, list mail): none, it is skipped."""
-    return Classification(OTHER, None, None, 1.0, (), facts, f"not classified: {automated}")
+def not_classified(reason: str, facts: Facts) -> Classification:
+    """The classification of mail that cannot act (a machine sent it, or it concerns no lead): none."""
+    return Classification(OTHER, None, None, 1.0, (), facts, f"not classified: {reason}")
 
 
 SENTENCE_RULE = "sentence-cues"

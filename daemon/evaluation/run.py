@@ -48,7 +48,8 @@ def evaluate(source: Path, config: Config, labels: Path | None = None, split: st
     unknown inbound sender taken for a contact (an evaluation set has no leads table). `labels`: labels.csv,
     else the one beside `source` (see find_labels), else predictions only."""
     labels = labels or find_labels(source)
-    evaluator = Evaluator(evaluation_settings(config), rules or rules_of(config), unknown_is_contact=True)
+    evaluator = Evaluator(evaluation_settings(config), rules or rules_of(config), unknown_is_contact=True,
+                          classify_unrelated=True)
     rows = load_labels(labels) if labels else None
     root = labels.parent if labels else source
     groups: dict[str, list[Case]] = {}
