@@ -47,14 +47,15 @@ for _lang, _words in _WORDS.items():
 
 def _counts(text: str, limit: int) -> Counter[str]:
     """How many function words of each language `text` holds: one tokenisation, one dictionary look-up a word."""
-    counts: dict[str, int] = {}
+    counts: Counter[str] = Counter()
     known = _LANGUAGES_OF
-    for token in _TOKEN.findall(text[:limit].lower()):
+    # Each distinct word once (Counter counts the tokens in C), with how often it occurs.
+    for token, times in Counter(_TOKEN.findall(text[:limit].lower())).items():
         languages = known.get(token)
         if languages is not None:
-            for language in languages:  # a plain dict: Counter.update costs three times as much per word
-                counts[language] = counts.get(language, 0) + 1
-    return Counter(counts)
+            for language in languages:
+                counts[language] += times
+    return counts
 
 
 def present(text: str, limit: int = 2000) -> tuple[str, ...]:

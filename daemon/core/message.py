@@ -346,7 +346,11 @@ def _parse(raw: bytes, max_size: int) -> Message:
     raw_by_name: dict[str, list[str]] = {}
     for name, value in msg.raw_items():
         key = str(name).strip().lower()
-        text, decoded = _decode_header(value)
+        if isinstance(value, str) and value.isascii() and "\n" not in value and "\r" not in value \
+                and "=?" not in value:
+            text = decoded = value.strip()  # most headers: nothing to unfold or decode
+        else:
+            text, decoded = _decode_header(value)
         headers.append((key, decoded))
         raw_by_name.setdefault(key, []).append(text)
     if not raw_by_name.keys() & _KEY_HEADERS:
@@ -408,11 +412,12 @@ def _fix_obsolete_header_names(data: bytes) -> bytes:
     The email package would otherwise end the header block at such a line.
     """
     end = data.find(b"\n\n")
-    crlf_end = data.find(b"\r\n\r\n")
+    # Only a CRLF blank line before the LF one counts: no need to look past it.
+    crlf_end = data.find(b"\r\n\r\n", 0, len(data) if end < 0 else end + 3)
     if end < 0 or 0 <= crlf_end < end:
         end = crlf_end
     head = data if end < 0 else data[:end]
-    if not _OBSOLETE_HEADER_NAME.search(head):
+    if (b" :" not in head and b"\t:" not in head) or not _OBSOLETE_HEADER_NAME.search(head):
         return data
     return _OBSOLETE_HEADER_NAME.sub(rb"\1:", head) + (b"" if end < 0 else data[end:])
 

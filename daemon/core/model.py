@@ -38,12 +38,12 @@ class LinearModel:
     weights: dict[str, tuple[float, ...]]
 
     def probabilities(self, found: Iterable[str]) -> dict[str, float]:
-        scores = list(self.bias)
-        for feature in found:
-            row = self.weights.get(feature)
-            if row is not None:
-                for i, weight in enumerate(row):
-                    scores[i] += weight
+        weights = self.weights
+        rows = [weights[feature] for feature in found if feature in weights]
+        # Column sums in C (zip transposes the rows); the order of the features is a set's, so no sum was ever
+        # more exact than another.
+        columns = zip(*rows, strict=True) if rows else ((),) * len(self.bias)
+        scores = [sum(column, bias) for bias, column in zip(self.bias, columns, strict=True)]
         top = max(scores)
         exps = [math.exp(s - top) for s in scores]
         total = sum(exps)

@@ -84,6 +84,7 @@ class PatternSet:
         # The words each phrase needs, filed under one of them; a phrase with letters beyond ASCII (whose case
         # folding differs between str.lower and the regex engine) needs none, so it is always searched for.
         needs = [words_of(p) if normalize_text(p).isascii() else frozenset() for p in phrases]
+        self._needs = tuple(needs)  # per phrase: the first len(phrases) of self.patterns
         self._always = any(not need for need in needs)
         self._needs_by_word: dict[str, list[frozenset[str]]] = {}
         for need in needs:
@@ -111,9 +112,14 @@ class PatternSet:
         needs = self._needs_by_word
         return any(need <= words for key in self._keys & words for need in needs[key])
 
-    def each(self, haystack: str) -> list[str]:
-        """Every alternative that matches, for the explanation; only called on a hit."""
-        return [m.group(0) for m in (p.search(haystack) for p in self.patterns) if m]
+    def each(self, haystack: str, words: frozenset[str] | None = None) -> list[str]:
+        """Every alternative that matches, for the explanation; only called on a hit. Given the words of the
+        text, a phrase some of whose words are missing is not searched for."""
+        patterns = self.patterns
+        if words is not None:
+            needs = self._needs
+            patterns = tuple(p for i, p in enumerate(patterns) if i >= len(needs) or needs[i] <= words)
+        return [m.group(0) for m in (p.search(haystack) for p in patterns) if m]
 
 
 NO_PATTERNS = PatternSet()
@@ -177,7 +183,7 @@ class Rule:
         if self.text_any:
             if self.text_any.first(text) is None:
                 return False, (), "no text phrase"
-            matched.extend(self.text_any.each(text))
+            matched.extend(self.text_any.each(text, text_words))
         for pattern in self.text_all:
             found = pattern.search(text)
             if not found:
