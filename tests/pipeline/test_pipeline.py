@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from daemon.io import RawItem, iter_source
 from daemon.runtime import make_pipeline, open_runtime
 from daemon.settings import Config
-from daemon.state.models import ActionRow, Quarantined, ReviewItem, StoredMessage, SyncCursor
+from daemon.state.models import ActionRow, Classification, Quarantined, ReviewItem, StoredMessage, SyncCursor
 
 FIRST = raw_email(message_id="q1@lakeside.edu", sender="Ada Park <ada@lakeside.edu>", to="partnerships@2i2c.org",
                   cc="", subject="Managed hub for our lab?",
@@ -63,10 +63,15 @@ def test_new_lead_then_confirmation_forwards_once(tmp_path: Path) -> None:
     assert len(forwards) == 1
     body = forwards[0].read_bytes()
     assert b"NEW SERVICE for lakeside.edu" in body and b"Message-ID: <q2@lakeside.edu>" in body
-    # the unrelated message reads like a confirmation too, but involves neither a lead nor partnerships@
-    assert summary.intents == {"first_contact": 1, "service_confirmation": 2}
+    # the unrelated message reads like a confirmation too, but involves neither a lead nor partnerships@: it is
+    # decided (no lead) without being classified
+    assert summary.intents == {"first_contact": 1, "service_confirmation": 1, "other": 1}
     with runtime.sessions() as session:
         assert session.scalar(select(SyncCursor.last_uid)) == 3
+        unrelated = session.scalar(select(Classification).join(StoredMessage).where(
+            StoredMessage.message_id == "u1@elsewhere.org"))
+        assert (unrelated.intent, unrelated.rule) == ("other", None)
+        assert unrelated.explanation.startswith("no lead: ")
         stored = session.scalar(select(StoredMessage).where(StoredMessage.message_id == "q2@lakeside.edu"))
         assert stored.raw == CONFIRM and stored.lead_id == leads[0].id
         # no forward, no raw kept for the unrelated message
