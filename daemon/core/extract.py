@@ -23,13 +23,17 @@ _BEFORE_NAME = (r"\b(?:tier|plan|plano|package|pacote|paquete|nivel|n\u00edvel|f
 _NAME = r"(?P<n>[^\W\d_][\w-]*)"
 _TIER_PATTERNS = (
     re.compile(rf"\b{_NAME}[\s-]+{_AFTER_NAME}", re.IGNORECASE),
-    re.compile(rf"{_BEFORE_NAME}{_NAME}", re.IGNORECASE),
+    # the lookahead of first letters lets the engine skip to where a tier word can start
+    re.compile(rf"(?=[tpnfos]){_BEFORE_NAME}{_NAME}", re.IGNORECASE),
     # a name right before its price: "Going with Pro at $3k", "Medium ($3,000/mo)"
     re.compile(rf"\b{_NAME}\s*(?:(?:hub|service|servicio|servi\u00e7o)\s+)?"
                r"(?:\(|,|\bat\b|\bfor\b|\u00e0|\bpor\b|\bzu\b|\bf\u00fcr\b|-)?\s*"
                r"(?=(?:US\$|R\$|[$\u20ac\u00a3]|USD|EUR|GBP|CHF)\s?\d"
                r"|\d[\d.,\u202f ]*\s?(?:k\s?)?(?:USD|EUR|GBP|CHF|BRL|\u20ac|\$|dollars?|d\u00f3lares|euros?|reais))"),
 )
+# What the first pattern cannot match without: it tries every word of the text, this one scan skips it where no tier
+# word follows a space or dash anywhere.
+_AFTER_WORD = re.compile(r"[\s-](?:tier|plan|package|option|level|pack|paket|tarif)\b", re.IGNORECASE)
 # Only where none of the above names one and a price is stated: a name said as the thing chosen ("Medium it is!",
 # "we'll go with the Research hub", "optamos por Básico", "nous retenons Standard", "wir nehmen Forschung").
 _CHOSEN_PATTERNS = (
@@ -88,7 +92,10 @@ def find_tier(text: str, tier_names: Iterable[str], priced: bool = True) -> str 
         if named:
             found.append((named.start("n"), named.group("n").lower()))
     # the third pattern (a name right before a price) only where a price was found
-    _names(_TIER_PATTERNS if priced else _TIER_PATTERNS[:2], text, configured, found)
+    patterns = _TIER_PATTERNS if priced else _TIER_PATTERNS[:2]
+    if not _AFTER_WORD.search(text):
+        patterns = patterns[1:]
+    _names(patterns, text, configured, found)
     if not found and priced:
         _names(_CHOSEN_PATTERNS, text, configured, found)
     return min(found)[1] if found else None
