@@ -8,7 +8,6 @@ are those of `daemon.state.outbox`."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -27,6 +26,7 @@ from daemon.core.evaluate import Evaluation, Evaluator
 from daemon.core.item import RawItem
 from daemon.core.maniac import EvidencePiece
 from daemon.core.threads import ThreadEntry, ThreadIndex, thread_entry, thread_message_ids
+from daemon.settings import Addresses
 from daemon.state.models import (
     PENDING,
     ActionRow,
@@ -58,16 +58,20 @@ class Bloom:
     flat as the mailbox grows."""
 
     BITS = 1 << 23
+    MASK = BITS - 1
 
     def __init__(self) -> None:
         self._bits = bytearray(self.BITS // 8)
 
     @classmethod
     def _probes(cls, key: str) -> tuple[int, int, int, int]:
-        value = int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=12).digest(),
-                               "little")
-        mask = cls.BITS - 1
-        return value & mask, (value >> 23) & mask, (value >> 46) & mask, (value >> 69) & mask
+        # Python's string hash (64-bit SipHash, kept by the string once computed) split into two halves, probes
+        # a + i*b (Kirsch and Mitzenmacher): as good as four hashes. It differs between processes, which does not
+        # matter: the filters live in memory only and are filled from the tables at every start.
+        value = hash(key)
+        a, b = value & 0xFFFFFFFF, (value >> 32) | 1
+        mask = cls.MASK
+        return a & mask, (a + b) & mask, (a + 2 * b) & mask, (a + 3 * b) & mask
 
     def add(self, key: str) -> None:
         bits = self._bits
@@ -438,6 +442,10 @@ class StoredThreadIndex(ThreadIndex):
             if shares or people & held.get(thread_id, set()):
                 return thread_id
         return None
+
+    def add(self, thread_id: str, message_ids: Iterable[str], subject: str, participants: Iterable[str],
+            addresses: Addresses) -> None:
+        """The message's rows are written with it (`bundle`); nothing is held here."""
 
     def remember(self, entry: ThreadEntry) -> None:
         """The message's rows are written with it; nothing is held here."""
