@@ -91,34 +91,46 @@ class FileSource:
 
 
 def _mbox_spans(path: Path) -> Iterator[None]:
-    """One item per message of an mbox (counting without reading any message into memory)."""
+    """One item per message of an mbox, i.e. per line starting with "From ": counted in blocks of a megabyte,
+    without splitting the file into lines or holding any message."""
     with path.open("rb") as handle:
-        for line in handle:
-            if line.startswith(b"From "):
+        tail = b"\n"  # the file's start is a line start
+        while block := handle.read(1 << 20):
+            data = tail + block
+            for _ in range(data.count(b"\nFrom ")):
                 yield None
+            tail = data[-5:]  # a "\nFrom " across two blocks is found in the next; none is counted twice
 
 
 def _mbox_messages(path: Path) -> Iterator[tuple[bytes, bytes]]:
     """(From_ line, message bytes) of each message, exactly as `mailbox.mbox.get_bytes` returns them: every
-    line that starts with "From " starts a message and the blank line before it belongs to the separator."""
-    from_line: bytes | None = None
-    lines: list[bytes] = []
+    line that starts with "From " starts a message and the blank line before it belongs to the separator.
+    Read in blocks of a megabyte and cut where "\nFrom " occurs: only the current block and message are held."""
     with path.open("rb") as handle:
-        for line in handle:
-            if line.startswith(b"From "):
-                if from_line is not None:
-                    yield from_line, _mbox_body(lines)
-                from_line, lines = line, []
-            elif from_line is not None:
-                lines.append(line)
-    if from_line is not None:
-        yield from_line, _mbox_body(lines)
+        data, start = b"\n", -1  # data[start:] begins with the "\n" before the current From_ line
+        while True:
+            block = handle.read(1 << 20)
+            data = data[start:] + block if start >= 0 else data[-5:] + block  # junk before the first From_ goes
+            start = 0 if start >= 0 else data.find(b"\nFrom ")
+            if start >= 0:
+                while (end := data.find(b"\nFrom ", start + 1)) >= 0:
+                    yield _mbox_message(data[start + 1:end + 1])
+                    start = end
+            if not block:
+                if start >= 0:
+                    yield _mbox_message(data[start + 1:])
+                return
 
 
-def _mbox_body(lines: list[bytes]) -> bytes:
-    if lines and lines[-1] == b"\n":
-        lines.pop()  # the blank line before the next From_ line (or at the end) is the separator's
-    return b"".join(lines)
+def _mbox_message(text: bytes) -> tuple[bytes, bytes]:
+    """A message's text, From_ line first, into the line and the message (without the separator's blank line)."""
+    newline = text.find(b"\n") + 1
+    if not newline:
+        return text, b""
+    body = text[newline:]
+    if body == b"\n" or body.endswith(b"\n\n"):
+        body = body[:-1]  # the blank line before the next From_ line (or at the end) is the separator's
+    return text[:newline], body
 
 
 def from_line_date(line: bytes) -> datetime | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 
 from imapclient.exceptions import LoginError
@@ -29,11 +30,13 @@ def sync_once(source: ImapSource, config: ImapConfig, pipeline: Pipeline, stop: 
     with pipeline.batch():
         for folder in config.folders:
             uidvalidity, uids = source.new_uids(folder, pipeline)
-            for item in track(source.fetch(folder, uidvalidity, uids), len(uids), folder, quiet=quiet):
-                pipeline.process(item)
-                read += 1
-                if stop.requested:  # what was processed is committed on the way out: stopping loses nothing
-                    return read
+            # Closed on the way out: a FETCH still outstanding is read off the connection.
+            with closing(source.fetch(folder, uidvalidity, uids)) as fetched:
+                for item in track(fetched, len(uids), folder, quiet=quiet):
+                    pipeline.process(item)
+                    read += 1
+                    if stop.requested:  # what was processed is committed on the way out: stopping loses nothing
+                        return read
     pipeline.finish_pass(started)
     return read
 

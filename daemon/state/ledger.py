@@ -8,7 +8,6 @@ are those of `daemon.state.outbox`."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -19,13 +18,15 @@ from typing import Any, ClassVar, Protocol
 from sqlalchemy import bindparam, case, delete, exists, func, literal, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.sql.expression import Executable
 
 from daemon.core.decide import Action
 from daemon.core.evaluate import Evaluation, Evaluator
 from daemon.core.item import RawItem
 from daemon.core.maniac import EvidencePiece
 from daemon.core.threads import ThreadEntry, ThreadIndex, thread_entry, thread_message_ids
+from daemon.settings import Addresses
 from daemon.state.models import (
     PENDING,
     ActionRow,
@@ -57,16 +58,20 @@ class Bloom:
     flat as the mailbox grows."""
 
     BITS = 1 << 23
+    MASK = BITS - 1
 
     def __init__(self) -> None:
         self._bits = bytearray(self.BITS // 8)
 
     @classmethod
     def _probes(cls, key: str) -> tuple[int, int, int, int]:
-        value = int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=12).digest(),
-                               "little")
-        mask = cls.BITS - 1
-        return value & mask, (value >> 23) & mask, (value >> 46) & mask, (value >> 69) & mask
+        # Python's string hash (64-bit SipHash, kept by the string once computed) split into two halves, probes
+        # a + i*b (Kirsch and Mitzenmacher): as good as four hashes. It differs between processes, which does not
+        # matter: the filters live in memory only and are filled from the tables at every start.
+        value = hash(key)
+        a, b = value & 0xFFFFFFFF, (value >> 32) | 1
+        mask = cls.MASK
+        return a & mask, (a + b) & mask, (a + 2 * b) & mask, (a + 3 * b) & mask
 
     def add(self, key: str) -> None:
         bits = self._bits
@@ -81,16 +86,45 @@ class Bloom:
 
 
 @dataclass
+class Held:
+    """What the messages held for a batch's write add to the state, so lookups answer from memory instead of
+    writing the batch early: their Message-IDs and digests, the thread index entries (the first thread named
+    for a reference keeps it; a subject's threads in the order they began) and the threads' leads."""
+
+    message_ids: set[str] = field(default_factory=set)
+    digests: set[str] = field(default_factory=set)
+    refs: dict[str, str] = field(default_factory=dict)
+    subjects: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # key -> thread -> people
+    leads: dict[str, str | None] = field(default_factory=dict)  # thread -> lead
+
+    def add(self, bundle: Bundle) -> None:
+        entry = bundle.entry
+        self.message_ids.add(bundle.message["message_id"])
+        self.digests.add(bundle.digest)
+        for ref in entry.message_ids:
+            self.refs.setdefault(ref, entry.thread_id)
+        if entry.subject_key:
+            self.subjects.setdefault(entry.subject_key, {}).setdefault(entry.thread_id, set()).update(entry.people)
+        thread_id = entry.thread_id  # as the thread row's upsert will: the first lead known stays
+        self.leads[thread_id] = self.leads.get(thread_id) or bundle.thread["lead_id"]
+
+    def clear(self) -> None:
+        for part in (self.message_ids, self.digests, self.refs, self.subjects, self.leads):
+            part.clear()
+
+
+@dataclass
 class Known:
     """What the state holds, for lookups without a query: Bloom filters over everything recorded (loaded at
-    start, then kept up as messages are recorded), and the exact keys of the messages not written yet."""
+    start, then kept up as messages are recorded), what the messages not written yet hold, and the threads'
+    leads read in the current transaction (which nobody else can change before it ends: cleared at commit)."""
 
     message_ids: Bloom = field(default_factory=Bloom)
     hashes: Bloom = field(default_factory=Bloom)
     refs: Bloom = field(default_factory=Bloom)
     subjects: Bloom = field(default_factory=Bloom)
-    pending: set[str] = field(default_factory=set)  # keys of all four kinds held by the unwritten messages
-    pending_leads: dict[str, str | None] = field(default_factory=dict)  # thread -> lead of the unwritten ones
+    held: Held = field(default_factory=Held)
+    thread_leads: dict[str, str | None] = field(default_factory=dict)
 
     def load(self, session: Session) -> None:
         for message_id, sha in session.execute(select(StoredMessage.message_id, StoredMessage.sha256)):
@@ -104,21 +138,23 @@ class Known:
         for key in session.scalars(select(ThreadSubject.subject_key).distinct()):
             self.subjects.add(key)
 
-    def add(self, bundle: Bundle) -> None:
-        message_id, entry = bundle.message["message_id"], bundle.entry
-        self.message_ids.add(message_id)
+    def add(self, bundle: Bundle, *, held: bool) -> None:
+        entry = bundle.entry
+        self.message_ids.add(bundle.message["message_id"])
         self.hashes.add(bundle.digest)
         for ref in entry.message_ids:
             self.refs.add(ref)
         if entry.subject_key:
             self.subjects.add(entry.subject_key)
-        self.pending.update((message_id, bundle.digest, *entry.message_ids, entry.subject_key))
-        thread_id = entry.thread_id  # as the thread row's upsert will: the first lead known stays
-        self.pending_leads[thread_id] = self.pending_leads.get(thread_id) or bundle.thread["lead_id"]
+        if held:
+            self.held.add(bundle)
+        else:
+            self.thread_leads.pop(entry.thread_id, None)
 
-    def clear_pending(self) -> None:
-        self.pending.clear()
-        self.pending_leads.clear()
+    def written(self) -> None:
+        """The held messages are in the tables now (the threads' lead may have been set by them)."""
+        self.held.clear()
+        self.thread_leads.clear()
 
 
 class Recorder:
@@ -156,13 +192,13 @@ class Recorder:
             self._session.close()
             self._session = None
             self._held, self._held_bytes = [], 0
-            self.known.clear_pending()
+            self.known.written()
             self._uncommitted = 0
 
     def record(self, bundle: Bundle) -> bool:
         """Record one message; False when another writer recorded it first (known at once outside a batch;
         inside, such a message is left to the other writer when the batch is written)."""
-        self.known.add(bundle)
+        self.known.add(bundle, held=self._session is not None)
         if self._session is None:
             with self.sessions.begin() as session:
                 return write_one(session, bundle)
@@ -176,13 +212,12 @@ class Recorder:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """Other writes (a cursor, a quarantined message, actions): a savepoint inside a batch, after the held
-        messages (rolled back alone on error), else a transaction."""
+        """Other writes (a cursor, a quarantined message, actions): a savepoint inside a batch (rolled back alone
+        on error; the held messages are written in savepoints of their own), else a transaction."""
         if self._session is None:
             with self.sessions.begin() as session:
                 yield session
             return
-        self._write_held()
         with self._session.begin_nested():
             yield self._session
         self._uncommitted += 1
@@ -197,20 +232,22 @@ class Recorder:
         # Also after lookups only: the transaction holds the write lock (BEGIN IMMEDIATE) from its first read,
         # and the caller may be about to write through another connection (the executor).
         self._session.commit()
+        self.known.thread_leads.clear()  # other writers may change them before the next transaction reads
         self._session.begin()
         self._uncommitted = 0
 
     @contextmanager
-    def reading(self, keys: Iterable[str] = ()) -> Iterator[Connection]:
-        """A connection that sees what was recorded; the held messages are written first when one of them
-        holds one of `keys`."""
+    def reading(self) -> Iterator[Connection]:
+        """A connection that sees what was written (the held messages are looked up in `known.held`)."""
         if self._session is not None:
-            if any(key in self.known.pending for key in keys):
-                self._write_held()
             yield self._session.connection()
             return
         with self.sessions() as session:
             yield session.connection()
+
+    @property
+    def batching(self) -> bool:
+        return self._session is not None
 
     def _write_held(self) -> None:
         if not self._held:
@@ -218,7 +255,7 @@ class Recorder:
         assert self._session is not None
         session, held = self._session, self._held
         self._held, self._held_bytes = [], 0
-        self.known.clear_pending()
+        self.known.written()
         try:
             with session.begin_nested():
                 write_bundles(session.connection(), held)
@@ -242,7 +279,7 @@ class Recorder:
 
 
 class Reader(Protocol):
-    def __call__(self, keys: Iterable[str] = ()) -> AbstractContextManager[Connection]: ...
+    def __call__(self) -> AbstractContextManager[Connection]: ...
 
 
 class DigestSet:
@@ -269,10 +306,40 @@ class DigestSet:
         return len(self._digests)
 
 
-class StoredMessageIds:
-    """"Is this Message-ID recorded?": a Bloom filter, and the messages table (its unique index) on a "maybe"."""
+class Lookup:
+    """A read run straight on the driver's cursor: compiled once per SQL dialect, then only given its values.
+    The lookups below run for nearly every message of a sync; SQLAlchemy's execution path around them cost
+    several times the query itself."""
 
-    _query = select(literal(1)).where(StoredMessage.message_id == bindparam("id")).limit(1)
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._compiled: dict[str, tuple[str, dict[str, Any], tuple[str, ...] | None]] = {}
+
+    def rows(self, connection: Connection, **values: Any) -> Any:
+        """The driver's cursor over the result (fetchone, fetchmany, iteration)."""
+        dialect = connection.dialect
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            built = self.statement.compile(dialect=dialect)
+            order = tuple(built.positiontup or ()) if dialect.positional else None
+            compiled = self._compiled[dialect.name] = (built.string, dict(built.params), order)
+        sql, defaults, order = compiled
+        parameters = {**defaults, **values}
+        cursor = connection.connection.cursor()
+        cursor.execute(sql, parameters if order is None else tuple(parameters[name] for name in order))
+        return cursor
+
+    def first(self, connection: Connection, **values: Any) -> Any:
+        """The first column of the first row, None without one."""
+        row = self.rows(connection, **values).fetchone()
+        return row[0] if row is not None else None
+
+
+class StoredMessageIds:
+    """"Is this Message-ID recorded?": one held for the batch's write, else a Bloom filter, and the messages
+    table (its unique index) on a "maybe"."""
+
+    _query = Lookup(select(literal(1)).where(StoredMessage.message_id == bindparam("id")).limit(1))
 
     def __init__(self, reader: Reader, known: Known) -> None:
         self.reader, self.known = reader, known
@@ -280,20 +347,24 @@ class StoredMessageIds:
     def __contains__(self, message_id: object) -> bool:
         if not isinstance(message_id, str) or message_id not in self.known.message_ids:
             return False
-        with self.reader((message_id,)) as connection:
-            return connection.execute(self._query, {"id": message_id}).first() is not None
+        if message_id in self.known.held.message_ids:
+            return True
+        with self.reader() as connection:
+            return self._query.first(connection, id=message_id) is not None
 
     def add(self, message_id: str) -> None:
         self.known.message_ids.add(message_id)
 
 
 class StoredDigests:
-    """"Were these bytes seen?": a recorded message or one waiting in the quarantine (a Bloom filter, then their
-    indexed sha256 columns). One taken out for `quarantine retry` (`discard`) counts only once recorded."""
+    """"Were these bytes seen?": a message held for the batch's write, a recorded one or one waiting in the
+    quarantine (a Bloom filter, then their indexed sha256 columns). One taken out for `quarantine retry`
+    (`discard`) counts only once recorded."""
 
-    _recorded = select(literal(1)).where(StoredMessage.sha256 == bindparam("sha")).limit(1)
-    _anywhere = union_all(select(literal(1)).where(exists().where(StoredMessage.sha256 == bindparam("sha"))),
-                          select(literal(1)).where(exists().where(Quarantined.sha256 == bindparam("sha"))))
+    _recorded = Lookup(select(literal(1)).where(StoredMessage.sha256 == bindparam("sha")).limit(1))
+    _anywhere = Lookup(union_all(
+        select(literal(1)).where(exists().where(StoredMessage.sha256 == bindparam("sha"))),
+        select(literal(1)).where(exists().where(Quarantined.sha256 == bindparam("sha")))))
 
     def __init__(self, reader: Reader, known: Known) -> None:
         self.reader, self.known = reader, known
@@ -302,9 +373,11 @@ class StoredDigests:
     def __contains__(self, digest: object) -> bool:
         if not isinstance(digest, str) or digest not in self.known.hashes:
             return False
+        if digest in self.known.held.digests:
+            return True
         query = self._recorded if digest in self._released else self._anywhere
-        with self.reader((digest,)) as connection:
-            return connection.execute(query, {"sha": digest}).first() is not None
+        with self.reader() as connection:
+            return query.first(connection, sha=digest) is not None
 
     def add(self, digest: str) -> None:
         self._released.discard(digest)
@@ -316,30 +389,63 @@ class StoredDigests:
 
 class StoredThreadIndex(ThreadIndex):
     """The thread index kept in `thread_refs` and `thread_subjects` (written with each message): memory stays
-    flat however long the history. A query only when the Bloom filters say a reference or subject may be known."""
+    flat however long the history. A query only when the Bloom filters say a reference or subject may be known;
+    what the messages held for the batch's write add comes after what the tables hold, as it will be written."""
+
+    _ref = Lookup(select(ThreadRef.thread_id).where(ThreadRef.ref == bindparam("ref")))
+    # The threads begun under a subject, newest first (a thread's "" row is its first under the subject), each
+    # with its people: one row per person, a thread's rows together.
+    _begun, _people = aliased(ThreadSubject), aliased(ThreadSubject)
+    _subject = Lookup(select(_begun.thread_id, _people.person)
+                      .join(_people, (_people.subject_key == _begun.subject_key)
+                            & (_people.thread_id == _begun.thread_id))
+                      .where(_begun.subject_key == bindparam("key"), _begun.person == "")
+                      .order_by(_begun.id.desc()))
 
     def __init__(self, reader: Reader, known: Known) -> None:
         super().__init__()
         self.reader, self.known = reader, known
-        self._refs = select(ThreadRef.ref, ThreadRef.thread_id).where(
-            ThreadRef.ref.in_(bindparam("refs", expanding=True)))
-        shares = func.sum(case((ThreadSubject.person.in_(bindparam("people", expanding=True)), 1), else_=0))
-        self._subject = (select(ThreadSubject.thread_id).where(ThreadSubject.subject_key == bindparam("key"))
-                         .group_by(ThreadSubject.thread_id).having(shares > 0)
-                         .order_by(func.min(ThreadSubject.id).desc()).limit(1))
 
     def threads_of(self, message_ids: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
         maybe = [message_id for message_id in message_ids if message_id in self.known.refs]
         if not maybe:
-            return {}
-        with self.reader(maybe) as connection:
-            return {ref: thread_id for ref, thread_id in connection.execute(self._refs, {"refs": maybe})}
+            return found
+        held = self.known.held.refs
+        with self.reader() as connection:
+            for ref in maybe:
+                thread_id = self._ref.first(connection, ref=ref) or held.get(ref)  # the tables' first
+                if thread_id is not None:
+                    found[ref] = thread_id
+        return found
 
     def subject_thread(self, key: str, people: frozenset[str]) -> str | None:
         if key not in self.known.subjects:
             return None
-        with self.reader((key,)) as connection:
-            return connection.execute(self._subject, {"key": key, "people": sorted(people)}).scalar()
+        held = self.known.held.subjects.get(key)
+        stored: dict[str, bool] = {}  # thread -> shares one of `people`
+        with self.reader() as connection:
+            rows = self._subject.rows(connection, key=key)
+            try:
+                for thread_id, person in rows:
+                    if not held and person in people:  # the newest thread sharing one
+                        return thread_id
+                    stored[thread_id] = stored.get(thread_id, False) or person in people
+            finally:
+                rows.close()
+        if not held:
+            return None
+        for thread_id, thread_people in reversed(held.items()):  # begun after every stored thread
+            if thread_id not in stored and thread_people & people:
+                return thread_id
+        for thread_id, shares in stored.items():
+            if shares or people & held.get(thread_id, set()):
+                return thread_id
+        return None
+
+    def add(self, thread_id: str, message_ids: Iterable[str], subject: str, participants: Iterable[str],
+            addresses: Addresses) -> None:
+        """The message's rows are written with it (`bundle`); nothing is held here."""
 
     def remember(self, entry: ThreadEntry) -> None:
         """The message's rows are written with it; nothing is held here."""
@@ -348,21 +454,28 @@ class StoredThreadIndex(ThreadIndex):
 class StoredThreadLeads(MutableMapping[str, str]):
     """Which lead each thread belongs to, as `threads.lead_id` holds it (written with each message; pointed at
     the real lead by the executor when a new one is created), instead of a dict growing with every thread.
-    Setting is a no-op: the message's own rows carry the link."""
+    Inside a batch each thread's row is read once per transaction. Setting is a no-op: the message's own rows
+    carry the link."""
 
-    _query = select(Thread.lead_id).where(Thread.id == bindparam("id"))
+    _query = Lookup(select(Thread.lead_id).where(Thread.id == bindparam("id")))
 
-    def __init__(self, reader: Reader, known: Known) -> None:
-        self.reader, self.known = reader, known
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder, self.known = recorder, recorder.known
 
     def __getitem__(self, thread_id: str) -> str:
-        held = self.known.pending_leads.get(thread_id)
+        held = self.known.held.leads.get(thread_id)
         if held is not None:  # a held message names it; the thread row keeps the first lead it was given
             return held
-        if thread_id not in self.known.refs:  # a thread's id is one of its first message's ids
+        read = self.known.thread_leads
+        if thread_id in read:
+            lead = read[thread_id]
+        elif thread_id not in self.known.refs:  # a thread's id is one of its first message's ids
             raise KeyError(thread_id)
-        with self.reader() as connection:  # held messages without a lead cannot change the stored one
-            lead = connection.execute(self._query, {"id": thread_id}).scalar()
+        else:
+            with self.recorder.reading() as connection:  # held messages without a lead cannot change it
+                lead = self._query.first(connection, id=thread_id)
+            if self.recorder.batching:
+                read[thread_id] = lead
         if lead is None:
             raise KeyError(thread_id)
         return lead
@@ -402,7 +515,7 @@ def load_memory(sessions: sessionmaker[Session], evaluator: Evaluator, recorder:
     filters); without (a dry run, `classify`), they are read into memory."""
     if recorder is not None:
         evaluator.index = StoredThreadIndex(recorder.reading, recorder.known)
-        evaluator.thread_leads = StoredThreadLeads(recorder.reading, recorder.known)
+        evaluator.thread_leads = StoredThreadLeads(recorder)
         evaluator.awaiting_lead = NoWaiting()
         seen = Seen(StoredMessageIds(recorder.reading, recorder.known),
                     StoredDigests(recorder.reading, recorder.known))

@@ -264,16 +264,14 @@ def test_fetch_batches_by_count_and_size_with_the_servers_receipt_dates(
     source = ImapSource(imap, imap.server.password.resolve())
     source.connect()
     commands: list[list[int]] = []
-    client = source.client
-    assert client is not None
-    original = client.fetch
+    request = imap_module._request
 
-    def fetch(uids: list[int], items: list[str]) -> dict[int, dict[bytes, object]]:
-        if "BODY.PEEK[]" in items:
+    def recording(client: object, uids: list[int], items: str) -> bytes:
+        if "BODY.PEEK" in items:
             commands.append(list(uids))
-        return original(uids, items)
+        return request(client, uids, items)
 
-    monkeypatch.setattr(client, "fetch", fetch)
+    monkeypatch.setattr(imap_module, "_request", recording)
     try:
         uidvalidity, uids = source.new_uids("INBOX", NoCursor())  # every message
         items = list(source.fetch("INBOX", uidvalidity, uids))
@@ -283,3 +281,57 @@ def test_fetch_batches_by_count_and_size_with_the_servers_receipt_dates(
     assert [item.received for item in items] == days
     assert max(len(batch) for batch in commands) <= 3
     assert [uids[large - 1]] in commands  # alone: with a neighbour it would pass FETCH_BYTES
+
+
+def test_a_fetch_stopped_early_leaves_the_connection_usable_and_nothing_read(
+        dovecot: DovecotServer, tmp_path: Path) -> None:
+    """The FETCH of the next batch is sent before the current one is handed out; stopping in between reads its
+    answer off the connection, so the next command gets its own answer. Nothing is ever marked \\Seen."""
+    from daemon.io.imap import ImapSource
+
+    sent = [confirmation(number) for number in range(1, 8)]
+    for data in sent:
+        dovecot.append("INBOX", data)
+    config = load_config(write_daemon_config(tmp_path, dovecot, None, leads_csv=LEADS_CSV,
+                                             source_extra="batch_size = 2\n"))
+    imap = config.source.imap
+    source = ImapSource(imap, imap.server.password.resolve())
+    client = source.connect()
+    try:
+        uidvalidity, uids = source.new_uids("INBOX", NoCursor())
+        fetched = source.fetch("INBOX", uidvalidity, uids)
+        first = [next(fetched) for _ in range(3)]  # the second batch half read, the third one requested
+        fetched.close()
+        completed, unread = client.noop()  # a FETCH answer left on the connection would show here
+        again_validity, again = source.new_uids("INBOX", NoCursor())
+        items = list(source.fetch("INBOX", again_validity, again))
+        flags = client.get_flags(uids)
+    finally:
+        source.close()
+    assert completed.startswith(b"NOOP completed") and unread == []
+    assert [item.uid for item in first] == uids[:3]
+    assert again == uids and [item.uid for item in items] == uids
+    assert [item.data.replace(b"\r\n", b"\n") for item in items] == [data.replace(b"\r\n", b"\n") for data in sent]
+    assert not any(b"\\Seen" in flags[uid] for uid in uids)
+
+
+def test_fetch_answers_of_another_shape_read_as_the_usual_one() -> None:
+    """The usual FETCH answer is read directly; items in another order, or unsolicited FLAGS, go through
+    imapclient's parser and give the same messages, sizes and receipt dates."""
+    from datetime import UTC, datetime
+
+    from daemon.io.imap import fetched_messages, fetched_sizes
+
+    usual = [(b'1 (UID 7 INTERNALDATE "05-Jan-2025 09:30:00 +0100" BODY[] {5}', b"hello"), b")",
+             (b'2 (UID 9 INTERNALDATE "06-Jan-2025 09:30:00 +0000" BODY[] {3}', b"bye"), b")"]
+    other = [(b'1 (INTERNALDATE "05-Jan-2025 09:30:00 +0100" BODY[] {5}', b"hello"), b" UID 7)",
+             (b'2 (UID 9 FLAGS (\\Recent) INTERNALDATE "06-Jan-2025 09:30:00 +0000" BODY[] {3}', b"bye"), b")"]
+    expected = {7: (b"hello", datetime(2025, 1, 5, 8, 30, tzinfo=UTC)),
+                9: (b"bye", datetime(2025, 1, 6, 9, 30, tzinfo=UTC))}
+    assert fetched_messages(usual) == expected
+    assert fetched_messages(other) == expected
+    assert fetched_messages([None]) == {}
+    unreadable = [(b'1 (UID 7 INTERNALDATE "yesterday" BODY[] {5}', b"hello"), b")"]
+    assert fetched_messages(unreadable) == {7: (b"hello", None)}
+    assert fetched_sizes([b"1 (UID 7 RFC822.SIZE 5)", b"2 (UID 9 RFC822.SIZE 3)"]) == {7: 5, 9: 3}
+    assert fetched_sizes([b"1 (RFC822.SIZE 5 UID 7)", b"2 (UID 9 RFC822.SIZE 3 FLAGS ())"]) == {7: 5, 9: 3}
