@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_right, insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -124,7 +125,7 @@ class ForwardLog:
         if when is None:
             return
         for key in (f"lead:{lead_ref}", f"sender:{sender}"):
-            self.times.setdefault(key, []).append(when)
+            insort(self.times.setdefault(key, []), when)  # kept in order: a count is two bisections
 
     def limits(self, lead_ref: str | None, sender: str | None, when: datetime | None, *, per_lead: int,
                per_sender: int) -> ForwardLimits:
@@ -133,7 +134,7 @@ class ForwardLog:
             times = self.times.get(key, [])
             if when is None:
                 return len(times)
-            return sum(1 for t in times if when - timedelta(days=1) < t <= when + timedelta(minutes=5))
+            return bisect_right(times, when + timedelta(minutes=5)) - bisect_right(times, when - timedelta(days=1))
         return ForwardLimits(count(f"lead:{lead_ref}"), count(f"sender:{sender}"), per_lead, per_sender)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
@@ -71,10 +71,11 @@ class Facts:
     start_date: date | None = None  # when the sender says the service starts
 
     def as_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["price"] = str(self.price) if self.price is not None else None
-        data["start_date"] = self.start_date.isoformat() if self.start_date else None
-        return data
+        # Written out rather than dataclasses.asdict, which deep-copies field by field: this runs for every
+        # message recorded.
+        return {"tier": self.tier, "price": str(self.price) if self.price is not None else None,
+                "month": self.month, "month_stated": self.month_stated, "currency": self.currency,
+                "start_date": self.start_date.isoformat() if self.start_date else None}
 
 
 NO_FACTS = Facts()

@@ -193,3 +193,18 @@ def test_operations_saying_the_hub_is_set_up_records_the_start_of_a_lead_in_need
                          ("Needs Admin", "Is the hub ready?"), ("Needs Admin", "The hub is not ready yet.")]:
         message = make_message(from_addr="ops@codeforsociety.org", new_text=text)
         assert decide(situation("other", status, role="operations", message=message)).actions == (), text
+
+
+def test_forward_log_counts_the_day_before_whatever_order_forwards_were_added() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from daemon.core.decide import ForwardLog
+
+    log = ForwardLog()
+    noon = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+    for hours in (30, 1, 23, 25, -1, 0):  # out of order, as a replay of several folders adds them
+        log.add("L1", "a@x.org", noon - timedelta(hours=hours))
+    limits = log.limits("L1", "b@y.org", noon, per_lead=3, per_sender=3)
+    # within (noon - 24 h, noon + 5 min]: 1, 23 and 0 hours before noon (one hour after noon is out)
+    assert (limits.lead_count, limits.sender_count) == (3, 0)
+    assert log.limits("L1", "a@x.org", None, per_lead=3, per_sender=3).sender_count == 6

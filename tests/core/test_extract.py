@@ -117,3 +117,16 @@ def test_month_in_other_languages(text: str, month: str | None) -> None:
 ])
 def test_a_tier_named_as_the_choice_where_a_price_is_stated(text: str, tier: str | None) -> None:
     assert find_tier(text, (), priced=True) == tier
+
+
+def test_facts_as_json_holds_every_field_in_json_form() -> None:
+    from dataclasses import fields
+    from datetime import date
+    from decimal import Decimal
+
+    from daemon.core.extract import Facts
+
+    facts = Facts("medium", Decimal("3000.00"), "2026-11", True, "USD", date(2026, 12, 1))
+    assert facts.as_json() == {"tier": "medium", "price": "3000.00", "month": "2026-11", "month_stated": True,
+                               "currency": "USD", "start_date": "2026-12-01"}
+    assert set(Facts().as_json()) == {f.name for f in fields(Facts)}
