@@ -193,6 +193,16 @@ def detect_automated(
         # Outlook never sets it on a message a person writes.
         if _SUPPRESS_AUTOREPLY.search(value):
             return f"auto-response-suppress: {value.strip()[:40]}"
+    # List mail is told by its headers alone: before the checks that read the text, which list mail never needs.
+    if msg.header("list-id"):
+        return "mailing list (List-Id)"
+    for value in msg.header("precedence"):
+        match = _PRECEDENCE.match(value)
+        if match:
+            return f"precedence: {match.group(1).lower()}"
+    for name in _LIST_HEADERS:
+        if msg.header(name):
+            return f"mailing list ({_header_label(name)})"
     reason = _ticket_reason(msg, bare_subject)
     if reason:
         return reason
@@ -209,15 +219,6 @@ def detect_automated(
     if (not is_reply or _ABSENCE_HINT.search(subject)) and _OOO_BODY.search(_head(msg)):
         return "out-of-office: body"
 
-    if msg.header("list-id"):
-        return "mailing list (List-Id)"
-    for value in msg.header("precedence"):
-        match = _PRECEDENCE.match(value)
-        if match:
-            return f"precedence: {match.group(1).lower()}"
-    for name in _LIST_HEADERS:
-        if msg.header(name):
-            return f"mailing list ({_header_label(name)})"
     return None
 
 
