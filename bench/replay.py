@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import mailbox
-import resource
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,7 @@ import time
 from pathlib import Path
 
 from _mail import corpus_messages, numbered
+from _rss import PEAK_LINE
 
 
 def build_mbox(path: Path, count: int, messages: list[bytes]) -> float:
@@ -31,18 +31,17 @@ def build_mbox(path: Path, count: int, messages: list[bytes]) -> float:
     return size / 1e6
 
 
-def child_peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-
-
-def replay(mbox: Path, state: Path) -> tuple[float, str]:
+def replay(mbox: Path, state: Path) -> tuple[float, float]:
+    """(seconds, the replaying process's own peak RSS in MB)."""
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "daemon", "replay", str(mbox), "--quiet", "--state", str(state),
-                             "--log-level", "error"], capture_output=True, text=True, check=False)
+    result = subprocess.run([sys.executable, str(Path(__file__).with_name("_rss.py")), "-m", "daemon", "replay",
+                             str(mbox), "--quiet", "--state", str(state), "--log-level", "error"],
+                            capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
     if result.returncode not in (0, 1):
         raise SystemExit(f"replay failed ({result.returncode}): {result.stderr[-2000:]}")
-    return elapsed, result.stdout
+    peak = next(float(line.split()[1]) for line in result.stderr.splitlines() if line.startswith(PEAK_LINE))
+    return elapsed, peak
 
 
 def main() -> None:
@@ -56,12 +55,9 @@ def main() -> None:
         for count in (args.small, args.count):
             mbox = base / f"history-{count}.mbox"
             megabytes = build_mbox(mbox, count, messages)
-            before = child_peak_rss_mb()
-            elapsed, _ = replay(mbox, base / f"state-{count}")
-            peak = child_peak_rss_mb()
-            rss = f"peak RSS {peak:.0f} MB" if peak > before else f"peak RSS <= {before:.0f} MB"
+            elapsed, peak = replay(mbox, base / f"state-{count}")
             print(f"replay of {count:6d} messages ({megabytes:6.1f} MB): {elapsed:7.1f} s = "
-                  f"{count / elapsed:6.0f} msg/s, {rss}")
+                  f"{count / elapsed:6.0f} msg/s, peak RSS {peak:.0f} MB")
             mbox.unlink()
 
 

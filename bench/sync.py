@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import mailbox
-import resource
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 
 from _mail import corpus_messages, numbered
+from _rss import peak_rss_mb
 from _servers import DovecotServer, write_config
 
 from daemon.io import iter_source
@@ -28,10 +28,6 @@ from daemon.settings import Config
 
 class _NeverStop:
     requested = False
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure_imap(config_path: Path) -> None:
