@@ -862,7 +862,7 @@ class PostgresCluster:
         self._run(initdb, "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
         self._run(pg_ctl, "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "start", "-o",
                   f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off -c full_page_writes=off "
-                  "-c synchronous_commit=off -c max_connections=300")
+                  "-c synchronous_commit=off -c max_connections=300 -c default_toast_compression=lz4")
         return self
 
     def execute(self, statement: str, database: str = "postgres") -> list[tuple[Any, ...]]:
