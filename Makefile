@@ -31,21 +31,19 @@ screenshots: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# The state and pipeline tests once more with every state on a throw-away PostgreSQL cluster
-# (test_state_from_environment checks the SQLite path that status prints).
-POSTGRES_TESTS := tests/pipeline/test_pipeline.py tests/leads/test_leads.py tests/pipeline/test_example_mailbox.py tests/service/test_crash.py \
-	tests/invoicing/test_invoice_run.py tests/cli/test_json_output.py tests/actions/test_lead_handoffs.py tests/core/test_hostile.py \
-	tests/cli/test_cli.py --deselect tests/cli/test_json_output.py::test_state_from_environment \
-	--deselect tests/core/test_hostile.py::test_state_files_are_private_whatever_the_umask
+# The whole suite twice: on SQLite, then with every state on a throw-away PostgreSQL cluster the tests start
+# (tests marked sqlite_only are skipped there, with their reason). pytest-xdist spreads each run over the cores;
+# a test file stays on one worker, so its module fixtures are built once. `make test PYTEST_PARALLEL=`: one process.
+PYTEST_PARALLEL ?= -n auto --dist loadfile
 
 test: $(STAMP) lint
 	bash scripts/install-test-deps.sh
-	$(BIN)/pytest -q
-	PARTNERSHIPS_TEST_DATABASE=postgresql $(BIN)/pytest -q $(POSTGRES_TESTS)
+	$(BIN)/pytest -q $(PYTEST_PARALLEL)
+	PARTNERSHIPS_TEST_DATABASE=postgresql $(BIN)/pytest -q $(PYTEST_PARALLEL)
 
 test-postgres: $(STAMP)
 	bash scripts/install-test-deps.sh
-	PARTNERSHIPS_TEST_DATABASE=postgresql $(BIN)/pytest -q
+	PARTNERSHIPS_TEST_DATABASE=postgresql $(BIN)/pytest -q $(PYTEST_PARALLEL)
 
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py

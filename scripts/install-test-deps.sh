@@ -2,8 +2,8 @@
 # Installs the system packages the test suite needs: Dovecot (IMAP server) for the
 # real-server IMAP tests in tests/test_servers.py and later IMAP tests, Debian's Chromium for
 # the web desk's browser tests (tests/test_web_browser.py; Playwright drives /usr/bin/chromium
-# and never downloads a browser of its own), and PostgreSQL for tests/test_postgres.py (and the
-# suite under PARTNERSHIPS_TEST_DATABASE=postgresql).
+# and never downloads a browser of its own), and PostgreSQL for tests/state/test_postgres.py (and the
+# whole suite's second run, PARTNERSHIPS_TEST_DATABASE=postgresql, in `make test`).
 # Idempotent: does nothing when everything is already installed.
 # The tests start their own Dovecot instance; this script never leaves the system
 # dovecot service running.

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
+import postgres_mode
 import pytest
 from airtable_server import AirtableServer
 from airtable_support import seeded_server
@@ -61,10 +59,25 @@ def smtp_server() -> Iterator[Callable[..., RecordingSMTPServer]]:
 # --- end of real-server fixtures --------------------------------------------------------------
 
 
-# --- PostgreSQL: PARTNERSHIPS_TEST_DATABASE=postgresql runs every in-process state on a throw-away cluster --------
+# --- PostgreSQL: PARTNERSHIPS_TEST_DATABASE=postgresql runs every state on a throw-away cluster (postgres_mode.py) ----
 
-POSTGRES_MODE = os.environ.get("PARTNERSHIPS_TEST_DATABASE", "sqlite") == "postgresql"
-_database_numbers = itertools.count(1)
+try:
+    POSTGRES_MODE = postgres_mode.mode() == "postgresql"
+except ValueError as exc:
+    raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every sqlite_only mark says why; under PostgreSQL those tests are skipped with that reason (they ran in the
+    SQLite run)."""
+    for item in items:
+        marker = item.get_closest_marker("sqlite_only")
+        if marker is None:
+            continue
+        if len(marker.args) != 1 or not isinstance(marker.args[0], str) or not marker.args[0].strip():
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.sqlite_only needs one reason string")
+        if POSTGRES_MODE:
+            item.add_marker(pytest.mark.skip(reason=f"sqlite_only ({marker.args[0]}): runs in the SQLite run"))
 
 
 @pytest.fixture(scope="session")
@@ -83,9 +96,14 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 @pytest.fixture
 def postgres_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
     """A new empty database on the session's cluster, dropped afterwards."""
-    name = f"db{next(_database_numbers)}"
+    name = postgres_mode.new_name()
     yield postgres_cluster.create_database(name)
     postgres_cluster.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def _state_template(postgres_cluster: PostgresCluster) -> str:
+    return postgres_mode.make_template(postgres_cluster)
 
 
 def _uses_module_fixture(request: pytest.FixtureRequest) -> bool:
@@ -94,63 +112,28 @@ def _uses_module_fixture(request: pytest.FixtureRequest) -> bool:
                if name != "_module_state_on_postgres")
 
 
-def _open_on(url: str, engines: list[Any]) -> Callable[..., Any]:
-    """daemon.state.schema.open_engine, with any SQLite path replaced by `url`."""
-    import daemon.state.schema
-
-    real_open = daemon.state.schema.open_engine
-
-    def open_on_postgres(target: Path | str, *, migrate: bool = True) -> Any:
-        engine = real_open(url if isinstance(target, Path) else target, migrate=migrate)
-        engines.append(engine)
-        return engine
-
-    return open_on_postgres
-
-
-def _redirect(patch: pytest.MonkeyPatch, url: str, engines: list[Any]) -> None:
-    import daemon.state.models
-    import daemon.state.schema
-
-    opener = _open_on(url, engines)
-    patch.setenv("PARTNERSHIPS_DATABASE_URL", url)
-    patch.setattr(daemon.state.schema, "open_engine", opener)
-    patch.setattr(daemon.state.models, "open_engine", opener)
+def _states_on_postgres(request: pytest.FixtureRequest) -> Iterator[None]:
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    databases = postgres_mode.StateDatabases(cluster, request.getfixturevalue("_state_template"))
+    with pytest.MonkeyPatch.context() as patch, postgres_mode.active(databases, patch):
+        yield
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _module_state_on_postgres(request: pytest.FixtureRequest) -> Iterator[None]:
-    """PostgreSQL mode: a module's database, for states that module-scoped fixtures build (they run before any
-    function-scoped fixture)."""
-    if not POSTGRES_MODE or request.node.get_closest_marker("sqlite_only"):
+    """PostgreSQL mode: the databases of the states that module-scoped fixtures build (they run before any
+    function-scoped fixture), and of every state the tests using those fixtures open."""
+    if POSTGRES_MODE:
+        yield from _states_on_postgres(request)
+    else:
         yield
-        return
-    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
-    name = f"db{next(_database_numbers)}"
-    engines: list[Any] = []
-    with pytest.MonkeyPatch.context() as patch:
-        _redirect(patch, cluster.create_database(name), engines)
-        yield
-    for engine in engines:
-        engine.dispose()
-    cluster.drop_database(name)
 
 
 @pytest.fixture(autouse=True)
-def _state_on_postgres(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """PostgreSQL mode: every state a test opens lives in one new database on the cluster (or the module's, when a
-    module-scoped fixture built it): a SQLite path given in-process is replaced by it, and
-    PARTNERSHIPS_DATABASE_URL carries it to configs and subprocesses."""
-    if not POSTGRES_MODE or request.node.get_closest_marker("sqlite_only") or _uses_module_fixture(request):
+def _state_on_postgres(request: pytest.FixtureRequest) -> Iterator[None]:
+    """PostgreSQL mode: the databases of the states this test opens, made on first use and dropped afterwards
+    (a test using a module-scoped fixture shares the module's)."""
+    if POSTGRES_MODE and not _uses_module_fixture(request):
+        yield from _states_on_postgres(request)
+    else:
         yield
-        return
-    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
-    name = f"db{next(_database_numbers)}"
-    engines: list[Any] = []
-    _redirect(monkeypatch, cluster.create_database(name), engines)
-    try:
-        yield
-    finally:
-        for engine in engines:
-            engine.dispose()
-        cluster.drop_database(name)

@@ -860,9 +860,18 @@ class PostgresCluster:
         if self.as_user:
             shutil.chown(self.dir, "postgres", "postgres")
         self._run(initdb, "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
-        self._run(pg_ctl, "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "start", "-o",
-                  f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off -c full_page_writes=off "
-                  "-c synchronous_commit=off -c max_connections=300")
+        # A throw-away cluster: nothing is flushed to disk. Another process (a parallel test run) may take the free
+        # port between find_free_port and the server's bind: then another port.
+        for attempt in range(3):
+            try:
+                self._run(pg_ctl, "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "start", "-o",
+                          f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off -c full_page_writes=off "
+                          "-c synchronous_commit=off -c max_connections=300 -c default_toast_compression=lz4")
+                return self
+            except RuntimeError:
+                if attempt == 2 or _port_bindable("127.0.0.1", self.port):
+                    raise
+                self.port = find_free_port()
         return self
 
     def execute(self, statement: str, database: str = "postgres") -> list[tuple[Any, ...]]:

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from factories import run_cli
+from postgres_mode import clone_state
 from starlette.testclient import TestClient
 
 from daemon.runtime import Runtime, load_config, open_runtime
@@ -27,7 +28,9 @@ def replay_example(state: Path) -> Path:
 
 
 def copy_state(source: Path, target: Path) -> Path:
+    """A copy of the state in `source` (its directory, and on PostgreSQL its database)."""
     shutil.copytree(source, target)
+    clone_state(source, target)
     return target
 
 

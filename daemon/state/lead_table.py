@@ -7,13 +7,15 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.core.lead import STATUSES, Lead, NewLead, StatusMove
 from daemon.errors import ActionError
 from daemon.state.models import ActiveHub, LeadRow, LeadStatusChange, utcnow
 from daemon.state.upsert import insert
+
+SEED_LOCK_KEY = 0x504453656564  # "PDSeed": the PostgreSQL advisory lock of seeding the leads table
 
 
 def _to_lead(row: LeadRow) -> Lead:
@@ -151,6 +153,9 @@ class LeadTable:
     def seed(self, leads: Sequence[Lead], source: str) -> int:
         """Load the team's existing leads (e.g. from a CSV export), only into an empty table."""
         with self._sessions.begin() as session:
+            # Two first commands at once: one seeds, the other then finds the table full (SQLite: BEGIN IMMEDIATE).
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEED_LOCK_KEY})
             if session.scalar(select(LeadRow.id).limit(1)) is not None:
                 return 0
             for number, lead in enumerate(leads, start=1):

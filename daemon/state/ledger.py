@@ -727,11 +727,12 @@ def cursor(sessions: sessionmaker[Session], source: str) -> tuple[int | None, in
 def quarantine(session: Session, item: RawItem, digest: str, reason: str, *,
                error_type: str | None = None, advance: bool = True) -> None:
     """Keep the raw bytes and why they could not be processed; the cursor moves past them."""
-    session.execute(insert(session, Quarantined).values(
+    row = insert(session, Quarantined).values(
         sha256=digest, source=item.source, source_uid=item.uid, reason=reason, size=len(item.data),
-        raw=item.data, error_type=error_type, created_at=utcnow(),
-    ).on_conflict_do_update(index_elements=["sha256"], set_={
-        "reason": reason, "error_type": error_type, "raw": item.data, "retried_at": utcnow()}))
+        raw=item.data, error_type=error_type, created_at=utcnow())
+    # `excluded.raw`: the bytes (up to the size limit) are sent to the database once, not twice.
+    session.execute(row.on_conflict_do_update(index_elements=["sha256"], set_={
+        "reason": reason, "error_type": error_type, "raw": row.excluded.raw, "retried_at": utcnow()}))
     if advance:
         advance_cursor(session, item)
 

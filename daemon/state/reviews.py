@@ -130,7 +130,9 @@ def decide_review(sessions: sessionmaker[Session], review_id: int, *, approve: b
 
 
 def _open_item(session: Session, item_id: int) -> ReviewItem:
-    item = session.get(ReviewItem, item_id)
+    # FOR UPDATE: on PostgreSQL two people deciding at once would otherwise both read it open (SQLite's BEGIN
+    # IMMEDIATE already serialises them); the second waits and then finds it decided.
+    item = session.get(ReviewItem, item_id, with_for_update=True)
     if item is None:
         raise ReviewRefused(f"review item #{item_id} does not exist")
     if item.status != OPEN:

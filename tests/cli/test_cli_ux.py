@@ -33,8 +33,10 @@ def test_version_and_a_fast_help() -> None:
 
 
 def test_options_before_the_command(tmp_path: Path) -> None:
+    run_cli("leads", "--state", str(tmp_path / "other"))  # another state, which the option must not fall back to
     code, out, _ = run_cli("--state", str(tmp_path / "state"), "status")
-    assert code == 0 and f"state: {tmp_path / 'state'}" in out
+    assert (code, out) == run_cli("status", "--state", str(tmp_path / "state"))[:2]
+    assert out != run_cli("status", "--state", str(tmp_path / "other"))[1]
 
 
 def test_dry_run_without_once_ends_after_one_pass(tmp_path: Path) -> None:

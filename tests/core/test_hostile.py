@@ -489,7 +489,7 @@ def test_lookalike_domains(domain: str, imitates: bool) -> None:
     assert (imitated_domain(domain, ["pinecrest.edu", "lakeside.edu"]) == "pinecrest.edu") is imitates
 
 
-@pytest.mark.sqlite_only  # the SQLite files' modes
+@pytest.mark.sqlite_only("the modes of the SQLite file and its -wal and -shm files")
 def test_state_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
     import os
     import stat

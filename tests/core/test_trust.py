@@ -441,8 +441,14 @@ def test_check_and_status_say_in_one_line_that_nobody_is_trusted(tmp_path: Path)
         [line] = [line for line in out.splitlines() if line.startswith("trust:")]
         assert code == 0 and "no trusted receiving server configured" in line
         assert "run `partnerships trust detect` and set [trust] authserv_ids" in line
-    assert run_cli("run", "--once", *state)[0] == 0  # `status` reports an absent state without making one
-    (tmp_path / "state" / "partnerships.sqlite3").chmod(0o644)
-    assert "partnerships.sqlite3 is 0644 (want 0600)" in run_cli("check", *state)[1]
     code, out, _ = run_cli("check")  # the embedded demo trusts the example mailbox's server, and says so
     assert "trust: Authentication-Results from mx.google.com" in out
+
+
+@pytest.mark.sqlite_only("the mode of the SQLite file")
+def test_check_names_a_state_file_others_can_read(tmp_path: Path) -> None:
+    state = ["--config", str(tmp_path / "c.toml"), "--state", str(tmp_path / "state")]
+    (tmp_path / "c.toml").write_text(f'[source]\npath = "{PROJECT_ROOT / "examples" / "inbox.mbox"}"\n')
+    assert run_cli("run", "--once", *state)[0] == 0
+    (tmp_path / "state" / "partnerships.sqlite3").chmod(0o644)
+    assert "partnerships.sqlite3 is 0644 (want 0600)" in run_cli("check", *state)[1]

@@ -268,6 +268,7 @@ def _refused(state: Path, *fragments: str) -> None:
         assert err.count("\n") == 1 and all(f in err for f in fragments), err
 
 
+@pytest.mark.sqlite_only("the guard of a damaged state reads the SQLite file (daemon.state.guard)")
 def test_garbage_database_is_refused(used_state: Path) -> None:
     (used_state / "partnerships.sqlite3").write_bytes(b"this is no database" * 100)
     for extra in ("-wal", "-shm"):
@@ -275,6 +276,7 @@ def test_garbage_database_is_refused(used_state: Path) -> None:
     _refused(used_state, "partnerships.sqlite3", "restore it from a backup")
 
 
+@pytest.mark.sqlite_only("the guard of a damaged state reads the SQLite file (daemon.state.guard)")
 def test_truncated_database_is_refused(used_state: Path) -> None:
     db = used_state / "partnerships.sqlite3"
     import sqlite3
@@ -288,6 +290,7 @@ def test_truncated_database_is_refused(used_state: Path) -> None:
     _refused(used_state, "partnerships.sqlite3")
 
 
+@pytest.mark.sqlite_only("the guard of a damaged state reads the SQLite file (daemon.state.guard)")
 def test_missing_column_names_the_upgrade(used_state: Path) -> None:
     import sqlite3
 
@@ -297,6 +300,7 @@ def test_missing_column_names_the_upgrade(used_state: Path) -> None:
 
 
 @pytest.mark.parametrize("database", ["missing", "empty"])
+@pytest.mark.sqlite_only("the guard of a damaged state reads the SQLite file (daemon.state.guard)")
 def test_lost_database_beside_an_outbox_is_not_a_new_install(used_state: Path, database: str) -> None:
     assert list((used_state / "outbox").glob("*.eml"))
     for name in ("partnerships.sqlite3", "partnerships.sqlite3-wal", "partnerships.sqlite3-shm"):
@@ -308,12 +312,14 @@ def test_lost_database_beside_an_outbox_is_not_a_new_install(used_state: Path, d
     assert sorted(p.name for p in (used_state / "outbox").iterdir()) == before  # nothing re-issued
 
 
+@pytest.mark.sqlite_only("the guard of a damaged state reads the SQLite file (daemon.state.guard)")
 def test_state_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
     state = tmp_path / "state"
     state.write_text("")
     _refused(state, "is a file")
 
 
+@pytest.mark.sqlite_only("the guard of a damaged state reads the SQLite file (daemon.state.guard)")
 def test_a_foreign_database_is_refused(tmp_path: Path) -> None:
     import sqlite3
 
@@ -405,5 +411,12 @@ def test_concurrent_replays_and_run_send_each_forward_once(smtp_config: tuple[Pa
 def test_status_of_an_absent_state_creates_nothing(tmp_path: Path) -> None:
     state = tmp_path / "state"
     code, out, _ = run_cli("status", "--state", str(state))
-    assert code == 0 and "none yet" in out
+    assert code == 0 and "connection: none; last known: no run yet" in out
+    assert "actions: 0 pending, 0 done, 0 failed" in out and "review items open: 0" in out
     assert not state.exists()
+
+
+@pytest.mark.sqlite_only("an absent state is an absent SQLite file; a server's database always exists")
+def test_status_says_an_absent_state_has_no_database_yet(tmp_path: Path) -> None:
+    code, out, _ = run_cli("status", "--state", str(tmp_path / "state"))
+    assert code == 0 and f"state: {tmp_path / 'state' / 'partnerships.sqlite3'} (none yet: no run so far)" in out

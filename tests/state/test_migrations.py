@@ -24,7 +24,7 @@ from daemon.state.models import Base, Quarantined, StoredMessage, make_sessions
 from daemon.state.schema import MIGRATIONS_DIR, head_revision, open_engine, upgrade
 
 FIRST = "0001"
-pytestmark = pytest.mark.sqlite_only  # these read and write the SQLite file directly; PostgreSQL: test_postgres.py
+pytestmark = pytest.mark.sqlite_only("read and write the SQLite file directly; PostgreSQL: test_postgres.py")
 
 
 def state_at(path: Path, revision: str) -> None:

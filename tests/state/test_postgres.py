@@ -16,7 +16,7 @@ from daemon.service.scheduler import record_invoice
 from daemon.state.models import ActionRow, Base, StoredMessage, SyncCursor, make_sessions
 from daemon.state.schema import DatabaseLock, head_revision, open_engine, upgrade
 
-pytestmark = pytest.mark.sqlite_only  # these choose their database themselves
+pytestmark = pytest.mark.sqlite_only("choose their PostgreSQL databases themselves")
 
 
 def revision_of(url: str) -> str | None:

@@ -105,6 +105,7 @@ def test_a_bare_credential_name_resolves_the_same_way_inside_and_outside_systemd
     assert password() == "from-systemd"
 
 
+@pytest.mark.sqlite_only("the modes of the SQLite file and of the directory it makes")
 def test_state_files_are_private(tmp_path: Path) -> None:
     state = tmp_path / "state"
     assert run_cli("leads", "--state", str(state))[0] == 0

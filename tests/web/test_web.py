@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from factories import example_done_actions, raw_email, run_cli
+from postgres_mode import env_for_state
 from sqlalchemy import select, update
 from webdesk import PASSWORDS, client, copy_state, csrf_in, open_desk, replay_example, sign_in
 
@@ -25,11 +26,13 @@ from daemon.state.models import (
     DONE,
     FAILED,
     ActionRow,
+    Base,
     LabelledExample,
     LeadRow,
     Quarantined,
     ReviewItem,
     SyncCursor,
+    make_sessions,
 )
 from daemon.web.auth import WebSettings
 from daemon.web.present import mark_sentences
@@ -362,7 +365,11 @@ def test_users_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
     assert run_cli("users", "add", "carol", "--state", state)[:2] == (0, "added carol\n")
     assert "carol" in run_cli("users", "list", "--state", state)[1]
-    assert (tmp_path / "state" / "partnerships.sqlite3").read_bytes().count(b"a long enough password") == 0
+    sessions = make_sessions(tmp_path / "state" / "partnerships.sqlite3")
+    with sessions() as session:  # every row of every table: the password is stored nowhere, only its hash
+        stored = repr([session.execute(select(table)).all() for table in Base.metadata.sorted_tables])
+    sessions.kw["bind"].dispose()
+    assert "carol" in stored and "a long enough password" not in stored
     assert run_cli("users", "remove", "carol", "--state", state)[0] == 0
     assert run_cli("users", "remove", "carol", "--state", state)[0] == 2
 
@@ -395,10 +402,11 @@ def test_partnerships_web_serves_on_loopback(example_state: Path, tmp_path: Path
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "daemon", "web", "--state", str(state), "--listen", f"127.0.0.1:{port}"]
+    env = env_for_state(state)
     refused = subprocess.run([*command[:-1], "0.0.0.0:8025", "--insecure-cookie"], capture_output=True,
-                             text=True, timeout=60)
+                             text=True, timeout=60, env=env)
     assert refused.returncode == 2 and "only for http://127.0.0.1" in refused.stderr
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.monotonic() + 30
         while True:
