@@ -74,6 +74,8 @@ class Message:
     def _text(self) -> tuple[str, str]:
         """(the whole text body, HTML converted to text; a note saying where a long HTML body was cut, or "")."""
         body = self.body
+        if body.full_text is not None:
+            return body.full_text, ""
         if body.plain:
             text, note = "\n".join(body.plain), ""
         elif body.html:
@@ -85,8 +87,6 @@ class Message:
     @cached_property
     def full_text(self) -> str:
         """The whole text body (HTML converted to text)."""
-        if self.body.full_text is not None:
-            return self.body.full_text
         text, note = self._text
         return f"{text}\n{note}" if note else text  # the note is in the full text only: not the sender's words
 
