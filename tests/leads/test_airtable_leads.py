@@ -272,8 +272,10 @@ def test_a_deleted_record_is_a_permanent_error_with_airtables_message(server: Ai
     assert isinstance(error, AirtableError) and not error.retryable
     assert f"ROW_DOES_NOT_EXIST: Record ID {ids[3]} does not exist in this table" in str(error)
     assert all(isinstance(o, Lead) for key, o in outcomes.items() if key != "k3")
-    # The refused batch is halved until the deleted record stands alone: at most 1 + 2 per halving.
-    assert len(server.requests("PATCH")) <= 9
+    # The refused batch is halved until the deleted record stands alone: at most 1 + 2 per halving (a PATCH the
+    # server's rate limit turned away, which a busy machine can cause, is sent again and does not count).
+    answered = [r for r in server.requests("PATCH") if r.status != 429]
+    assert len(answered) <= 9
     with pytest.raises(ActionError, match="does not exist") as caught:
         store.set_status(ids[3], "Waiting", reason="rule w", key="k3")
     assert not caught.value.retryable
