@@ -20,7 +20,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from daemon.errors import StateError
 
@@ -65,8 +65,24 @@ def open_engine(target: Path | str, *, migrate: bool = True) -> Engine:
     """The engine of the state at `target`, upgraded to this build's schema unless `migrate` is false."""
     engine = _sqlite_engine(target) if isinstance(target, Path) else _server_engine(target)
     if migrate:
-        upgrade(engine, target)
+        try:
+            upgrade(engine, target)
+        except OperationalError as exc:
+            if isinstance(target, Path):
+                raise
+            # A database server that is down, refuses the login or does not know the database: one line.
+            raise StateError(f"cannot reach the database {describe(target)}: {_driver_reason(exc, target)}") from exc
     return engine
+
+
+def _driver_reason(exc: OperationalError, url: str) -> str:
+    """The first line of the driver's message, with the URL's password blotted out should the driver echo it."""
+    reason = (str(exc.orig) or type(exc.orig).__name__).splitlines()[0].strip()
+    try:
+        password = make_url(url).password
+    except (ArgumentError, ValueError):
+        password = None
+    return reason.replace(str(password), "***") if password else reason
 
 
 def _sqlite_engine(db_path: Path) -> Engine:

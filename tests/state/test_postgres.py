@@ -119,3 +119,19 @@ def test_one_acting_daemon_per_database_on_any_host(postgres_url: str, tmp_path:
         engine.dispose()
     code, _, err = run_cli("run", "--once", "--config", str(config))
     assert code == 0, err
+
+
+def test_a_database_that_cannot_be_reached_is_one_line_without_the_password(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("PARTNERSHIPS_DATABASE_URL", f"postgresql+psycopg://partnerships:s3cret-pw@127.0.0.1:{port}/x")
+    for command in (["status"], ["run", "--once"]):
+        code, out, err = run_cli(*command, "--state", str(tmp_path / "state"))
+        assert code == 2, (command, err)
+        assert err.startswith(f"partnerships: cannot reach the database postgresql+psycopg://partnerships:***@127.0.0.1:"
+                              f"{port}/x: ") and err.count("\n") == 1, err
+        assert "s3cret-pw" not in out + err and "Traceback" not in err
