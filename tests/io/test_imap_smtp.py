@@ -283,6 +283,26 @@ def test_fetch_batches_by_count_and_size_with_the_servers_receipt_dates(
     assert [uids[large - 1]] in commands  # alone: with a neighbour it would pass FETCH_BYTES
 
 
+def test_the_uids_above_the_cursor_and_none_when_it_is_at_the_top(dovecot: DovecotServer) -> None:
+    """A search for N:* answers the highest UID even when it is below N: the cursor at the top finds nothing."""
+    from daemon.io.imap import searched_uids
+
+    for number in range(1, 6):
+        dovecot.append("INBOX", confirmation(number))
+    client = dovecot.client()
+    try:
+        client.select_folder("INBOX", readonly=True)
+        every = searched_uids(client, 0)
+        above = searched_uids(client, every[1])
+        top = searched_uids(client, every[-1])
+        completed, unread = client.noop()  # the search's answer was read off the connection, all of it
+    finally:
+        client.logout()
+    assert len(every) == 5 and every == sorted(every)
+    assert above == every[2:] and top == []
+    assert completed.startswith(b"NOOP completed") and unread == []
+
+
 def test_a_fetch_stopped_early_leaves_the_connection_usable_and_nothing_read(
         dovecot: DovecotServer, tmp_path: Path) -> None:
     """The FETCH of the next batch is sent before the current one is handed out; stopping in between reads its
