@@ -21,6 +21,7 @@ from _servers import DovecotServer, write_config
 
 from daemon.io import iter_source
 from daemon.io.imap import ImapSource
+from daemon.memory import fix_mmap_threshold
 from daemon.runtime import load_config, make_pipeline, open_runtime
 from daemon.service.watch import sync_once
 from daemon.settings import Config
@@ -60,6 +61,7 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        fix_mmap_threshold()  # as every `partnerships` command does (daemon/cli.py)
         kind, path = args.child
         if kind == "imap":
             measure_imap(Path(path))

@@ -162,7 +162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout, sys.stderr = TerminalSafe(plain_stdout), TerminalSafe(plain_stderr)
     try:
         from daemon import logsetup
+        from daemon.memory import fix_mmap_threshold
         from daemon.runtime import load_config
+
+        fix_mmap_threshold()
 
         config = load_config(getattr(args, "config", None), state_dir=getattr(args, "state", None))
         default_level = "info" if args.command == "run" or getattr(args, "verbose", False) else "warning"
