@@ -3,7 +3,7 @@
 glibc serves blocks of 128 KB and more with mmap at first, but the first time such a block is freed it raises that
 threshold to the block's size, and from then on serves the large, short-lived buffers of a sync (FETCH answers of up
 to 2 MB, messages of megabytes) from its heap, which they leave full of holes: a 100,000-message first sync peaked
-9 MB (7%) higher than with the threshold fixed. Fixing it (mallopt M_MMAP_THRESHOLD) keeps every such block in
+8 MB (7%) higher than with the threshold fixed. Fixing it (mallopt M_MMAP_THRESHOLD) keeps every such block in
 mmap. Elsewhere than glibc this does nothing.
 """
 
