@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from daemon.core.lead import Lead
@@ -68,8 +68,7 @@ class LeadDomains:
         return self._imitated[domain]
 
 
-def sender_concern(message: Message, lead: Lead | None, role: str,
-                   leads: Sequence[Lead] | LeadDomains) -> Concern | None:
+def sender_concern(message: Message, lead: Lead | None, role: str, known: LeadDomains) -> Concern | None:
     """Why this sender may not move `lead` or reach operations by themself; None for a recorded contact.
 
     Checked in order of how much they suggest an attack: a display name carrying another address, a domain
@@ -82,7 +81,6 @@ def sender_concern(message: Message, lead: Lead | None, role: str,
         return Concern(f"display name carries the address {clean(shown, 80)}, not the sender's "
                        f"{clean(sender, 80)}", impersonation=True)
     domain = domain_of(sender) if "@" in sender else ""
-    known = leads if isinstance(leads, LeadDomains) else LeadDomains(leads)
     imitated = known.imitated(domain) if domain else None
     if imitated is not None and domain not in known.domains:
         return Concern(f"sender domain {clean(domain, 80)} looks like the lead domain {imitated}", impersonation=True)

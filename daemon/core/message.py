@@ -346,11 +346,7 @@ def _parse(raw: bytes, max_size: int) -> Message:
     raw_by_name: dict[str, list[str]] = {}
     for name, value in msg.raw_items():
         key = str(name).strip().lower()
-        if isinstance(value, str) and value.isascii() and "\n" not in value and "\r" not in value \
-                and "=?" not in value:
-            text = decoded = value.strip()  # most headers: nothing to unfold or decode
-        else:
-            text, decoded = _decode_header(value)
+        text, decoded = _decode_header(value)
         headers.append((key, decoded))
         raw_by_name.setdefault(key, []).append(text)
     if not raw_by_name.keys() & _KEY_HEADERS:
@@ -449,6 +445,10 @@ def _header_text(value: object) -> str:
 
 def _decode_header(value: object) -> tuple[str, str]:
     """(unfolded raw text, RFC 2047-decoded text) of one header value."""
+    if isinstance(value, str) and value.isascii() and "\n" not in value and "\r" not in value \
+            and "=?" not in value:
+        text = value.strip()  # most headers: nothing to unfold or decode
+        return text, text
     try:
         text = _header_text(value)
         return text, _decode_words(text)
